@@ -7,6 +7,13 @@
 // it is tested directly. The filter package adapts Envoy's shared data to
 // Store.
 //
+// Files: gcra.go is the arithmetic (exact GCRA, pure functions of a State
+// and an injected time, reusable by any store); shared.go the
+// SharedLimiter, which takes tokens from several buckets all or nothing
+// over a Store with shared-data semantics; table.go the bounded per-user
+// tables; keys.go and codec.go the key names and value encodings.
+// README.md describes the design, its guarantees and measurements.
+//
 // API CONTRACT (agreed between packages; the implementation may add to it
 // but must not change these names or signatures without updating callers).
 package bucket
@@ -68,11 +75,26 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Rejected lists the kinds of the buckets that rejected, in demand order.
 	Rejected []Kind
-	// Tightest is the demanded bucket with the fewest remaining tokens.
+	// Tightest is the demanded bucket with the fewest remaining tokens
+	// (after the take; ties go to the longer ResetAfter, then to the
+	// earlier demand). When !Allowed it is the rejecting bucket with the
+	// longest wait, the one whose wait is RetryAfter, with its Remaining
+	// and ResetAfter as they are (nothing was taken).
 	Tightest Status
 	// Overflowed is true when a per-user demand was served by the
 	// table's overflow bucket because the user table had no room.
 	Overflowed bool
+	// OverCapacity is true when a demand asked a bucket for more tokens
+	// than its MaxTokens (a batch larger than the bucket): the request can
+	// never be admitted, and RetryAfter is the time until that bucket is
+	// full.
+	OverCapacity bool
+	// Contended is true when the store stayed contended (every attempt
+	// lost a compare-and-swap race) for Options.MaxAttempts attempts: the
+	// request is then rejected with RetryAfter =
+	// Options.ContendedRetryAfter, Rejected is empty, and nothing is
+	// taken. Never admitting a call uncounted is the point of the limiter.
+	Contended bool
 }
 
 // Limiter decides whether a request may take its tokens.

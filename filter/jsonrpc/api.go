@@ -1,9 +1,8 @@
-// Package jsonrpc reads MCP JSON-RPC request bodies the way an MCP server
-// will, and writes the error replies the filter sends.
-//
+package jsonrpc
+
 // API CONTRACT (agreed between packages; the implementation may add to it
 // but must not change these names or signatures without updating callers).
-package jsonrpc
+// The package documentation, with the list of refused inputs, is in doc.go.
 
 // JSON-RPC and MCP error codes the filter answers with.
 const (
@@ -17,9 +16,12 @@ const MethodToolsCall = "tools/call"
 
 // Request is what the filter needs from one JSON-RPC message.
 type Request struct {
+	// Method is the decoded "method" member; it is "" when the message has
+	// no "method" member (a JSON-RPC response sent by the client).
 	Method string
 	// ID is the raw JSON text of the "id" member, byte for byte, or nil when
-	// the message has none (a notification).
+	// the message has none (a notification). It is a copy: it does not keep
+	// the request body alive.
 	ID []byte
 	// ToolName is params.name of a tools/call; HasToolName is false when it
 	// is missing or not a string.
@@ -49,14 +51,33 @@ func (e *Error) Error() string { return e.Message }
 
 // Read parses a request body. It returns *Error for a body the filter must
 // refuse: not JSON (CodeParseError), or JSON that an MCP server might read
-// differently from the filter (CodeInvalidRequest).
-func Read(body []byte) (Message, error) { panic("not implemented") }
+// differently from the filter (CodeInvalidRequest). The package
+// documentation lists every refused input. Read keeps no reference to body.
+func Read(body []byte) (Message, error) {
+	msg, err := read(body)
+	if err != nil {
+		// A nil *Error must not become a non-nil error interface.
+		return Message{}, err
+	}
+	return msg, nil
+}
 
 // ErrorResponse encodes {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":<data>}}.
 // The id member is omitted when id is nil; data is omitted when nil.
+//
+// id and data are copied verbatim when they are one valid JSON value
+// (outer whitespace is trimmed, whitespace inside an object or array is
+// removed); an id that is not valid JSON is written as null, and data that
+// is not valid JSON is omitted, so the result is always valid, compact
+// JSON. An empty (non-nil) id or data counts as absent. Pass []byte("null")
+// as id to answer a request whose id could not be read (JSON-RPC 2.0,
+// section 5: "If there was an error in detecting the id ... it MUST be
+// Null").
 func ErrorResponse(id []byte, code int, message string, data []byte) []byte {
-	panic("not implemented")
+	return appendErrorResponse(nil, id, code, message, data)
 }
 
 // RateLimitData encodes the error data {"retryAfterSeconds":N}.
-func RateLimitData(retryAfterSeconds int64) []byte { panic("not implemented") }
+func RateLimitData(retryAfterSeconds int64) []byte {
+	return appendRateLimitData(make([]byte, 0, len(`{"retryAfterSeconds":}`)+20), retryAfterSeconds)
+}

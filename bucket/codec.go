@@ -1,0 +1,94 @@
+package bucket
+
+import "encoding/binary"
+
+// Value format
+//
+// A bucket's value is 29 bytes:
+//
+//	byte 0      1 (format of a bucket value)
+//	bytes 1-8   State.TAT, big-endian int64
+//	bytes 9-16  State.Frac, big-endian int64
+//	bytes 17-24 State.Latest, big-endian int64
+//	bytes 25-28 State.Restarts, big-endian uint32
+//
+// A per-user table slot's value is 45 bytes:
+//
+//	byte 0      2 (format of a slot value)
+//	bytes 1-16  the owner's digest (all zero: the slot is free)
+//	bytes 17-44 the owner's State, encoded as above
+//
+// A value that does not decode (wrong length or format, or a Frac outside
+// [0, MaxTokens)) is counted in Stats.CorruptValues and treated as a full
+// bucket (a free slot), and the next admitted take overwrites it: it can
+// only come from a foreign writer in the same key space, and refusing
+// every request on that key until Envoy restarts would be worse.
+
+const (
+	formatBucket = 1
+	formatSlot   = 2
+
+	stateSize       = 8 + 8 + 8 + 4
+	bucketValueSize = 1 + stateSize
+	slotValueSize   = 1 + digestSize + stateSize
+)
+
+// digestSize is the length of the owner digest of a slot.
+const digestSize = 16
+
+// digest identifies a user in one per-user table without revealing the
+// identity (see table.go). The zero digest marks a free slot.
+type digest [digestSize]byte
+
+func putState(b []byte, s State) {
+	binary.BigEndian.PutUint64(b[0:8], uint64(s.TAT))
+	binary.BigEndian.PutUint64(b[8:16], uint64(s.Frac))
+	binary.BigEndian.PutUint64(b[16:24], uint64(s.Latest))
+	binary.BigEndian.PutUint32(b[24:28], s.Restarts)
+}
+
+func readState(b []byte, g gcra) (State, bool) {
+	s := State{
+		TAT:      int64(binary.BigEndian.Uint64(b[0:8])),
+		Frac:     int64(binary.BigEndian.Uint64(b[8:16])),
+		Latest:   int64(binary.BigEndian.Uint64(b[16:24])),
+		Restarts: binary.BigEndian.Uint32(b[24:28]),
+	}
+	return s, g.checkState(s) == nil
+}
+
+func encodeBucket(s State) []byte {
+	b := make([]byte, bucketValueSize)
+	b[0] = formatBucket
+	putState(b[1:], s)
+	return b
+}
+
+// decodeBucket decodes a bucket value; ok is false when it is corrupt.
+func decodeBucket(v []byte, g gcra) (State, bool) {
+	if len(v) != bucketValueSize || v[0] != formatBucket {
+		return State{}, false
+	}
+	return readState(v[1:], g)
+}
+
+func encodeSlot(owner digest, s State) []byte {
+	b := make([]byte, slotValueSize)
+	b[0] = formatSlot
+	copy(b[1:1+digestSize], owner[:])
+	putState(b[1+digestSize:], s)
+	return b
+}
+
+// decodeSlot decodes a slot value; ok is false when it is corrupt.
+func decodeSlot(v []byte, g gcra) (owner digest, s State, ok bool) {
+	if len(v) != slotValueSize || v[0] != formatSlot {
+		return digest{}, State{}, false
+	}
+	copy(owner[:], v[1:1+digestSize])
+	s, ok = readState(v[1+digestSize:], g)
+	if !ok {
+		return digest{}, State{}, false
+	}
+	return owner, s, true
+}

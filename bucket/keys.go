@@ -1,0 +1,143 @@
+package bucket
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Key format
+//
+// Every key the limiter writes starts with "mcprl1/" (the format's name
+// and version) and the escaped namespace, then names the bucket by its
+// kind and by its own parameters:
+//
+//	mcprl1/<ns>/shared/<maxTokens>/<refillNanos>
+//	mcprl1/<ns>/tool/<tool>/<maxTokens>/<refillNanos>
+//	mcprl1/<ns>/user/<maxTokens>/<refillNanos>/<tableSize>/slot/<i>
+//	mcprl1/<ns>/user/<maxTokens>/<refillNanos>/<tableSize>/overflow
+//	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/slot/<i>
+//	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/overflow
+//	mcprl1/<ns>/sentinel   (written to create keys safely, see create)
+//	mcprl1/<ns>/salt       (the random key of the user digests)
+//
+// <ns> is Options.Namespace and <tool> the tool name, both escaped: every
+// byte outside [A-Za-z0-9._~-] becomes %XX (upper-case hex), so neither
+// contains '/', and splitting a key at '/' recovers every part: no
+// namespace or tool name, however chosen, can produce another's key.
+// Numbers are decimal. User identities never appear in keys (nor in
+// values: only a keyed digest does, see table.go).
+//
+// Because the parameters are part of the key, a reconfiguration keeps the
+// state of every bucket whose kind, tool, maxTokens and refillPeriod (and,
+// for per-user tables, maxTrackedUsers) are unchanged, and a changed
+// bucket starts full. Envoy cannot delete shared-data keys, so the keys of
+// a bucket that is configured away stay until the VMs of the vm_id are
+// all destroyed (Envoy then drops the whole store).
+
+// keyFormat is the first part of every key.
+const keyFormat = "mcprl1"
+
+// kindWord is the path segment naming a kind in keys.
+func kindWord(k Kind) string {
+	switch k {
+	case KindShared:
+		return "shared"
+	case KindTool:
+		return "tool"
+	case KindUser:
+		return "user"
+	case KindUserTool:
+		return "user-tool"
+	}
+	return "kind" + strconv.Itoa(int(k))
+}
+
+// String names the kind: "shared", "tool", "user" or "user-tool".
+func (k Kind) String() string { return kindWord(k) }
+
+// hasTool reports whether buckets of kind k are per tool.
+func (k Kind) hasTool() bool { return k == KindTool || k == KindUserTool }
+
+// perUser reports whether buckets of kind k are per user.
+func (k Kind) perUser() bool { return k == KindUser || k == KindUserTool }
+
+// escapeKeyPart escapes s for use as one segment of a key.
+func escapeKeyPart(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !unreservedKeyByte(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreservedKeyByte(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// unreservedKeyByte reports whether c stands for itself in a key segment.
+func unreservedKeyByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// keys builds the keys of one namespace.
+type keys struct {
+	prefix string // "mcprl1/<ns>/"
+}
+
+func newKeys(namespace string) keys {
+	return keys{prefix: keyFormat + "/" + escapeKeyPart(namespace) + "/"}
+}
+
+// bucket is the key of a bucket that is not per user, or, for a per-user
+// bucket, the common prefix of its table's keys (tableSize slots).
+func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
+	var b strings.Builder
+	b.Grow(len(k.prefix) + len(tool) + 64)
+	b.WriteString(k.prefix)
+	b.WriteString(kindWord(kind))
+	if kind.hasTool() {
+		b.WriteByte('/')
+		b.WriteString(escapeKeyPart(tool))
+	}
+	b.WriteByte('/')
+	b.WriteString(strconv.FormatInt(l.MaxTokens, 10))
+	b.WriteByte('/')
+	b.WriteString(strconv.FormatInt(int64(l.RefillPeriod), 10))
+	if kind.perUser() {
+		b.WriteByte('/')
+		b.WriteString(strconv.Itoa(tableSize))
+	}
+	return b.String()
+}
+
+// slot is the key of slot i of the table whose prefix is table.
+func slotKey(table string, i int) string {
+	return table + "/slot/" + strconv.Itoa(i)
+}
+
+// overflowKey is the key of the overflow bucket of the table whose prefix
+// is table.
+func overflowKey(table string) string {
+	return table + "/overflow"
+}
+
+// sentinel is the key written to obtain a fresh CAS value (see create).
+func (k keys) sentinel() string { return k.prefix + "sentinel" }
+
+// salt is the key of the namespace's random digest key.
+func (k keys) salt() string { return k.prefix + "salt" }

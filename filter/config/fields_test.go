@@ -1,0 +1,168 @@
+package config
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+func TestFieldPaths(t *testing.T) {
+	want := []string{
+		"shared", "shared.maxTokens", "shared.refillPeriod",
+		"perUser", "perUser.maxTokens", "perUser.refillPeriod",
+		"tools", "tools[].name",
+		"tools[].shared", "tools[].shared.maxTokens", "tools[].shared.refillPeriod",
+		"tools[].perUser", "tools[].perUser.maxTokens", "tools[].perUser.refillPeriod",
+		"userIdentity", "userIdentity.from", "userIdentity.header",
+		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
+		"rejectStatus", "dryRun", "rateLimitHeaders",
+	}
+	if got := FieldPaths(); !reflect.DeepEqual(got, want) {
+		t.Errorf("FieldPaths()\n got %q\nwant %q", got, want)
+	}
+}
+
+// jsonPaths lists the field paths present in a JSON document, in the
+// notation of FieldPaths.
+func jsonPaths(prefix string, v gjson.Result, out map[string]bool) {
+	v.ForEach(func(key, value gjson.Result) bool {
+		path := prefix + key.Str
+		out[path] = true
+		switch {
+		case value.IsObject():
+			jsonPaths(path+".", value, out)
+		case value.IsArray():
+			value.ForEach(func(_, element gjson.Result) bool {
+				if element.IsObject() {
+					jsonPaths(path+"[].", element, out)
+				}
+				return true
+			})
+		}
+		return true
+	})
+}
+
+func TestFieldsCoverTheParser(t *testing.T) {
+	// The issue's example sets every field; the parser accepts it, so
+	// every field it names is known to the parser, and the table lists
+	// exactly those.
+	if _, err := Parse([]byte(issueExample)); err != nil {
+		t.Fatalf("Parse(issue example) = %v", err)
+	}
+	inExample := map[string]bool{}
+	jsonPaths("", gjson.Parse(issueExample), inExample)
+	paths := FieldPaths()
+	for path := range inExample {
+		if !slices.Contains(paths, path) {
+			t.Errorf("the example sets %q, which FieldPaths does not list", path)
+		}
+	}
+	for _, path := range paths {
+		if !inExample[path] {
+			t.Errorf("FieldPaths lists %q, which the example does not set", path)
+		}
+	}
+}
+
+func TestFieldsDescribeEveryField(t *testing.T) {
+	types := []string{"object", "array of objects", "array of strings", "string", "string (Go duration)", "integer", "boolean"}
+	for _, f := range Fields() {
+		if !slices.Contains(types, f.Type) {
+			t.Errorf("%s: type %q is not one of %q", f.Path, f.Type, types)
+		}
+		if len(f.Doc) < 20 || !strings.HasSuffix(f.Doc, ".") {
+			t.Errorf("%s: doc %q is not a sentence", f.Path, f.Doc)
+		}
+		if f.Required && f.Default != "" {
+			t.Errorf("%s: required with a default", f.Path)
+		}
+		if f.Default != "" && !json.Valid([]byte(f.Default)) {
+			t.Errorf("%s: default %q is not JSON", f.Path, f.Default)
+		}
+	}
+}
+
+func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`{` + shared + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded := gjson.ParseBytes(encodeConfig(cfg))
+	withDefault := 0
+	for _, f := range Fields() {
+		if f.Default == "" {
+			continue
+		}
+		withDefault++
+		if got := encoded.Get(f.Path); got.Raw != f.Default {
+			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
+		}
+	}
+	if withDefault != 7 {
+		t.Errorf("%d fields have defaults, want 7", withDefault)
+	}
+}
+
+// encodeConfig writes cfg back as configuration JSON, every field set.
+func encodeConfig(cfg *Config) []byte {
+	type bucketJSON struct {
+		MaxTokens    int64  `json:"maxTokens"`
+		RefillPeriod string `json:"refillPeriod"`
+	}
+	toBucket := func(b *Bucket) *bucketJSON {
+		if b == nil {
+			return nil
+		}
+		return &bucketJSON{MaxTokens: b.MaxTokens, RefillPeriod: b.RefillPeriod.String()}
+	}
+	type toolJSON struct {
+		Name    string      `json:"name"`
+		Shared  *bucketJSON `json:"shared,omitempty"`
+		PerUser *bucketJSON `json:"perUser,omitempty"`
+	}
+	type identityJSON struct {
+		From   string `json:"from"`
+		Header string `json:"header,omitempty"`
+	}
+	out := struct {
+		Shared              *bucketJSON   `json:"shared,omitempty"`
+		PerUser             *bucketJSON   `json:"perUser,omitempty"`
+		Tools               []toolJSON    `json:"tools,omitempty"`
+		UserIdentity        *identityJSON `json:"userIdentity,omitempty"`
+		MaxTrackedUsers     int           `json:"maxTrackedUsers"`
+		Paths               []string      `json:"paths,omitempty"`
+		MaxRequestBodyBytes int           `json:"maxRequestBodyBytes"`
+		Batch               string        `json:"batch"`
+		ErrorCode           int           `json:"errorCode"`
+		RejectStatus        int           `json:"rejectStatus"`
+		DryRun              bool          `json:"dryRun"`
+		RateLimitHeaders    bool          `json:"rateLimitHeaders"`
+	}{
+		Shared:              toBucket(cfg.Shared),
+		PerUser:             toBucket(cfg.PerUser),
+		MaxTrackedUsers:     cfg.MaxTrackedUsers,
+		Paths:               cfg.Paths,
+		MaxRequestBodyBytes: cfg.MaxRequestBodyBytes,
+		Batch:               string(cfg.Batch),
+		ErrorCode:           cfg.ErrorCode,
+		RejectStatus:        cfg.RejectStatus,
+		DryRun:              cfg.DryRun,
+		RateLimitHeaders:    cfg.RateLimitHeaders,
+	}
+	for _, tool := range cfg.Tools {
+		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser)})
+	}
+	if cfg.UserIdentity != nil {
+		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header}
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		panic(err) // only plain types: cannot fail
+	}
+	return data
+}

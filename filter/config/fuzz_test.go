@@ -1,0 +1,122 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzSeeds are added to the corpus under testdata/fuzz/FuzzParse.
+var fuzzSeeds = []string{
+	issueExample,
+	`{"shared":{"maxTokens":5,"refillPeriod":"1s"}}`,
+	`{"tools":[{"name":"a","perUser":{"maxTokens":1,"refillPeriod":"1ms"}}],"userIdentity":{"from":"peerPrincipal"}}`,
+	`{"perUser":{"maxTokens":1e3,"refillPeriod":"8760h"},"userIdentity":{"from":"header","header":"X-User"},"paths":["/mcp","/v1/mcp"],"batch":"limit","errorCode":429,"rejectStatus":200,"dryRun":true,"rateLimitHeaders":true}`,
+	`{"shared":{"maxTokens":1.5,"refillPeriod":"0s"}}`,
+	`{"shared":{"maxTokens":1,"refillPeriod":"1s","maxTokens":2}}`,
+	`{"\u0073hared":{"maxTokens":1,"refillPeriod":"1s"},"tools":[{"name":"\ud800","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
+	`{"shared":{"maxTokens":1,"refillPeriod":"1s"}} {}`,
+	`{"errorCode":-32700,"shared":{"maxTokens":1,"refillPeriod":"1s"}}`,
+	`[]`,
+	``,
+}
+
+// FuzzParse checks that Parse never panics, that every error is one
+// *Error line, and that whatever it accepts satisfies the documented rules
+// and parses back to the same configuration when written out again.
+func FuzzParse(f *testing.F) {
+	for _, seed := range fuzzSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			var configErr *Error
+			if !errors.As(err, &configErr) {
+				t.Fatalf("error %T is not *Error", err)
+			}
+			if cfg != nil {
+				t.Fatalf("Parse returned a configuration with error %v", err)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") || !utf8.ValidString(err.Error()) {
+				t.Fatalf("error %q is not one line of UTF-8", err)
+			}
+			return
+		}
+		if problem := checkInvariants(cfg); problem != "" {
+			t.Fatalf("Parse(%q) accepted a configuration that %s", data, problem)
+		}
+		again, err := Parse(encodeConfig(cfg))
+		if err != nil {
+			t.Fatalf("Parse(%q) accepted a configuration that, written out as %s, fails: %v", data, encodeConfig(cfg), err)
+		}
+		if !reflect.DeepEqual(again, cfg) {
+			t.Fatalf("round trip of %q\n got %s\nwant %s", data, dump(again), dump(cfg))
+		}
+	})
+}
+
+// checkInvariants describes how cfg breaks the documented rules, or
+// returns "".
+func checkInvariants(cfg *Config) string {
+	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools) == 0 {
+		return "sets no limit"
+	}
+	buckets := []*Bucket{cfg.Shared, cfg.PerUser}
+	names := map[string]bool{}
+	for _, tool := range cfg.Tools {
+		if tool.Name == "" || len(tool.Name) > MaxToolNameBytes || names[tool.Name] || !utf8.ValidString(tool.Name) {
+			return "has a bad or duplicate tool name " + tool.Name
+		}
+		names[tool.Name] = true
+		if tool.Shared == nil && tool.PerUser == nil {
+			return "has a tool without limits"
+		}
+		buckets = append(buckets, tool.Shared, tool.PerUser)
+	}
+	for _, b := range buckets {
+		if b != nil && (b.MaxTokens < 1 || b.MaxTokens > MaxMaxTokens || b.RefillPeriod < MinRefillPeriod || b.RefillPeriod > MaxRefillPeriod) {
+			return "has a bucket out of bounds"
+		}
+	}
+	if (cfg.UserIdentity != nil) != cfg.HasPerUser() {
+		return "has userIdentity without perUser or the other way round"
+	}
+	if id := cfg.UserIdentity; id != nil {
+		switch id.From {
+		case IdentityHeader:
+			if id.Header == "" || id.Header != strings.ToLower(id.Header) || strings.IndexFunc(id.Header, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+				return "has a bad identity header"
+			}
+		case IdentityPeerPrincipal, IdentitySourceAddress:
+			if id.Header != "" {
+				return "has a header with a non-header identity"
+			}
+		default:
+			return "has an unknown identity source"
+		}
+	}
+	if cfg.MaxTrackedUsers < 1 || cfg.MaxTrackedUsers > MaxMaxTrackedUsers ||
+		cfg.MaxRequestBodyBytes < 1 || cfg.MaxRequestBodyBytes > MaxMaxRequestBodyBytes {
+		return "has a size out of bounds"
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Paths {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") || seen[p] {
+			return "has a bad path " + p
+		}
+		seen[p] = true
+	}
+	if cfg.Batch != BatchReject && cfg.Batch != BatchLimit {
+		return "has a bad batch mode"
+	}
+	if int(int32(cfg.ErrorCode)) != cfg.ErrorCode || cfg.ErrorCode >= -32768 && cfg.ErrorCode <= -32100 || cfg.ErrorCode == -32020 {
+		return "has a bad error code"
+	}
+	if cfg.RejectStatus != 429 && cfg.RejectStatus != 200 {
+		return "has a bad reject status"
+	}
+	return ""
+}

@@ -1,0 +1,210 @@
+package filter
+
+import (
+	"errors"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// gcAfterBodyBytes: after reading a body larger than this the filter runs
+// the garbage collector at once. A Wasm VM's linear memory never shrinks,
+// so letting large bodies pile up until the next automatic collection would
+// raise every worker's memory for good.
+const gcAfterBodyBytes = 256 << 10
+
+// phase is where an HTTP stream stands in the filter.
+type phase uint8
+
+const (
+	// phasePassThrough: not inspected (not a POST under the configured
+	// paths, or nothing to limit): every callback continues.
+	phasePassThrough phase = iota
+	// phaseBuffering: the request is held (headers and body) until the
+	// end of the stream.
+	phaseBuffering
+	// phaseDeciding: the limiter has not answered yet; the request stays
+	// held until it does.
+	phaseDeciding
+	// phaseAdmitted: the request went on to the upstream.
+	phaseAdmitted
+	// phaseReplied: the filter answered with a local reply.
+	phaseReplied
+)
+
+// httpContext is the filter on one HTTP stream.
+type httpContext struct {
+	types.DefaultHttpContext
+	settings  *settings
+	contextID uint32
+
+	phase phase
+	// identity is the request's user ("" when it has none) and mirrored
+	// its Mcp-Method / Mcp-Name headers, read at the request headers.
+	identity string
+	mirrored mirroredHeaders
+	// bodySize is the size of the buffered request body the host last
+	// reported.
+	bodySize int
+	// inTake is true while the limiter's Take runs, so the decision
+	// callback knows whether it answers synchronously.
+	inTake bool
+	// pending is the request being decided while phase is phaseDeciding.
+	pending *examined
+	// responseHeaders are added to the upstream's response headers: the
+	// RateLimit fields of an admitted tools/call.
+	responseHeaders [][2]string
+	// streamDone is set when the host has finished the stream; a late
+	// decision then touches nothing.
+	streamDone bool
+}
+
+// OnHttpRequestHeaders implements types.HttpContext. Only POST requests
+// under the configured paths are inspected; everything else continues here
+// and is never buffered. An inspected request is held (ActionPause) so that
+// nothing reaches the upstream before the decision.
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
+	method, err := proxywasm.GetHttpRequestHeader(":method")
+	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
+	// upper-case them; inspecting "post" too costs nothing.
+	if err != nil || !strings.EqualFold(method, "POST") {
+		return types.ActionContinue
+	}
+	target, err := proxywasm.GetHttpRequestHeader(":path")
+	if err != nil {
+		target = ""
+	}
+	if !h.settings.paths.matches(target) {
+		return types.ActionContinue
+	}
+	h.phase = phaseBuffering
+	h.identity = requestIdentity(h.settings.cfg.UserIdentity)
+	h.mirrored = readMirroredHeaders()
+	if declared, err := proxywasm.GetHttpRequestHeader("content-length"); err == nil {
+		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
+		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
+			return h.replyTooLarge()
+		}
+	}
+	if endOfStream {
+		// A POST without a body: decide on the empty body (a parse
+		// error, answered 400).
+		return h.decide(nil)
+	}
+	return types.ActionPause
+}
+
+// OnHttpRequestBody implements types.HttpContext: it buffers the body
+// until the end of the stream, however the host splits it into chunks.
+func (h *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
+	switch h.phase {
+	case phaseBuffering:
+	case phaseDeciding, phaseReplied:
+		return types.ActionPause
+	default:
+		return types.ActionContinue
+	}
+	h.bodySize = bodySize
+	if bodySize > h.settings.cfg.MaxRequestBodyBytes {
+		return h.replyTooLarge()
+	}
+	if !endOfStream {
+		return types.ActionPause
+	}
+	return h.decideOnBufferedBody()
+}
+
+// OnHttpRequestTrailers implements types.HttpContext. A request with
+// trailers ends with them rather than with a body chunk: the decision is
+// taken here then.
+func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
+	switch h.phase {
+	case phaseBuffering:
+		return h.decideOnBufferedBody()
+	case phaseDeciding, phaseReplied:
+		return types.ActionPause
+	}
+	return types.ActionContinue
+}
+
+// OnHttpResponseHeaders implements types.HttpContext: it adds the
+// RateLimit fields to the response of an admitted tools/call.
+func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	if h.phase != phaseAdmitted || len(h.responseHeaders) == 0 {
+		return types.ActionContinue
+	}
+	for _, header := range h.responseHeaders {
+		if err := proxywasm.AddHttpResponseHeader(header[0], header[1]); err != nil {
+			proxywasm.LogWarnf("mcp-ratelimit: add response header %s: %v", header[0], err)
+		}
+	}
+	h.responseHeaders = nil
+	return types.ActionContinue
+}
+
+// OnHttpStreamDone implements types.HttpContext.
+func (h *httpContext) OnHttpStreamDone() {
+	h.streamDone = true
+	h.pending = nil
+	h.responseHeaders = nil
+}
+
+// decideOnBufferedBody reads the whole buffered body once, examines it and
+// acts. The body lives only inside examineBufferedBody: by the time the
+// limiter is asked, nothing refers to it, and a large one is collected at
+// once.
+func (h *httpContext) decideOnBufferedBody() types.Action {
+	request, size, err := h.examineBufferedBody()
+	if err != nil {
+		proxywasm.LogErrorf("mcp-ratelimit: read request body: %v", err)
+		// The body cannot be inspected, so it must not pass.
+		return h.sendJSONError(500, jsonNull, codeInternalError, "Internal error")
+	}
+	if size > h.settings.cfg.MaxRequestBodyBytes {
+		return h.replyTooLarge()
+	}
+	if size > gcAfterBodyBytes {
+		runtime.GC()
+	}
+	return h.act(request)
+}
+
+// examineBufferedBody reads the buffered request body (at most one byte
+// more than the limit) and examines it; it returns the body's size.
+func (h *httpContext) examineBufferedBody() (examined, int, error) {
+	if h.bodySize == 0 {
+		return h.settings.examine(nil, h.mirrored), 0, nil
+	}
+	body, err := proxywasm.GetHttpRequestBody(0, h.settings.cfg.MaxRequestBodyBytes+1)
+	switch {
+	case errors.Is(err, types.ErrorStatusNotFound):
+		body = nil
+	case err != nil:
+		return examined{}, 0, err
+	}
+	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
+		return examined{}, len(body), nil
+	}
+	return h.settings.examine(body, h.mirrored), len(body), nil
+}
+
+// decide examines a body that is already at hand (the empty body of a POST
+// that ended at its headers) and acts on it.
+func (h *httpContext) decide(body []byte) types.Action {
+	return h.act(h.settings.examine(body, h.mirrored))
+}
+
+// readMirroredHeaders captures the Mcp-Method and Mcp-Name headers.
+func readMirroredHeaders() mirroredHeaders {
+	var m mirroredHeaders
+	if value, err := proxywasm.GetHttpRequestHeader(headerMcpMethod); err == nil {
+		m.method, m.hasMethod = strings.Clone(value), true
+	}
+	if value, err := proxywasm.GetHttpRequestHeader(headerMcpName); err == nil {
+		m.name, m.hasName = strings.Clone(value), true
+	}
+	return m
+}

@@ -1,0 +1,442 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/tidwall/gjson"
+)
+
+// Bounds on what Read accepts. They are documented in doc.go.
+const (
+	// MaxDepth is the deepest nesting of arrays and objects Read accepts.
+	// It equals the bound of the official MCP Go SDK (v1.8.0,
+	// internal/json/json.go, defaultMaxDepth), which refuses deeper input
+	// anyway, and keeps the recursion of the validator shallow.
+	MaxDepth = 1000
+	// MaxBatchLength is the largest number of messages in a batch.
+	MaxBatchLength = 1000
+	// MaxNameBytes bounds the decoded length of "method", params.name and
+	// params.uri: no MCP method, tool or prompt name comes near it, and it
+	// caps what Read copies out of a body.
+	MaxNameBytes = 8192
+)
+
+// Methods whose params Read looks into.
+const (
+	methodPromptsGet    = "prompts/get"
+	methodResourcesRead = "resources/read"
+)
+
+// Members of a request Read reads; their indexes in requestMembers.
+const (
+	memberJSONRPC = iota
+	memberMethod
+	memberParams
+	memberID
+)
+
+var requestMembers = [...]string{"jsonrpc", "method", "params", "id"}
+
+// Members of params Read reads; their indexes in paramsMembers.
+const (
+	paramName = iota
+	paramURI
+)
+
+var paramsMembers = [...]string{"name", "uri"}
+
+// byteOrderMark is U+FEFF encoded in UTF-8.
+var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
+
+// read is Read with a concrete error type.
+func read(body []byte) (Message, *Error) {
+	start := skipSpace(body, 0)
+	switch {
+	case start == len(body):
+		return Message{}, parseError("the body is empty")
+	case bytes.HasPrefix(body, byteOrderMark):
+		// RFC 8259, section 8.1: senders MUST NOT add a byte order mark,
+		// receivers MAY ignore it; some servers skip it, others fail.
+		return Message{}, parseError("the body starts with a byte order mark")
+	case nestingExceeds(body, MaxDepth):
+		// Checked iteratively before gjson's recursive validator runs.
+		return Message{}, parseError(fmt.Sprintf("arrays and objects nest deeper than %d levels", MaxDepth))
+	case !gjson.ValidBytes(body):
+		// Also refuses trailing data after the value ("{}{}", "{} x"):
+		// a streaming decoder (Go's json.Decoder, used by the MCP Go SDK)
+		// would read only the first value.
+		return Message{}, parseError("the body is not valid JSON")
+	}
+	switch body[start] {
+	case '{':
+		request, _, err := readRequest(body, start)
+		if err != nil {
+			return Message{}, err
+		}
+		return Message{Requests: []Request{request}}, nil
+	case '[':
+		return readBatch(body, start)
+	}
+	return Message{}, invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
+}
+
+// readBatch reads the batch whose '[' is at body[start].
+func readBatch(body []byte, start int) (Message, *Error) {
+	var requests []Request
+	i := skipSpace(body, start+1)
+	for n := 0; ; n++ {
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		if i >= len(body) {
+			return Message{}, parseError("the body is not valid JSON")
+		}
+		if body[i] == ']' {
+			break
+		}
+		if n == MaxBatchLength {
+			return Message{}, invalidRequest(nil, "the batch has more than %d messages", MaxBatchLength)
+		}
+		if body[i] != '{' {
+			return Message{}, invalidRequest(nil, "batch element %d is a JSON %s, not an object", n, kindOf(body[i]))
+		}
+		request, end, err := readRequest(body, i)
+		if err != nil {
+			if err.Code == CodeInvalidRequest {
+				err.Message = fmt.Sprintf("%s (batch element %d)", err.Message, n)
+			}
+			err.ID = nil // a batch is answered as a whole
+			return Message{}, err
+		}
+		if requests == nil {
+			requests = make([]Request, 0, 4)
+		}
+		requests = append(requests, request)
+		i = skipSpace(body, end)
+	}
+	if len(requests) == 0 {
+		// JSON-RPC 2.0, section 6: an empty array is an invalid request.
+		return Message{}, invalidRequest(nil, "the batch is empty")
+	}
+	return Message{Batch: true, Requests: requests}, nil
+}
+
+// seenMember records the members of one object that Read reads.
+type seenMember struct {
+	count      int  // members whose decoded name is exactly this name
+	value      span // the first one's value
+	resembling bool // a member whose name only resembles this name
+}
+
+// objectScan is the outcome of walking one object.
+type objectScan struct {
+	want []string     // the member names to record
+	seen []seenMember // what was seen of each, indexed like want
+	// problem describes the first thing that makes the object ambiguous:
+	// a member name a parser may decode differently, a duplicate name, or
+	// a name that only resembles one of want (differs in case, '-' or
+	// '_'). Duplicates of any name count: first-wins and last-wins
+	// parsers read them differently.
+	problem string
+	// inner, when set, is walked in the same pass as the value of the
+	// first member named want[innerMember], if that value is an object.
+	inner       *objectScan
+	innerMember int
+	innerWalked bool
+}
+
+// scanObject walks the object whose '{' is at body[start], filling scan
+// (and scan.inner), and returns the index just past it; false when the
+// text is not the validated JSON it must be.
+func scanObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
+	var names nameSet
+	it := newObjectIter(body, start)
+	for {
+		m, more := it.next()
+		if !more {
+			break
+		}
+		known, exact := scan.classify(body, m, &names)
+		var valueEnd int
+		if inner := scan.inner; inner != nil && known == scan.innerMember && exact &&
+			scan.seen[known].count == 0 && body[m.valueStart] == '{' {
+			// Not recursive, so that escape analysis keeps the scans on
+			// the stack.
+			if valueEnd, ok = scanInnerObject(body, m.valueStart, inner); !ok {
+				return 0, false
+			}
+			scan.innerWalked = true
+			it.endValue(valueEnd)
+		} else {
+			valueEnd = it.skipValue()
+		}
+		scan.record(known, exact, span{m.valueStart, valueEnd})
+	}
+	if !it.ok {
+		return 0, false
+	}
+	return it.i + 1, true
+}
+
+// scanInnerObject is scanObject for an object whose members are not
+// walked further.
+func scanInnerObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
+	var names nameSet
+	it := newObjectIter(body, start)
+	for {
+		m, more := it.next()
+		if !more {
+			break
+		}
+		known, exact := scan.classify(body, m, &names)
+		scan.record(known, exact, span{m.valueStart, it.skipValue()})
+	}
+	if !it.ok {
+		return 0, false
+	}
+	return it.i + 1, true
+}
+
+// classify decodes the name of m, finds it in scan.want (its index and
+// whether it matches exactly; -1 when it is not there) and records what
+// makes it ambiguous.
+func (scan *objectScan) classify(body []byte, m member, names *nameSet) (known int, exact bool) {
+	name, p := decodeString(body[m.name.start:m.name.end], nil)
+	if p != stringOK {
+		scan.setProblem("a member name " + p.describe())
+		return -1, false
+	}
+	known, exact = classify(name, scan.want)
+	switch {
+	case names.add(name):
+		if known >= 0 && exact {
+			scan.setProblem(`duplicate member "` + scan.want[known] + `"`)
+		} else {
+			scan.setProblem("duplicate member name")
+		}
+	case known >= 0 && !exact:
+		scan.seen[known].resembling = true
+		scan.setProblem(`a member name differs from "` + scan.want[known] + `" only in case, '-' or '_'`)
+	}
+	return known, exact
+}
+
+// record notes the value of a member found by classify.
+func (scan *objectScan) record(known int, exact bool, value span) {
+	if known < 0 || !exact {
+		return
+	}
+	scan.seen[known].count++
+	if scan.seen[known].count == 1 {
+		scan.seen[known].value = value
+	}
+}
+
+// setProblem records problem unless an earlier one is recorded.
+func (scan *objectScan) setProblem(problem string) {
+	if scan.problem == "" {
+		scan.problem = problem
+	}
+}
+
+// readRequest reads the request object whose '{' is at body[start] and
+// returns the index just past it.
+func readRequest(body []byte, start int) (Request, int, *Error) {
+	// params is walked in the same pass as the message (its arguments
+	// can be most of the body), but its problems only count for the
+	// methods whose params Read reads.
+	var seen [len(requestMembers)]seenMember
+	var paramsSeen [len(paramsMembers)]seenMember
+	params := objectScan{want: paramsMembers[:], seen: paramsSeen[:]}
+	message := objectScan{want: requestMembers[:], seen: seen[:], inner: &params, innerMember: memberParams}
+	end, ok := scanObject(body, start, &message)
+	if !ok {
+		return Request{}, 0, parseError("the body is not valid JSON")
+	}
+	var request Request
+	if id := seen[memberID]; id.count == 1 && !id.resembling {
+		request.ID = bytes.Clone(body[id.value.start:id.value.end])
+	}
+	if message.problem != "" {
+		return Request{}, 0, invalidReason(request.ID, message.problem)
+	}
+	method := seen[memberMethod]
+	if method.count == 0 {
+		// No "method": a response (the client answering a server
+		// request) or not JSON-RPC at all. Either way nothing is called.
+		return request, end, nil
+	}
+	var scratch [64]byte
+	decoded, err := stringMember(body, method.value, "method", request.ID, scratch[:0])
+	if err != nil {
+		return Request{}, 0, err
+	}
+	request.Method = internMethod(decoded)
+	if request.Method != MethodToolsCall && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
+		return Request{}, 0, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
+	}
+	var nameMember int
+	var namePath string
+	switch request.Method {
+	case MethodToolsCall, methodPromptsGet:
+		nameMember, namePath = paramName, "params.name"
+	case methodResourcesRead:
+		nameMember, namePath = paramURI, "params.uri"
+	default:
+		return request, end, nil
+	}
+	if !message.innerWalked {
+		// Missing or by-position params: no name (the filter still
+		// counts a tools/call against the server-wide buckets).
+		return request, end, nil
+	}
+	if params.problem != "" {
+		return Request{}, 0, invalidReason(request.ID, params.problem+" in params")
+	}
+	name := paramsSeen[nameMember]
+	if name.count == 0 || body[name.value.start] != '"' {
+		return request, end, nil
+	}
+	decoded, err = stringMember(body, name.value, namePath, request.ID, scratch[:0])
+	if err != nil {
+		return Request{}, 0, err
+	}
+	request.Name, request.HasName = string(decoded), true
+	if request.Method == MethodToolsCall {
+		request.ToolName, request.HasToolName = request.Name, true
+	}
+	return request, end, nil
+}
+
+// stringMember decodes the value of the member called what, which must be
+// a string an MCP server cannot read differently. The result aliases body
+// or scratch: callers copy what they keep.
+func stringMember(body []byte, value span, what string, id, scratch []byte) ([]byte, *Error) {
+	if body[value.start] != '"' {
+		return nil, invalidRequest(id, "%s is a JSON %s, not a string", what, kindOf(body[value.start]))
+	}
+	decoded, p := decodeString(body[value.start+1:value.end-1], scratch)
+	if p != stringOK {
+		return nil, invalidRequest(id, "%s %s", what, p.describe())
+	}
+	if len(decoded) > MaxNameBytes {
+		return nil, invalidRequest(id, "%s is longer than %d bytes", what, MaxNameBytes)
+	}
+	return decoded, nil
+}
+
+// classify finds name in want: its index and whether it matches exactly
+// (after unescaping), or only resembles it; -1 when it is neither.
+func classify(name []byte, want []string) (index int, exact bool) {
+	for i, w := range want {
+		if string(name) == w {
+			return i, true
+		}
+	}
+	for i, w := range want {
+		if len(name) >= len(w) && resembles(name, w) {
+			return i, false
+		}
+	}
+	return -1, false
+}
+
+// internMethod returns the MCP method names as constants, so reading them
+// allocates nothing, and copies any other name.
+func internMethod(method []byte) string {
+	switch string(method) {
+	case MethodToolsCall:
+		return MethodToolsCall
+	case "tools/list":
+		return "tools/list"
+	case "initialize":
+		return "initialize"
+	case "notifications/initialized":
+		return "notifications/initialized"
+	case "ping":
+		return "ping"
+	case methodPromptsGet:
+		return methodPromptsGet
+	case "prompts/list":
+		return "prompts/list"
+	case methodResourcesRead:
+		return methodResourcesRead
+	case "resources/list":
+		return "resources/list"
+	case "resources/templates/list":
+		return "resources/templates/list"
+	case "notifications/cancelled":
+		return "notifications/cancelled"
+	case "notifications/progress":
+		return "notifications/progress"
+	}
+	return string(method)
+}
+
+// kindOf names the kind of JSON value that starts with c.
+func kindOf(c byte) string {
+	switch c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// nameSet detects duplicate member names. The first few are compared
+// directly (no allocation); an object with more members switches to a map.
+type nameSet struct {
+	small [16][]byte
+	n     int
+	big   map[string]struct{}
+}
+
+// add records name and reports whether it was already there.
+func (s *nameSet) add(name []byte) (duplicate bool) {
+	if s.big != nil {
+		if _, duplicate = s.big[string(name)]; !duplicate {
+			s.big[string(name)] = struct{}{}
+		}
+		return duplicate
+	}
+	for _, seen := range s.small[:s.n] {
+		if bytes.Equal(seen, name) {
+			return true
+		}
+	}
+	if s.n < len(s.small) {
+		s.small[s.n] = name
+		s.n++
+		return false
+	}
+	s.big = make(map[string]struct{}, 4*len(s.small))
+	for _, seen := range s.small {
+		s.big[string(seen)] = struct{}{}
+	}
+	s.big[string(name)] = struct{}{}
+	return false
+}
+
+func parseError(reason string) *Error {
+	return &Error{Code: CodeParseError, Message: "Parse error: " + reason}
+}
+
+// invalidReason is invalidRequest without formatting. Problems recorded
+// in an objectScan go through it: converting them to interfaces (fmt)
+// would make escape analysis move the scans, and the arrays they point
+// to, to the heap.
+func invalidReason(id []byte, reason string) *Error {
+	return &Error{Code: CodeInvalidRequest, Message: "Invalid Request: " + reason, ID: id}
+}
+
+func invalidRequest(id []byte, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidRequest, Message: "Invalid Request: " + fmt.Sprintf(format, args...), ID: id}
+}

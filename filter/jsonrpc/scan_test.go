@@ -1,0 +1,173 @@
+package jsonrpc
+
+import (
+	"strings"
+	"testing"
+)
+
+// referenceStringEnd is the obvious byte-by-byte stringEnd.
+func referenceStringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+func TestStringEnd(t *testing.T) {
+	tests := []struct {
+		text string
+		want int
+	}{
+		{`""`, 2},
+		{`"a"x`, 3},
+		{`"\""x`, 4},
+		{`"\\"x`, 4},
+		{`"\\\"x"`, 7},
+		{`"unterminated`, 13},
+		{`"ends in backslash\`, 19},
+		{`"` + strings.Repeat("a", 100) + `"`, 102},
+		{`"` + strings.Repeat(`\"`, 100) + `"`, 202},
+		{`"` + strings.Repeat(`\\`, 100) + `"x`, 202},
+		{`"` + strings.Repeat("a", 40) + `\\\"` + strings.Repeat("b", 5) + `"`, 51},
+	}
+	for _, tt := range tests {
+		if got := stringEnd([]byte(tt.text), 0); got != tt.want {
+			t.Errorf("stringEnd(%q) = %d, want %d", tt.text, got, tt.want)
+		}
+	}
+	// Backslash runs and quotes at every position around the switch from
+	// the short loop to the quote search.
+	for prefix := 25; prefix < 40; prefix++ {
+		for run := 0; run < 6; run++ {
+			for _, tail := range []string{`"`, `"x"`, `a"`, ``} {
+				text := []byte(`"` + strings.Repeat("a", prefix) + strings.Repeat(`\`, run) + tail)
+				if got, want := stringEnd(text, 0), referenceStringEnd(text, 0); got != want {
+					t.Errorf("stringEnd(%q) = %d, want %d", text, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestValueEnd(t *testing.T) {
+	tests := []struct {
+		text string
+		want int
+	}{
+		{`123,`, 3},
+		{`-1.5e3}`, 6},
+		{`true]`, 4},
+		{`null `, 4},
+		{`"a,}"x`, 5},
+		{`{"a":[1,{"b":"}"}]},`, 19},
+		{`[[],[[]]] `, 9},
+		{`{"a":"\"}"}x`, 11},
+		{`[`, 1},
+		{``, 0},
+	}
+	for _, tt := range tests {
+		if got := valueEnd([]byte(tt.text), 0); got != tt.want {
+			t.Errorf("valueEnd(%q) = %d, want %d", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestNestingExceeds(t *testing.T) {
+	tests := []struct {
+		text  string
+		limit int
+		want  bool
+	}{
+		{`[]`, 1, false},
+		{`[[]]`, 1, true},
+		{`{"a":{"b":[1]}}`, 3, false},
+		{`{"a":{"b":[1]}}`, 2, true},
+		{`["[[[[[[", "{{{{"]`, 1, false},
+		{`["\"[[[["]`, 1, false},
+		{`[[],[],[]]`, 2, false},
+		{`]]]][[`, 2, false},
+		{`"unterminated [[[[`, 1, false},
+		{nested(1000), 1000, false},
+		{nested(1001), 1000, true},
+	}
+	for _, tt := range tests {
+		if got := nestingExceeds([]byte(tt.text), tt.limit); got != tt.want {
+			t.Errorf("nestingExceeds(%.40q, %d) = %v, want %v", tt.text, tt.limit, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeString(t *testing.T) {
+	tests := []struct {
+		raw     string // between the quotes
+		want    string
+		problem stringProblem
+	}{
+		{``, ``, stringOK},
+		{`plain`, `plain`, stringOK},
+		{`tools\/call`, `tools/call`, stringOK},
+		{`\"\\\/\b\f\n\r\t`, "\"\\/\b\f\n\r\t", stringOK},
+		{`\u0041\u00e9\u20AC`, "Aé€", stringOK},
+		{`\ud83d\ude00`, "😀", stringOK},
+		{`\uD83D\uDE00`, "😀", stringOK},
+		{`é`, "é", stringOK},
+		{`\u0000`, ``, stringNUL},
+		{`a\u0000`, ``, stringNUL},
+		{`\ud800`, ``, stringLoneSurrogate},
+		{`\udbff`, ``, stringLoneSurrogate},
+		{`\udc00`, ``, stringLoneSurrogate},
+		{`\ud800x`, ``, stringLoneSurrogate},
+		{`\ud800\n`, ``, stringLoneSurrogate},
+		{`\ud800\u0041`, ``, stringLoneSurrogate},
+		{`\ud800\ud800`, ``, stringLoneSurrogate},
+		{`\ude00\ud83d`, ``, stringLoneSurrogate},
+		{"\xff", ``, stringInvalidUTF8},
+		{"\xed\xa0\x80", ``, stringInvalidUTF8}, // a surrogate encoded as UTF-8
+		{"\xc0\xaf", ``, stringInvalidUTF8},     // overlong "/"
+		{"\\n\xff", ``, stringInvalidUTF8},
+		{`\x`, ``, stringInvalidUTF8},
+		{`\u12`, ``, stringInvalidUTF8},
+		{`\`, ``, stringInvalidUTF8},
+	}
+	for _, tt := range tests {
+		got, problem := decodeString([]byte(tt.raw), nil)
+		if problem != tt.problem || (problem == stringOK && string(got) != tt.want) {
+			t.Errorf("decodeString(%q) = %q, %v; want %q, %v", tt.raw, got, problem, tt.want, tt.problem)
+		}
+	}
+}
+
+func TestResembles(t *testing.T) {
+	tests := []struct {
+		name string
+		want string
+		same bool
+	}{
+		{"method", "method", true},
+		{"Method", "method", true},
+		{"METHOD", "method", true},
+		{"me_thod", "method", true},
+		{"-method-", "method", true},
+		{"paramſ", "params", true},   // U+017F LATIN SMALL LETTER LONG S
+		{"PARAMſ", "params", true},   // U+017F LATIN SMALL LETTER LONG S
+		{"jſonrpc", "jsonrpc", true}, // U+017F
+		{"methods", "method", false},
+		{"metho", "method", false},
+		{"meth0d", "method", false},
+		{"ｍethod", "method", false}, // fullwidth m: no simple folding to m
+		{"", "id", false},
+		{"__", "id", false},
+		{"I_D", "id", true},
+		{"\xffd", "id", false},
+	}
+	for _, tt := range tests {
+		if got := resembles([]byte(tt.name), tt.want); got != tt.same {
+			t.Errorf("resembles(%q, %q) = %v, want %v", tt.name, tt.want, got, tt.same)
+		}
+	}
+}

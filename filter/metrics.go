@@ -1,0 +1,112 @@
+package filter
+
+import (
+	"strconv"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+)
+
+// Metric names. Every name starts with "mcp_ratelimit.<namespace>." where
+// the namespace is the plugin's root id (see pluginNamespace), sanitised
+// with metricSegment. filter/METRICS.md lists them with their meaning; keep
+// the two in step (a test checks it).
+const (
+	metricPrefix = "mcp_ratelimit."
+
+	metricAdmitted        = "tools_call.admitted"
+	metricRejected        = "tools_call.rejected"
+	metricRejectedShared  = "tools_call.rejected_shared"
+	metricRejectedTool    = "tools_call.rejected_tool"
+	metricRejectedUser    = "tools_call.rejected_user"
+	metricRejectedUserTol = "tools_call.rejected_user_tool"
+	metricRejectedContend = "tools_call.rejected_contended"
+	metricDryRunRejected  = "tools_call.dry_run_rejected"
+	metricInvalid         = "requests.invalid"
+	metricOversized       = "requests.oversized"
+	metricHeaderMismatch  = "requests.header_mismatch"
+	metricUserOverflow    = "users.table_overflow"
+	metricStoreErrors     = "store.errors"
+
+	// Per configured tool: "tool.<tool>.admitted" and "tool.<tool>.rejected".
+	metricToolSegment  = "tool."
+	metricToolAdmitted = ".admitted"
+	metricToolRejected = ".rejected"
+)
+
+// metrics are the counters of one plugin context.
+type metrics struct {
+	admitted       proxywasm.MetricCounter
+	rejected       proxywasm.MetricCounter
+	rejectedByKind [bucket.KindUserTool + 1]proxywasm.MetricCounter
+	contended      proxywasm.MetricCounter
+	dryRunRejected proxywasm.MetricCounter
+	invalid        proxywasm.MetricCounter
+	oversized      proxywasm.MetricCounter
+	headerMismatch proxywasm.MetricCounter
+	userOverflow   proxywasm.MetricCounter
+	storeErrors    proxywasm.MetricCounter
+}
+
+// defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
+// a counter across reconfigurations when its name is unchanged.
+func defineMetrics(prefix string) metrics {
+	define := func(name string) proxywasm.MetricCounter {
+		return proxywasm.DefineCounterMetric(prefix + name)
+	}
+	return metrics{
+		admitted: define(metricAdmitted),
+		rejected: define(metricRejected),
+		rejectedByKind: [...]proxywasm.MetricCounter{
+			bucket.KindShared:   define(metricRejectedShared),
+			bucket.KindTool:     define(metricRejectedTool),
+			bucket.KindUser:     define(metricRejectedUser),
+			bucket.KindUserTool: define(metricRejectedUserTol),
+		},
+		contended:      define(metricRejectedContend),
+		dryRunRejected: define(metricDryRunRejected),
+		invalid:        define(metricInvalid),
+		oversized:      define(metricOversized),
+		headerMismatch: define(metricHeaderMismatch),
+		userOverflow:   define(metricUserOverflow),
+		storeErrors:    define(metricStoreErrors),
+	}
+}
+
+// toolMetricSegments returns, for each configured tool name in order, the
+// segment its counters are named with: the sanitised name, with "_<index>"
+// appended when two names sanitise alike (so each tool keeps its own
+// counters).
+func toolMetricSegments(names []string) []string {
+	segments := make([]string, len(names))
+	seen := make(map[string]bool, len(names))
+	for i, name := range names {
+		segment := metricSegment(name)
+		for seen[segment] {
+			segment += "_" + strconv.Itoa(i)
+		}
+		seen[segment] = true
+		segments[i] = segment
+	}
+	return segments
+}
+
+// metricSegment turns an arbitrary string into one segment of a stat name:
+// ASCII letters, digits, '_' and '-' stay, every other byte becomes '_' (a
+// '.' would split the Envoy stat name, and Prometheus names allow little
+// more). An empty string becomes "_".
+func metricSegment(s string) string {
+	if s == "" {
+		return "_"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

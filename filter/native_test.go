@@ -1,0 +1,385 @@
+package filter_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+)
+
+// Tests that need to reach inside the filter (a fake limiter, a fake clock,
+// a store shared between plugins) run natively only.
+
+// fakeLimiter answers every Take with a fixed decision, at once or when the
+// test calls the saved callback.
+type fakeLimiter struct {
+	decision bucket.Decision
+	err      error
+	async    bool
+
+	takes   []fakeTake
+	pending []func(bucket.Decision, error)
+}
+
+type fakeTake struct {
+	now     time.Time
+	demands []bucket.Demand
+}
+
+func (f *fakeLimiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
+	f.takes = append(f.takes, fakeTake{now: now, demands: append([]bucket.Demand(nil), demands...)})
+	if f.async {
+		f.pending = append(f.pending, done)
+		return
+	}
+	done(f.decision, f.err)
+}
+
+// startWithLimiter starts the native filter with limiter as every plugin's
+// limiter.
+func startWithLimiter(t *testing.T, configuration string, limiter bucket.Limiter, properties ...property) *env {
+	t.Helper()
+	vm := filter.NewVMContextWith(filter.TestDeps{
+		NewLimiter: func(bucket.Store, string, *config.Config) (bucket.Limiter, error) { return limiter, nil },
+	})
+	return startFilter(t, vm, configuration, properties...)
+}
+
+func TestAsyncLimiter(t *testing.T) {
+	const config = `{"shared":{"maxTokens":5,"refillPeriod":"1m"},"rateLimitHeaders":true}`
+	tightest := bucket.Status{
+		Bucket:     bucket.Bucket{Kind: bucket.KindShared, Limit: bucket.Limit{MaxTokens: 5, RefillPeriod: time.Minute}},
+		Remaining:  4,
+		ResetAfter: 12 * time.Second,
+	}
+	t.Run("admitted later", func(t *testing.T) {
+		limiter := &fakeLimiter{async: true}
+		e := startWithLimiter(t, config, limiter)
+		o := e.send(request{body: toolsCall("1", "echo"), splits: []int{9}})
+		if o.reply != nil || o.lastAction() != types.ActionPause {
+			t.Fatalf("while the limiter works: actions %v, reply %s; want held", o.actions, describeReply(o.reply))
+		}
+		if len(limiter.pending) != 1 {
+			t.Fatalf("Take calls = %d, want 1", len(limiter.pending))
+		}
+		limiter.pending[0](bucket.Decision{Allowed: true, Tightest: tightest}, nil)
+		if got := e.host.GetCurrentHttpStreamAction(o.contextID); got != types.ActionContinue {
+			t.Fatalf("stream action after admission = %v, want Continue (resumed)", got)
+		}
+		if e.host.GetSentLocalResponse(o.contextID) != nil {
+			t.Fatalf("admitted request got a local reply")
+		}
+		headers := e.respond(o)
+		if got, _ := header(headers, "ratelimit"); got != `"shared";r=4;t=12` {
+			t.Errorf("RateLimit = %q", got)
+		}
+		if got := e.counter(metricName("tools_call.admitted")); got != 1 {
+			t.Errorf("admitted = %d, want 1", got)
+		}
+	})
+	t.Run("rejected later", func(t *testing.T) {
+		limiter := &fakeLimiter{async: true}
+		e := startWithLimiter(t, config, limiter)
+		o := e.send(request{body: toolsCall(`"a"`, "echo")})
+		limiter.pending[0](bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: []bucket.Kind{bucket.KindShared},
+			Tightest: tightest}, nil)
+		reply := e.host.GetSentLocalResponse(o.contextID)
+		if reply == nil || reply.StatusCode != 429 {
+			t.Fatalf("reply = %s, want 429", describeReply(reply))
+		}
+		if want := rateLimitedBody(`"a"`, -32029, 3); string(reply.Data) != want {
+			t.Errorf("body = %s, want %s", reply.Data, want)
+		}
+		if got, _ := header(reply.Headers, "retry-after"); got != "3" {
+			t.Errorf("retry-after = %q, want 3", got)
+		}
+		// A second answer is ignored.
+		limiter.pending[0](bucket.Decision{Allowed: true}, nil)
+		if got := e.counter(metricName("tools_call.admitted")); got != 0 {
+			t.Errorf("a second answer admitted the call")
+		}
+	})
+	t.Run("stream ends before the answer", func(t *testing.T) {
+		limiter := &fakeLimiter{async: true}
+		e := startWithLimiter(t, config, limiter)
+		o := e.send(request{body: toolsCall("1", "echo")})
+		e.host.CompleteHttpContext(o.contextID)
+		limiter.pending[0](bucket.Decision{RetryAfter: time.Second}, nil)
+		if e.host.GetSentLocalResponse(o.contextID) != nil {
+			t.Errorf("a reply was sent on a finished stream")
+		}
+	})
+	t.Run("empty body decided at the headers, later", func(t *testing.T) {
+		limiter := &fakeLimiter{async: true}
+		e := startWithLimiter(t, config, limiter)
+		o := e.send(request{})
+		expectReply(t, o, "empty body", 400, `"code":-32700`)
+		if len(limiter.takes) != 0 {
+			t.Errorf("the limiter was asked about an invalid body")
+		}
+	})
+}
+
+func TestLimiterOutcomes(t *testing.T) {
+	const config = `{"shared":{"maxTokens":5,"refillPeriod":"1m"}}`
+	cases := []struct {
+		name       string
+		limiter    fakeLimiter
+		wantStatus uint32 // 0: forwarded
+		counters   map[string]uint64
+		warnings   int
+	}{
+		{
+			name:     "store error fails open",
+			limiter:  fakeLimiter{err: errors.New("shared data: internal failure")},
+			counters: map[string]uint64{"store.errors": 1, "tools_call.admitted": 1},
+			warnings: 1,
+		},
+		{
+			name:     "user table overflow is counted",
+			limiter:  fakeLimiter{decision: bucket.Decision{Allowed: true, Overflowed: true}},
+			counters: map[string]uint64{"users.table_overflow": 1, "tools_call.admitted": 1},
+		},
+		{
+			name:       "contended store rejects",
+			limiter:    fakeLimiter{decision: bucket.Decision{Contended: true, RetryAfter: time.Second}},
+			wantStatus: 429,
+			counters:   map[string]uint64{"tools_call.rejected_contended": 1, "tools_call.rejected": 1, "tools_call.rejected_shared": 0},
+		},
+		{
+			name: "rejections are counted by kind",
+			limiter: fakeLimiter{decision: bucket.Decision{RetryAfter: time.Second,
+				Rejected: []bucket.Kind{bucket.KindUser, bucket.KindUserTool, bucket.KindUser}}},
+			wantStatus: 429,
+			counters: map[string]uint64{"tools_call.rejected_user": 1, "tools_call.rejected_user_tool": 1,
+				"tools_call.rejected_shared": 0, "tools_call.rejected": 1},
+		},
+		{
+			name:       "a zero wait still says 1 second",
+			limiter:    fakeLimiter{decision: bucket.Decision{OverCapacity: true}},
+			wantStatus: 429,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			limiter := c.limiter
+			e := startWithLimiter(t, config, &limiter)
+			o := e.send(request{body: toolsCall("1", "echo")})
+			if c.wantStatus == 0 {
+				expectForwarded(t, o, c.name)
+			} else {
+				expectReply(t, o, c.name, c.wantStatus)
+				if got, _ := header(o.reply.Headers, "retry-after"); got != "1" {
+					t.Errorf("retry-after = %q, want 1", got)
+				}
+			}
+			for name, want := range c.counters {
+				if got := e.counter(metricName(name)); got != want {
+					t.Errorf("%s = %d, want %d", name, got, want)
+				}
+			}
+			if got := len(e.host.GetWarnLogs()); got != c.warnings {
+				t.Errorf("warnings = %q, want %d", e.host.GetWarnLogs(), c.warnings)
+			}
+		})
+	}
+}
+
+func TestDemands(t *testing.T) {
+	const config = `{"shared":{"maxTokens":100,"refillPeriod":"1m"},"perUser":{"maxTokens":10,"refillPeriod":"1m"},` +
+		`"tools":[{"name":"search","shared":{"maxTokens":20,"refillPeriod":"2m"},"perUser":{"maxTokens":2,"refillPeriod":"3m"}},` +
+		`{"name":"fetch","perUser":{"maxTokens":4,"refillPeriod":"1m"}}],` +
+		`"userIdentity":{"from":"header","header":"x-user-id"},"batch":"limit"}`
+	shared := bucket.Bucket{Kind: bucket.KindShared, Limit: bucket.Limit{MaxTokens: 100, RefillPeriod: time.Minute}}
+	user := bucket.Bucket{Kind: bucket.KindUser, User: "alice", Limit: bucket.Limit{MaxTokens: 10, RefillPeriod: time.Minute}}
+	searchTool := bucket.Bucket{Kind: bucket.KindTool, Tool: "search", Limit: bucket.Limit{MaxTokens: 20, RefillPeriod: 2 * time.Minute}}
+	searchUser := bucket.Bucket{Kind: bucket.KindUserTool, Tool: "search", User: "alice",
+		Limit: bucket.Limit{MaxTokens: 2, RefillPeriod: 3 * time.Minute}}
+	fetchUser := bucket.Bucket{Kind: bucket.KindUserTool, Tool: "fetch", User: "alice",
+		Limit: bucket.Limit{MaxTokens: 4, RefillPeriod: time.Minute}}
+	alice := [][2]string{{"x-user-id", "alice"}}
+	cases := []struct {
+		name    string
+		headers [][2]string
+		body    string
+		want    []bucket.Demand
+	}{
+		{name: "all four buckets", headers: alice, body: toolsCall("1", "search"),
+			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}, {Bucket: searchTool, Tokens: 1}, {Bucket: searchUser, Tokens: 1}}},
+		{name: "no identity", body: toolsCall("1", "search"),
+			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: searchTool, Tokens: 1}}},
+		{name: "tool with a per-user bucket only", headers: alice, body: toolsCall("1", "fetch"),
+			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}, {Bucket: fetchUser, Tokens: 1}}},
+		{name: "unlisted tool", headers: alice, body: toolsCall("1", "other"),
+			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}}},
+		{name: "batch sums per bucket", headers: alice,
+			body: "[" + toolsCall("1", "search") + "," + toolsCall("2", "fetch") + "," + toolsCall("3", "search") + "]",
+			want: []bucket.Demand{{Bucket: shared, Tokens: 3}, {Bucket: user, Tokens: 3}, {Bucket: searchTool, Tokens: 2},
+				{Bucket: searchUser, Tokens: 2}, {Bucket: fetchUser, Tokens: 1}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			limiter := &fakeLimiter{decision: bucket.Decision{Allowed: true}}
+			e := startWithLimiter(t, config, limiter)
+			expectForwarded(t, e.send(request{body: c.body, headers: c.headers}), c.name)
+			if len(limiter.takes) != 1 {
+				t.Fatalf("Take calls = %d, want 1", len(limiter.takes))
+			}
+			if got := limiter.takes[0].demands; !reflect.DeepEqual(got, c.want) {
+				t.Errorf("demands\n got %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestLimiterFactoryGetsTheNamespace(t *testing.T) {
+	var gotNamespace string
+	var gotConfig *config.Config
+	vm := filter.NewVMContextWith(filter.TestDeps{
+		NewLimiter: func(_ bucket.Store, namespace string, cfg *config.Config) (bucket.Limiter, error) {
+			gotNamespace, gotConfig = namespace, cfg
+			return &fakeLimiter{}, nil
+		},
+	})
+	startFilter(t, vm, `{"shared":{"maxTokens":3,"refillPeriod":"1m"},"maxTrackedUsers":7}`,
+		property{path: []string{"plugin_root_id"}, value: "team.limits"})
+	if gotNamespace != "team.limits" {
+		t.Errorf("namespace = %q, want the root id", gotNamespace)
+	}
+	if gotConfig == nil || gotConfig.MaxTrackedUsers != 7 {
+		t.Errorf("config = %+v", gotConfig)
+	}
+
+	failing := filter.NewVMContextWith(filter.TestDeps{
+		NewLimiter: func(bucket.Store, string, *config.Config) (bucket.Limiter, error) {
+			return nil, errors.New("no room")
+		},
+	})
+	e, started := tryStartFilter(t, failing, `{"shared":{"maxTokens":3,"refillPeriod":"1m"}}`)
+	if started {
+		t.Fatal("plugin started although its limiter could not be built")
+	}
+	if logs := e.host.GetCriticalLogs(); len(logs) != 1 || !strings.Contains(logs[0], "no room") {
+		t.Errorf("critical logs = %q, want one line with the cause", logs)
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func TestRetryAfterIsTheRealWait(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := startFilter(t, filter.NewVMContextWith(filter.TestDeps{Now: clock.Now}),
+		`{"shared":{"maxTokens":2,"refillPeriod":"20s"}}`)
+	expectForwarded(t, e.send(request{body: toolsCall("1", "echo")}), "first")
+	expectForwarded(t, e.send(request{body: toolsCall("2", "echo")}), "second")
+	clock.now = clock.now.Add(3 * time.Second)
+	o := e.send(request{body: toolsCall("3", "echo")})
+	expectReply(t, o, "third", 429, rateLimitedBody("3", -32029, 7))
+	clock.now = clock.now.Add(6900 * time.Millisecond)
+	expectReply(t, e.send(request{body: toolsCall("4", "echo")}), "before the wait is over", 429,
+		`"retryAfterSeconds":1}`)
+	clock.now = clock.now.Add(100 * time.Millisecond)
+	expectForwarded(t, e.send(request{body: toolsCall("5", "echo")}), "after the advertised wait")
+}
+
+// memoryStore is a bucket.Store in memory with the CAS rules of Envoy
+// shared data, shared by several plugins in a test.
+type memoryStore struct {
+	mu     sync.Mutex
+	values map[string][]byte
+	cas    map[string]uint32
+	next   uint32
+}
+
+func newMemoryStore() *memoryStore {
+	return &memoryStore{values: map[string][]byte{}, cas: map[string]uint32{}}
+}
+
+func (s *memoryStore) Get(key string) ([]byte, uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	value, ok := s.values[key]
+	if !ok {
+		return nil, 0, bucket.ErrNotFound
+	}
+	return append([]byte(nil), value...), s.cas[key], nil
+}
+
+func (s *memoryStore) Set(key string, value []byte, cas uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.values[key]; ok && cas != 0 && cas != s.cas[key] {
+		return bucket.ErrCASMismatch
+	}
+	s.next++
+	s.values[key], s.cas[key] = append([]byte(nil), value...), s.next
+	return nil
+}
+
+func TestStateIsNamespacedAndSurvivesReconfiguration(t *testing.T) {
+	store := newMemoryStore()
+	vm := filter.NewVMContextWith(filter.TestDeps{Store: store})
+	const before = `{"shared":{"maxTokens":1,"refillPeriod":"1h"}}`
+	const after = `{"shared":{"maxTokens":1,"refillPeriod":"1h"},"tools":[{"name":"search","shared":{"maxTokens":5,"refillPeriod":"1h"}}]}`
+	const changed = `{"shared":{"maxTokens":2,"refillPeriod":"1h"}}`
+	root := func(id string) property { return property{path: []string{"plugin_root_id"}, value: id} }
+
+	a := startFilter(t, vm, before, root("plugin-a"))
+	expectForwarded(t, a.send(request{body: toolsCall("1", "echo")}), "plugin a, first call")
+	expectReply(t, a.send(request{body: toolsCall("2", "echo")}), "plugin a, second call", 429)
+
+	b := startFilter(t, vm, before, root("plugin-b"))
+	expectForwarded(t, b.send(request{body: toolsCall("1", "echo")}), "plugin b has its own buckets")
+
+	reconfigured := startFilter(t, vm, after, root("plugin-a"))
+	expectReply(t, reconfigured.send(request{body: toolsCall("3", "echo")}), "unchanged bucket after reconfiguration", 429)
+
+	resized := startFilter(t, vm, changed, root("plugin-a"))
+	expectForwarded(t, resized.send(request{body: toolsCall("4", "echo")}), "a bucket with new parameters starts full")
+}
+
+func TestSharedDataStore(t *testing.T) {
+	startFilter(t, filter.NewVMContext(), oneShared) // registers the emulated host
+	store := filter.SharedDataStore
+	if _, _, err := store.Get("missing"); !errors.Is(err, bucket.ErrNotFound) {
+		t.Fatalf("Get(missing) error = %v, want ErrNotFound", err)
+	}
+	if err := store.Set("k", []byte("v1"), 0); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	value, cas, err := store.Get("k")
+	if err != nil || string(value) != "v1" {
+		t.Fatalf("Get = %q, %v", value, err)
+	}
+	value[0] = 'X'
+	if again, _, _ := store.Get("k"); string(again) != "v1" {
+		t.Fatalf("writing into a returned value changed the store: %q", again)
+	}
+	if err := store.Set("k", []byte("v2"), cas+7); !errors.Is(err, bucket.ErrCASMismatch) {
+		t.Fatalf("Set with a stale cas error = %v, want ErrCASMismatch", err)
+	}
+	if err := store.Set("k", []byte("v2"), cas); err != nil {
+		t.Fatalf("Set with the current cas: %v", err)
+	}
+	if value, _, _ := store.Get("k"); string(value) != "v2" {
+		t.Fatalf("Get after Set = %q, want v2", value)
+	}
+	// cas 0 writes whatever the key holds (the emulator needs help there).
+	if err := store.Set("k", []byte("v3"), 0); err != nil {
+		t.Fatalf("Set with cas 0 over an existing key: %v", err)
+	}
+	if value, _, _ := store.Get("k"); string(value) != "v3" {
+		t.Fatalf("Get after an unconditional Set = %q, want v3", value)
+	}
+}

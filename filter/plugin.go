@@ -1,0 +1,153 @@
+package filter
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+)
+
+// Properties naming the plugin (Envoy attributes "Wasm attributes"):
+// plugin_root_id is the filter's root_id, which Istio fills from the
+// WasmPlugin's pluginName; plugin_name is the filter's name, which Istio
+// fills with "<namespace>.<WasmPlugin name>".
+var (
+	propertyPluginRootID = []string{"plugin_root_id"}
+	propertyPluginName   = []string{"plugin_name"}
+)
+
+// defaultNamespace names the state and metrics of a plugin that has neither
+// a root id nor a name.
+const defaultNamespace = "default"
+
+// pluginContext is one configured instance of the filter (one per worker
+// VM per filter configuration).
+type pluginContext struct {
+	types.DefaultPluginContext
+	deps deps
+
+	// Set by a successful OnPluginStart; nil before.
+	settings *settings
+}
+
+// settings is everything an HTTP context needs from its plugin, fixed when
+// the plugin starts.
+type settings struct {
+	cfg       *config.Config
+	namespace string
+	paths     pathMatcher
+	limiter   bucket.Limiter
+	metrics   metrics
+	shared    *bucket.Limit
+	perUser   *bucket.Limit
+	tools     map[string]*toolLimits
+	now       func() time.Time
+}
+
+// toolLimits are the buckets and counters of one configured tool.
+type toolLimits struct {
+	name     string // the configured name; never a string from a request body
+	shared   *bucket.Limit
+	perUser  *bucket.Limit
+	admitted proxywasm.MetricCounter
+	rejected proxywasm.MetricCounter
+}
+
+// OnPluginStart implements types.PluginContext. It parses the plugin
+// configuration and builds the limiter and counters. On a bad configuration
+// it logs one line naming the field and the value and returns false, which
+// makes Envoy reject the configuration (proxy_on_configure returning false;
+// on a later xDS update the previous configuration stays).
+func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogCriticalf("mcp-ratelimit: cannot read the plugin configuration: %v", err)
+		return false
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		proxywasm.LogCriticalf("mcp-ratelimit: invalid plugin configuration: %v", err)
+		return false
+	}
+	namespace := pluginNamespace()
+	limiter, err := p.deps.newLimiter(p.deps.store, namespace, cfg)
+	if err != nil {
+		proxywasm.LogCriticalf("mcp-ratelimit: plugin %q: %v", namespace, err)
+		return false
+	}
+	p.settings = newSettings(cfg, namespace, limiter, p.deps)
+	proxywasm.LogInfof("mcp-ratelimit: plugin %q started (%d tools configured, dryRun=%t)",
+		namespace, len(cfg.Tools), cfg.DryRun)
+	return true
+}
+
+// newSettings derives the per-request lookup structures and defines the
+// counters of a started plugin.
+func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d deps) *settings {
+	prefix := metricPrefix + metricSegment(namespace) + "."
+	s := &settings{
+		cfg:       cfg,
+		namespace: namespace,
+		paths:     newPathMatcher(cfg.Paths),
+		limiter:   limiter,
+		metrics:   defineMetrics(prefix),
+		shared:    limitOf(cfg.Shared),
+		perUser:   limitOf(cfg.PerUser),
+		tools:     make(map[string]*toolLimits, len(cfg.Tools)),
+		now:       d.now,
+	}
+	names := make([]string, len(cfg.Tools))
+	for i, tool := range cfg.Tools {
+		names[i] = tool.Name
+	}
+	segments := toolMetricSegments(names)
+	for i, tool := range cfg.Tools {
+		toolPrefix := prefix + metricToolSegment + segments[i]
+		s.tools[tool.Name] = &toolLimits{
+			name:     tool.Name,
+			shared:   limitOf(tool.Shared),
+			perUser:  limitOf(tool.PerUser),
+			admitted: proxywasm.DefineCounterMetric(toolPrefix + metricToolAdmitted),
+			rejected: proxywasm.DefineCounterMetric(toolPrefix + metricToolRejected),
+		}
+	}
+	return s
+}
+
+// limitOf converts a configured bucket; nil stays nil.
+func limitOf(b *config.Bucket) *bucket.Limit {
+	if b == nil {
+		return nil
+	}
+	return &bucket.Limit{MaxTokens: b.MaxTokens, RefillPeriod: b.RefillPeriod}
+}
+
+// pluginNamespace names the plugin's state in shared data and its metrics:
+// the root id (Envoy root_id, Istio pluginName), else the plugin name, else
+// "default". Envoy keys shared data by vm_id only and Istio leaves vm_id
+// empty, so two plugins in one proxy must have distinct root ids (or, both
+// without one, distinct names) to keep their buckets apart. The namespace
+// does not change when the configuration does, so a reconfiguration keeps
+// the state of unchanged buckets.
+func pluginNamespace() string {
+	for _, property := range [][]string{propertyPluginRootID, propertyPluginName} {
+		if value, err := proxywasm.GetProperty(property); err == nil && len(value) > 0 {
+			return string(value)
+		}
+	}
+	return defaultNamespace
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
+	if p.settings == nil {
+		// Envoy creates no stream for a plugin whose start failed; should a
+		// host do it anyway, the stream passes untouched.
+		return &types.DefaultHttpContext{}
+	}
+	return &httpContext{settings: p.settings, contextID: contextID}
+}
