@@ -223,7 +223,14 @@ func (h *hostImpl) readRequest(m *filterchain.Manager, r *http.Request, headers 
 	var total int64
 	for {
 		buf := make([]byte, size)
-		n, err := io.ReadFull(r.Body, buf)
+		var n int
+		var err error
+		if chunk > 0 {
+			n, err = io.ReadFull(r.Body, buf)
+		} else {
+			// As it arrives: whatever one read returns.
+			n, err = r.Body.Read(buf)
+		}
 		if n > 0 {
 			total += int64(n)
 			last := r.ContentLength >= 0 && total >= r.ContentLength
