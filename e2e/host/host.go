@@ -29,6 +29,7 @@ package host
 import (
 	"io"
 	"net/http"
+	"time"
 )
 
 // Options configures a Host. Only one of ConfigPath and ConfigYAML is set.
@@ -78,6 +79,12 @@ type Options struct {
 	// proxy_on_memory_allocate; "1.39" and later behave as
 	// proxy-wasm-cpp-host PR #533. Default "1.33" (the harshest).
 	EnvoyVersion string
+	// CallWatchdog, when > 0, aborts any call into a VM that runs longer
+	// and fails that VM (then failure_policy applies), so a module that
+	// loops cannot hang the host. Envoy has no such watchdog, and wazero
+	// makes watched code much slower (proxywasm.WithCallWatchdog), so the
+	// default, 0, runs calls to completion as Envoy does.
+	CallWatchdog time.Duration
 	// Log receives the host's and the module's log lines (module lines
 	// carry their level and the plugin name). Default os.Stderr.
 	Log io.Writer

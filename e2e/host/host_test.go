@@ -103,6 +103,7 @@ type hostConfig struct {
 	chunkSizeFor func(*http.Request) int
 	properties   func(*http.Request) map[string][]byte
 	upstream     string
+	watchdog     time.Duration
 }
 
 func startHost(t *testing.T, c hostConfig) *Host {
@@ -118,6 +119,7 @@ func startHost(t *testing.T, c hostConfig) *Host {
 		Workers:          c.workers,
 		ChunkSizeFor:     c.chunkSizeFor,
 		Properties:       c.properties,
+		CallWatchdog:     c.watchdog,
 		Log:              io.Discard,
 		LogLevel:         "critical",
 	})
@@ -309,6 +311,29 @@ func TestFailurePolicies(t *testing.T) {
 				t.Fatalf("after the trap: %d, want %d", last, tt.afterStatus)
 			}
 		})
+	}
+}
+
+// TestCallWatchdog: with Options.CallWatchdog, a module that loops fails
+// its VM after the deadline and failure_policy answers (FAIL_CLOSED: 503),
+// instead of hanging the request.
+func TestCallWatchdog(t *testing.T) {
+	up, _ := upstreamServer(t)
+	h := startHost(t, hostConfig{wasm: tinyModule(t), policy: "FAIL_CLOSED", upstream: up.Listener.Addr().String(),
+		watchdog: 200 * time.Millisecond})
+	if resp, _ := post(t, h.URL()+"/x", nil, "ok"); resp.StatusCode != 200 {
+		t.Fatalf("before the loop: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	resp, _ := post(t, h.URL()+"/x", map[string]string{"x-action": "loop"}, "")
+	if resp.StatusCode != 503 {
+		t.Fatalf("looping request: %d, want 503", resp.StatusCode)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("the watchdog took %v to end a 200ms call", elapsed)
+	}
+	if !waitFor(func() bool { return h.Traps() == 1 }) {
+		t.Fatalf("traps = %d, want 1", h.Traps())
 	}
 }
 

@@ -104,13 +104,14 @@ func newHostImpl(opts Options) (*hostImpl, error) {
 		h.clusters[name] = newCluster(c)
 	}
 	h.env = &proxywasm.Env{
-		SharedData: shareddata.NewStore(),
-		Queues:     shareddata.NewQueues(),
-		Stats:      h.stats,
-		Log:        h.logger.line,
-		LogLevel:   level,
-		HasCluster: func(name string) bool { _, ok := h.clusters[name]; return ok },
-		HTTPCall:   h.httpCall,
+		SharedData:  shareddata.NewStore(),
+		Queues:      shareddata.NewQueues(),
+		Stats:       h.stats,
+		Log:         h.logger.line,
+		LogLevel:    level,
+		HasCluster:  func(name string) bool { _, ok := h.clusters[name]; return ok },
+		HTTPCall:    h.httpCall,
+		CallTimeout: opts.CallWatchdog,
 		OnFailure: func(vm *proxywasm.VM, err error) {
 			h.trapCount.Add(1)
 		},
@@ -188,7 +189,11 @@ func (h *hostImpl) setupFilters(profile proxywasm.Profile) error {
 		rt, ok := h.runtimes[sum]
 		if !ok {
 			var err error
-			rt, err = proxywasm.NewRuntime(ctx, code, profile)
+			var runtimeOpts []proxywasm.RuntimeOption
+			if h.opts.CallWatchdog > 0 {
+				runtimeOpts = append(runtimeOpts, proxywasm.WithCallWatchdog())
+			}
+			rt, err = proxywasm.NewRuntime(ctx, code, profile, runtimeOpts...)
 			if err != nil {
 				return fmt.Errorf("host: filter %s: %w", f.Name, err)
 			}

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	admin := fs.String("admin", "", "override the admin address (host:port)")
 	wasm := fs.String("wasm", "", "override vm_config.code.local.filename")
 	chunk := fs.Int("chunk-size", 0, "split request bodies into chunks of this many bytes (0: as read)")
+	watchdog := fs.Duration("call-watchdog", 0, "abort a call into a VM that runs longer and fail the VM (0: none, as in Envoy; slows the module down)")
 	var upstreams multiFlag
 	fs.Var(&upstreams, "upstream", "override a cluster's endpoint: name=host:port (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Workers:          *workers,
 		ChunkSize:        *chunk,
 		EnvoyVersion:     *envoyVersion,
+		CallWatchdog:     *watchdog,
 		Log:              stderr,
 		LogLevel:         *logLevel,
 	})

@@ -182,8 +182,9 @@ func (vm *VM) callRestricted(allowed map[string]bool, name string, fn api.Functi
 	return vm.callExport(name, fn, params...)
 }
 
-// callExport runs one export with the call watchdog. A trap or an error
-// fails the VM (proxy-wasm-cpp-host: FailState::RuntimeError).
+// callExport runs one export, with the call watchdog when the runtime has
+// one. A trap or an error fails the VM (proxy-wasm-cpp-host:
+// FailState::RuntimeError).
 func (vm *VM) callExport(name string, fn api.Function, params ...uint64) ([]uint64, error) {
 	if vm.failed != nil {
 		return nil, vm.failed
@@ -191,11 +192,14 @@ func (vm *VM) callExport(name string, fn api.Function, params ...uint64) ([]uint
 	if vm.closed {
 		return nil, fmt.Errorf("%w: VM closed", ErrVMFailed)
 	}
+	ctx, cancel := vm.ctx, context.CancelFunc(func() {})
 	timeout := vm.env.CallTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+	if vm.rt.watchdog {
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		ctx, cancel = context.WithTimeout(vm.ctx, timeout)
 	}
-	ctx, cancel := context.WithTimeout(vm.ctx, timeout)
 	vm.restrictedHit = ""
 	res, err := fn.Call(ctx, params...)
 	expired := ctx.Err() == context.DeadlineExceeded

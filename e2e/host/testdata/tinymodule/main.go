@@ -7,6 +7,7 @@
 //	configuration "timer"  start a runtime timer (initialises Go's poller)
 //	configuration "tick"   tick every 5 ms, resuming paused streams
 //	x-action: trap         panic (the VM fails)
+//	x-action: loop         spin forever (only the host's call watchdog ends it)
 //	x-action: local        local reply 418 "teapot" with x-tiny: yes
 //	x-action: pause        stop at the headers until the next tick
 //	x-action: count        CAS-increment the shared key "count"
@@ -261,6 +262,12 @@ func proxyOnRequestHeaders(id, n, eos uint32) uint32 {
 		proxyEnqueueSharedQueue(queueID, ptr(v), uint32(len(v)))
 	case "trap":
 		panic("tinymodule: trap requested")
+	case "loop":
+		for spins := uint64(0); ; spins++ {
+			if spins == ^uint64(0) {
+				proxyLog(2, nil, 0) // never reached: keeps the loop from being optimised away
+			}
+		}
 	case "local":
 		localReply(418, "teapot", [][2]string{{"x-tiny", "yes"}})
 		return 1
