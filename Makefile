@@ -45,8 +45,23 @@ lint:
 	$(WASMBUILD) -vet . ./filter/internal/wasmtest/testdata/probe
 # --- end of build part ---
 
+# deps: system packages the tests need, installed with apt-get when missing
+# (as root; otherwise it prints the command): docker-registry, the OCI
+# registry the image test pushes to and pulls from.
+.PHONY: deps
+deps:
+	@if ! command -v docker-registry >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing docker-registry (apt-get)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; \
+		else \
+			echo "make test needs docker-registry: sudo apt-get install -y docker-registry" >&2; exit 1; \
+		fi; \
+	fi
+
 # test: everything CI runs.
-test: build
+test: deps build
 	$(GO) vet ./...
 	$(GO) test ./...
 
