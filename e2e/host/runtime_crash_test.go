@@ -103,7 +103,10 @@ func TestShippedArtifactSurvives100kRequestsUnder133(t *testing.T) {
 	}
 	mem := d.vm.MemoryBytes()
 	t.Logf("%d requests: %d admitted, %d rejected, linear memory %.2f MiB", n, admitted, rejected, float64(mem)/(1<<20))
-	if mem > 32<<20 {
-		t.Fatalf("linear memory %d bytes: garbage is not being collected", mem)
+	// Issue 2's budget for a worker VM is 8 MiB (measured for large bodies
+	// by the Memory benchmarks, docs/benchmarks.md); this run must stay
+	// within it too, so a leak per request fails here, in CI.
+	if mem > 8<<20 {
+		t.Fatalf("linear memory %d bytes (%.2f MiB) > 8 MiB: something is kept per request", mem, float64(mem)/(1<<20))
 	}
 }
