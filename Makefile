@@ -1,6 +1,7 @@
 # mcp-ratelimit-wasm: the single entry point for building, testing and running.
 #
-# SKELETON: each target's recipe is owned by one workstream; see comments.
+# `make run` and `make test` are the two set-up commands (see README.md);
+# each section below says what its targets do.
 
 GO    ?= go
 BUILD ?= build
@@ -10,7 +11,7 @@ WASM  := $(BUILD)/mcp-ratelimit.wasm
 
 all: build
 
-# --- build part (owner: build glue workstream) ---
+# --- build:  ---
 # build: $(WASM) with the installed Go (GOOS=wasip1 GOARCH=wasm
 # -buildmode=c-shared), proxy-wasm-go-sdk v0.24.0 unchanged plus the glue in
 # filter/_sdkglue, and the Go runtime patch for Envoy 1.33-1.38. wasmbuild
@@ -43,7 +44,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(WASMBUILD) -vet . ./filter/internal/wasmtest/testdata/probe
-# --- end of build part ---
+# --- end of build ---
 
 # deps: system packages the tests need, installed with apt-get when missing
 # (as root; otherwise it prints the command): docker-registry, the OCI
@@ -65,7 +66,7 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test ./...
 
-# --- demo part (owner: demo): end-to-end tests and the demo MCP server ---
+# --- demo: end-to-end tests and the demo MCP server ---
 # e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
 # MCP server. They fail (never skip) without the wasm, hence `build` first.
 E2E_TIMEOUT ?= 10m
@@ -76,9 +77,9 @@ e2e: build
 .PHONY: demo-server
 demo-server:
 	$(GO) run ./e2e/cmd/mcp-demo-server --addr 127.0.0.1:8080
-# --- end of demo part ---
+# --- end of demo ---
 
-# --- host part (owner: host): `make run` and `make bench` ---
+# --- host: `make run` and `make bench` ---
 # run: build the filter, the local proxy-wasm host and the demo MCP server,
 # start the demo server (127.0.0.1:8080) and the host in front of it with
 # $(RUN_CONFIG) (listener 127.0.0.1:10000, admin 127.0.0.1:9901), print a curl
@@ -102,9 +103,9 @@ BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -timeout 60m
 bench: build
 	@mkdir -p $(BUILD)
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
-# --- end of host part ---
+# --- end of host ---
 
-# --- ship part (owner: ship): the OCI image Istio pulls ---
+# --- ship: the OCI image Istio pulls ---
 # image: package $(WASM) as an OCI image that Istio's WasmPlugin fetcher
 # accepts (the "compat" variant: one tar+gzip layer holding plugin.wasm) in
 # the OCI image layout $(IMAGE_LAYOUT), with the standard OCI annotations
@@ -132,9 +133,9 @@ endif
 endif
 push: image
 	$(IMAGE_TOOL) push -layout $(IMAGE_LAYOUT) -to '$(REGISTRY)' -patch $(BUILD)/istio-image.yaml
-# --- end of ship part ---
+# --- end of ship ---
 
-# --- parsing part (owner: parsing): fuzzing filter/jsonrpc and filter/config ---
+# --- parsing: fuzzing filter/jsonrpc and filter/config ---
 # fuzz-parsing: run the body reader's and the config parser's fuzz targets
 # for FUZZTIME each (the CI's brief run). Their seed corpora
 # (testdata/fuzz/...) run in every `go test` anyway.
@@ -149,9 +150,9 @@ fuzz: fuzz-parsing
 fuzz-parsing:
 	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-# --- end of parsing part ---
+# --- end of parsing ---
 
-# --- filter part (owner: filter): fuzzing and benchmarking filter/ ---
+# --- filter: fuzzing and benchmarking filter/ ---
 # fuzz-filter: arbitrary requests (body, chunking, path, Mcp-* and identity
 # headers) through the Go filter under the SDK's emulator, for FUZZTIME: no
 # panic, only documented replies, no tools/call passes uncounted.
@@ -163,9 +164,9 @@ fuzz-filter:
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 bench-filter:
 	$(GO) test ./filter -run '^$$' -bench '^BenchmarkRequest$$' -benchmem
-# --- end of filter part ---
+# --- end of filter ---
 
-# --- buckets part (owner: buckets): race tests, fuzzing and benchmarks of bucket/ ---
+# --- buckets: race tests, fuzzing and benchmarks of bucket/ ---
 # test-buckets-race: bucket/ under the race detector (worker goroutines
 # racing on one store: exact capacity, per-user window bounds); part of test.
 # fuzz-buckets: the arithmetic against an exact rational token bucket, key
@@ -183,7 +184,7 @@ fuzz-buckets:
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 bench-buckets:
 	$(GO) test ./bucket/... -run '^$$' -bench . -benchmem
-# --- end of buckets part ---
+# --- end of buckets ---
 
 clean:
 	rm -rf $(BUILD)

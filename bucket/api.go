@@ -13,9 +13,6 @@
 // over a Store with shared-data semantics; table.go the bounded per-user
 // tables; keys.go and codec.go the key names and value encodings.
 // README.md describes the design, its guarantees and measurements.
-//
-// API CONTRACT (agreed between packages; the implementation may add to it
-// but must not change these names or signatures without updating callers).
 package bucket
 
 import (

@@ -12,9 +12,6 @@
 //
 // [Fields] and [FieldPaths] list every field with its type, default and
 // description, from the same table the parser uses to recognise fields.
-//
-// API CONTRACT (agreed between packages; the implementation may add to it
-// but must not change these names or signatures without updating callers).
 package config
 
 import "time"

@@ -1,7 +1,5 @@
 package jsonrpc
 
-// API CONTRACT (agreed between packages; the implementation may add to it
-// but must not change these names or signatures without updating callers).
 // The package documentation, with the list of refused inputs, is in doc.go.
 
 // JSON-RPC and MCP error codes the filter answers with.
