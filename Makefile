@@ -11,7 +11,7 @@ WASM  := $(BUILD)/mcp-ratelimit.wasm
 
 all: build
 
-# --- build:  ---
+# --- build: the module, lint ---
 # build: $(WASM) with the installed Go (GOOS=wasip1 GOARCH=wasm
 # -buildmode=c-shared), proxy-wasm-go-sdk v0.24.0 unchanged plus the glue in
 # filter/_sdkglue, and the Go runtime patch for Envoy 1.33-1.38. wasmbuild
