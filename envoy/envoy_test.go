@@ -38,8 +38,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
 
 	// Extensions the files use: importing them registers their types, so
@@ -48,6 +46,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/envoyconfig"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
 )
@@ -208,28 +207,10 @@ func wasmFilters(t *testing.T, hcm *hcmv3.HttpConnectionManager) []wasmFilter {
 	return out
 }
 
-// pluginConfiguration returns the bytes Envoy hands the plugin: a
-// StringValue or BytesValue passed as is, a Struct serialised as JSON
-// (envoy/extensions/wasm/v3/wasm.proto, PluginConfig.configuration).
+// pluginConfiguration returns the bytes Envoy hands the plugin, by the rule
+// the local host also follows (envoyconfig.Configuration).
 func pluginConfiguration(c *wasmv3.PluginConfig) ([]byte, error) {
-	a := c.GetConfiguration()
-	if a == nil {
-		return nil, nil
-	}
-	inner, err := a.UnmarshalNew()
-	if err != nil {
-		return nil, err
-	}
-	switch v := inner.(type) {
-	case *wrapperspb.StringValue:
-		return []byte(v.GetValue()), nil
-	case *wrapperspb.BytesValue:
-		return v.GetValue(), nil
-	case *structpb.Struct:
-		return protojson.Marshal(v)
-	default:
-		return nil, fmt.Errorf("configuration of type %s: Envoy passes only StringValue, BytesValue and Struct", a.GetTypeUrl())
-	}
+	return envoyconfig.Configuration(c.GetConfiguration())
 }
 
 // TestEveryBootstrapIsValidEnvoyConfig parses every YAML file under envoy/

@@ -1,7 +1,6 @@
 package envoyconfig
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -475,10 +474,10 @@ func convertWasm(pc *wasmv3.PluginConfig, path string) (*WasmFilter, error) {
 		return nil, &UnsupportedError{Path: path + ".config.vm_config.code.local", Reason: "only filename and inline_bytes are supported"}
 	}
 	var err error
-	if wf.Configuration, err = anyConfiguration(pc.GetConfiguration()); err != nil {
+	if wf.Configuration, err = Configuration(pc.GetConfiguration()); err != nil {
 		return nil, fmt.Errorf("envoyconfig: %s.config.configuration: %w", path, err)
 	}
-	if wf.VMConfiguration, err = anyConfiguration(vm.GetConfiguration()); err != nil {
+	if wf.VMConfiguration, err = Configuration(vm.GetConfiguration()); err != nil {
 		return nil, fmt.Errorf("envoyconfig: %s.config.vm_config.configuration: %w", path, err)
 	}
 	switch pc.GetFailurePolicy() {
@@ -501,11 +500,11 @@ func convertWasm(pc *wasmv3.PluginConfig, path string) (*WasmFilter, error) {
 	return wf, nil
 }
 
-// anyConfiguration turns a plugin or VM configuration into the bytes the
-// module reads, as Envoy does (source/extensions/common/wasm/plugin.cc,
-// wasm.cc): a StringValue or BytesValue gives its value, any other message
-// (here a Struct) its JSON form.
-func anyConfiguration(a *anypb.Any) ([]byte, error) {
+// Configuration turns a Wasm plugin's or VM's `configuration` into the
+// bytes the module reads, as Envoy does (source/extensions/common/wasm/
+// plugin.cc, wasm.cc; envoy/extensions/wasm/v3/wasm.proto): a StringValue
+// or BytesValue gives its value, a Struct its JSON form; nil gives nil.
+func Configuration(a *anypb.Any) ([]byte, error) {
 	if a == nil {
 		return nil, nil
 	}
@@ -521,7 +520,7 @@ func anyConfiguration(a *anypb.Any) ([]byte, error) {
 	case *structpb.Struct:
 		return protojson.Marshal(v)
 	}
-	return nil, errors.New("unsupported configuration type " + a.GetTypeUrl())
+	return nil, fmt.Errorf("configuration of type %s: Envoy passes only StringValue, BytesValue and Struct", a.GetTypeUrl())
 }
 
 func durationOr(d *durationpb.Duration, def time.Duration) time.Duration {
