@@ -295,23 +295,28 @@ func (w *Workspace) goEnv(ctx context.Context) (goEnvVars, error) {
 	return v, nil
 }
 
-// sdkDir finds the SDK in the module cache through the project's go.mod and
-// checks it is the version the glue is written for.
+// sdkDir finds the SDK version the project's go.mod requires, downloading it
+// into the module cache when it is not there yet (a fresh machine starts with
+// an empty cache, and nothing else in the build fetches a module whose files
+// are copied rather than compiled), and checks it is the version the glue is
+// written for.
 func (w *Workspace) sdkDir(ctx context.Context) (string, error) {
-	out, err := w.output(ctx, "list", "-m", "-f", "{{.Version}} {{.Dir}}", SDKModule)
+	out, err := w.output(ctx, "mod", "download", "-json", SDKModule)
 	if err != nil {
 		return "", err
 	}
-	version, dir, ok := strings.Cut(strings.TrimSpace(string(out)), " ")
-	if !ok || dir == "" {
-		return "", fmt.Errorf("wasmbuild: the module cache has no copy of %s (run `go mod download %s`): got %q",
-			SDKModule, SDKModule, out)
+	var mod struct{ Version, Dir, Error string }
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return "", fmt.Errorf("wasmbuild: reading `go mod download -json %s`: %w: %q", SDKModule, err, out)
 	}
-	if version != SDKVersion {
+	if mod.Error != "" || mod.Dir == "" {
+		return "", fmt.Errorf("wasmbuild: downloading %s: %s", SDKModule, mod.Error)
+	}
+	if mod.Version != SDKVersion {
 		return "", fmt.Errorf("wasmbuild: go.mod requires %s %s but the glue in filter/_sdkglue is written for %s; "+
-			"review the glue against the new SDK before changing SDKVersion", SDKModule, version, SDKVersion)
+			"review the glue against the new SDK before changing SDKVersion", SDKModule, mod.Version, SDKVersion)
 	}
-	return dir, nil
+	return mod.Dir, nil
 }
 
 // capture runs a go command in RepoRoot with Env and returns its standard
