@@ -30,6 +30,7 @@ const (
 	messageParseError       = "Parse error"
 	statusBadRequest        = 400
 	statusTooLarge          = 413
+	statusUnsupportedMedia  = 415
 )
 
 var jsonNull = []byte("null")
@@ -345,6 +346,16 @@ func (h *httpContext) sendJSONError(status uint32, id []byte, code int, message 
 func (h *httpContext) replyTooLarge() types.Action {
 	h.settings.metrics.oversized.Increment(1)
 	return h.sendJSONError(statusTooLarge, jsonNull, jsonrpc.CodeInvalidRequest, messageTooLarge)
+}
+
+// replyUnsupportedEncoding answers a request whose headers would let the
+// server decode its body differently from the filter (see
+// bodyencoding.go): 415 with a JSON-RPC -32600 error naming the problem.
+// The body is never read, so the reply carries no request id.
+func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) types.Action {
+	h.settings.metrics.unsupportedEncoding.Increment(1)
+	proxywasm.LogDebugf("mcp-ratelimit: answered 415: %s", problem.message())
+	return h.sendJSONError(statusUnsupportedMedia, jsonNull, jsonrpc.CodeInvalidRequest, problem.message())
 }
 
 // send sends a local reply and ends the filter's work on the stream.

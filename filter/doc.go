@@ -64,6 +64,7 @@
 //	400           -32600         null             a batch, with batch "reject"
 //	400           -32020         request's / null Mcp-Method / Mcp-Name disagree with the body (null for a batch)
 //	413           -32600         null             body (or content-length) above maxRequestBodyBytes
+//	415           -32600         null             a charset, content coding or repeated header a server could decode the body with (docs/reading.md)
 //	rejectStatus  errorCode      request's        a bucket has no token; no id member for a notification
 //	500           -32603         null             the host would not hand over the buffered body
 //

@@ -71,3 +71,7 @@ func MetricNames() (pluginWide, perTool []string) {
 		},
 		[]string{metricToolAdmitted, metricToolRejected}
 }
+
+// BodyEncodingMessage is the 415 message checkBodyEncoding's verdict on a
+// header list leads to, "" when the request is read.
+func BodyEncodingMessage(headers [][2]string) string { return checkBodyEncoding(headers).message() }

@@ -18,32 +18,38 @@ const fuzzConfig = `{"shared":{"maxTokens":1000000,"refillPeriod":"1h"},` +
 
 // FuzzRequest sends arbitrary requests through the Go filter: it must never
 // panic, every local reply must be one the filter documents, and a body
-// that encoding/json reads as a tools/call must never pass uncounted.
+// that encoding/json reads as a tools/call must never pass uncounted. The
+// Content-Type and Content-Encoding are fuzzed too: a request that passes
+// uncounted must not declare a charset or coding a server could decode the
+// body with.
 //
 //	go test ./filter -run '^$' -fuzz FuzzRequest -fuzztime 30s
 func FuzzRequest(f *testing.F) {
 	seeds := []struct {
-		body, path, method, name, user string
-		split                          uint16
+		body, path, method, name, user, contentType, contentEncoding string
+		split                                                        uint16
 	}{
-		{toolsCall("1", "search"), "/mcp", "", "", "alice", 0},
-		{toolsCall("1", "search"), "/mcp", "tools/call", "search", "", 10},
-		{toolsCall(`"x"`, "other"), "//MCP/x?y", "tools/list", "", "", 3},
-		{"[" + toolsCall("1", "search") + "," + toolsCall("", "search") + "]", "/mcp", "", "", "bob", 7},
-		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"x"}}`, "/mcp", "", "", "", 0},
-		{`{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"se\u0061rch"}}`, "/mcp", "", "=?base64?c2VhcmNo?=", "", 0},
-		{"not json", "/mcp/../mcp", "", "", "", 1},
-		{"", "/mcp", "", "", "", 0},
-		{"[]", "/mcp", "", "", "", 0},
-		{`{"jsonrpc":"2.0","method":"tools/call"}`, "/mcp", "", "", "", 0},
+		{toolsCall("1", "search"), "/mcp", "", "", "alice", "application/json", "", 0},
+		{toolsCall("1", "search"), "/mcp", "tools/call", "search", "", "application/json; charset=utf-8", "identity", 10},
+		{toolsCall(`"x"`, "other"), "//MCP/x?y", "tools/list", "", "", "", "", 3},
+		{"[" + toolsCall("1", "search") + "," + toolsCall("", "search") + "]", "/mcp", "", "", "bob", "application/json", "", 7},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","name":"x"}}`, "/mcp", "", "", "", "application/json", "", 0},
+		{`{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"se\u0061rch"}}`, "/mcp", "", "=?base64?c2VhcmNo?=", "", "application/json", "", 0},
+		{`{"jsonrpc":"2.0","id":3,"method":"+AHQ-ools/call","params":{"name":"search"}}`, "/mcp", "", "", "", "application/json; charset=utf-7", "", 0},
+		{toolsCall("1", "search"), "/mcp", "", "", "", `application/json; charset="UTF-8"`, "gzip", 0},
+		{"not json", "/mcp/../mcp", "", "", "", "text/plain", "", 1},
+		{"", "/mcp", "", "", "", "", "", 0},
+		{"[]", "/mcp", "", "", "", "application/json", "", 0},
+		{`{"jsonrpc":"2.0","method":"tools/call"}`, "/mcp", "", "", "", "application/json", "", 0},
 	}
 	for _, s := range seeds {
-		f.Add([]byte(s.body), s.path, s.method, s.name, s.user, s.split)
+		f.Add([]byte(s.body), s.path, s.method, s.name, s.user, s.contentType, s.contentEncoding, s.split)
 	}
-	f.Fuzz(func(t *testing.T, body []byte, path, mcpMethod, mcpName, user string, split uint16) {
+	f.Fuzz(func(t *testing.T, body []byte, path, mcpMethod, mcpName, user, contentType, contentEncoding string, split uint16) {
 		e := startFilter(t, filter.NewVMContext(), fuzzConfig)
 		var headers [][2]string
-		for _, h := range [][2]string{{"mcp-method", mcpMethod}, {"mcp-name", mcpName}, {"x-user-id", user}} {
+		for _, h := range [][2]string{{"mcp-method", mcpMethod}, {"mcp-name", mcpName}, {"x-user-id", user},
+			{"content-type", contentType}, {"content-encoding", contentEncoding}} {
 			if h[1] != "" {
 				headers = append(headers, h)
 			}
@@ -55,13 +61,20 @@ func FuzzRequest(f *testing.F) {
 		admittedBefore := e.counter(metricName("tools_call.admitted"))
 		o := e.send(r)
 		if o.reply == nil {
-			if countsAsToolsCall(body) && o.forwarded() && filter.PathMatches([]string{"/mcp"}, path) &&
-				e.counter(metricName("tools_call.admitted")) == admittedBefore {
+			inspected := o.forwarded() && filter.PathMatches([]string{"/mcp"}, path)
+			if countsAsToolsCall(body) && inspected && e.counter(metricName("tools_call.admitted")) == admittedBefore {
 				t.Fatalf("a tools/call passed uncounted: %q", body)
+			}
+			if inspected && filter.BodyEncodingMessage(headers) != "" {
+				t.Fatalf("passed with content-type %q, content-encoding %q", contentType, contentEncoding)
 			}
 			return
 		}
 		switch o.reply.StatusCode {
+		case 415:
+			if filter.BodyEncodingMessage(headers) == "" || !json.Valid(o.reply.Data) {
+				t.Fatalf("415 for content-type %q, content-encoding %q: %q", contentType, contentEncoding, o.reply.Data)
+			}
 		case 400, 413:
 			if !json.Valid(o.reply.Data) {
 				t.Fatalf("reply %d body is not JSON: %q", o.reply.StatusCode, o.reply.Data)

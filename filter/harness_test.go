@@ -136,7 +136,7 @@ func (e *env) send(r request) outcome {
 		r.path = "/mcp"
 	}
 	headers := [][2]string{{":method", r.method}, {":path", r.path}, {":authority", "mcp.example"}}
-	if r.body != "" {
+	if _, ok := header(r.headers, "content-type"); r.body != "" && !ok {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
 	headers = append(headers, r.headers...)

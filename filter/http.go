@@ -80,6 +80,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	if !h.settings.paths.matches(target) {
 		return types.ActionContinue
 	}
+	if problem := requestBodyEncoding(); problem != encodingOK {
+		return h.replyUnsupportedEncoding(problem)
+	}
 	h.phase = phaseBuffering
 	h.identity = requestIdentity(h.settings.cfg.UserIdentity)
 	h.mirrored = readMirroredHeaders()
@@ -195,6 +198,19 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
 	return h.act(h.settings.examine(body, h.mirrored))
+}
+
+// requestBodyEncoding checks the request's Content-Type, Content-Encoding
+// and Transfer-Encoding headers, every entry of each (see
+// checkBodyEncoding). A header map the host cannot hand over is treated as
+// a problem: the body would be read blind.
+func requestBodyEncoding() bodyEncodingProblem {
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		proxywasm.LogErrorf("mcp-ratelimit: read request headers: %v", err)
+		return encodingMediaType
+	}
+	return checkBodyEncoding(headers)
 }
 
 // readMirroredHeaders captures the Mcp-Method and Mcp-Name headers.

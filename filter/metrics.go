@@ -26,6 +26,7 @@ const (
 	metricInvalid         = "requests.invalid"
 	metricOversized       = "requests.oversized"
 	metricHeaderMismatch  = "requests.header_mismatch"
+	metricUnsupportedEnc  = "requests.unsupported_encoding"
 	metricUserOverflow    = "users.table_overflow"
 	metricStoreErrors     = "store.errors"
 
@@ -45,8 +46,12 @@ type metrics struct {
 	invalid        proxywasm.MetricCounter
 	oversized      proxywasm.MetricCounter
 	headerMismatch proxywasm.MetricCounter
-	userOverflow   proxywasm.MetricCounter
-	storeErrors    proxywasm.MetricCounter
+	// unsupportedEncoding counts requests refused with 415 because a
+	// charset, content coding or repeated header could make the server
+	// read their body differently.
+	unsupportedEncoding proxywasm.MetricCounter
+	userOverflow        proxywasm.MetricCounter
+	storeErrors         proxywasm.MetricCounter
 }
 
 // defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
@@ -64,13 +69,14 @@ func defineMetrics(prefix string) metrics {
 			bucket.KindUser:     define(metricRejectedUser),
 			bucket.KindUserTool: define(metricRejectedUserTol),
 		},
-		contended:      define(metricRejectedContend),
-		dryRunRejected: define(metricDryRunRejected),
-		invalid:        define(metricInvalid),
-		oversized:      define(metricOversized),
-		headerMismatch: define(metricHeaderMismatch),
-		userOverflow:   define(metricUserOverflow),
-		storeErrors:    define(metricStoreErrors),
+		contended:           define(metricRejectedContend),
+		dryRunRejected:      define(metricDryRunRejected),
+		invalid:             define(metricInvalid),
+		oversized:           define(metricOversized),
+		headerMismatch:      define(metricHeaderMismatch),
+		unsupportedEncoding: define(metricUnsupportedEnc),
+		userOverflow:        define(metricUserOverflow),
+		storeErrors:         define(metricStoreErrors),
 	}
 }
 
