@@ -46,7 +46,9 @@ func knownEncodingBypasses() []encodingCase {
 		{"charset=utf-7-imap, method", ct("application/json; charset=utf-7-imap"), []byte(imap), false},
 		{"charset=utf-7, tool name +AHQ-", ct("application/json; charset=utf-7"), []byte(name), false},
 		{"charset=utf-7, member name +AG4-ame", ct("application/json; charset=utf-7"), []byte(member), false},
-		{"charset=utf-7 after charset=utf-8", ct("application/json; charset=utf-8; charset=utf-7"), []byte(method), false},
+		// body-parser takes the first charset here; another parser may
+		// take the last.
+		{"charset=utf-7 after charset=utf-8", ct("application/json; charset=utf-8; charset=utf-7"), []byte(method), true},
 		// Node keeps the first Content-Type for body-parser, but the SDK's
 		// transport sees both joined and answers 415 itself.
 		{"two content-types", [][2]string{{"Content-Type", "application/json; charset=utf-7"}, {"Content-Type", jsonType}}, []byte(method), true},
@@ -115,16 +117,14 @@ func TestEncodingBypassRefused(t *testing.T) {
 			if mediaType, _, err := mime.ParseMediaType(contentType); err != nil || mediaType != "application/json" {
 				t.Errorf("content-type %q, want application/json", contentType)
 			}
-			var rpc struct {
-				JSONRPC string           `json:"jsonrpc"`
-				ID      *json.RawMessage `json:"id"`
-				Error   *struct {
-					Code    int    `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
+			var rpc map[string]json.RawMessage
+			var rpcError struct {
+				Code    *int   `json:"code"`
+				Message string `json:"message"`
 			}
-			if err := json.Unmarshal(reply, &rpc); err != nil || rpc.JSONRPC != "2.0" || rpc.Error == nil ||
-				rpc.Error.Message == "" || rpc.ID == nil || string(*rpc.ID) != "null" {
+			if err := json.Unmarshal(reply, &rpc); err != nil || string(rpc["jsonrpc"]) != `"2.0"` ||
+				string(rpc["id"]) != "null" || json.Unmarshal(rpc["error"], &rpcError) != nil ||
+				rpcError.Code == nil || rpcError.Message == "" {
 				t.Errorf("body %s, want a JSON-RPC error with id null (%v)", reply, err)
 			}
 			moved := map[string]uint64{}
