@@ -62,7 +62,7 @@ deps:
 	fi
 
 # test: everything CI runs.
-test: deps build
+test: deps build node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
 
@@ -70,8 +70,28 @@ test: deps build
 # e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
 # MCP server. They fail (never skip) without the wasm, hence `build` first.
 E2E_TIMEOUT ?= 10m
-e2e: build
+e2e: build node-deps
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
+
+# node-deps: the pinned official TypeScript MCP SDK in e2e/node/node_modules
+# (`npm ci` from package-lock.json), whose servers the end-to-end tests run;
+# reinstalled only when package.json or the lock file changes. Without it
+# those tests fail and name this target.
+NODE_DEPS := e2e/node/node_modules/.package-lock.json
+.PHONY: node-deps
+node-deps: $(NODE_DEPS)
+$(NODE_DEPS): e2e/node/package.json e2e/node/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the end-to-end tests need Node.js 20+ and npm: sudo apt-get install -y nodejs npm" >&2; exit 1; }
+	cd e2e/node && npm ci --no-audit --no-fund
+
+# test-differential: the differential test alone, longer: the corpus and
+# DIFF_COUNT mutated requests from the seed DIFF_SEED through the filter to
+# every reader (see docs/reading.md). `make test` runs it with 500.
+DIFF_SEED  ?= 1
+DIFF_COUNT ?= 100000
+.PHONY: test-differential
+test-differential: build node-deps
+	DIFF_SEED=$(DIFF_SEED) DIFF_COUNT=$(DIFF_COUNT) $(GO) test -count=1 -timeout 0 -run '^TestDifferential$$' -v ./e2e/
 
 # demo-server: run the demo MCP server alone (http://127.0.0.1:8080/mcp).
 .PHONY: demo-server

@@ -33,6 +33,8 @@ const (
 	// maxPrintedFindings bounds the findings printed in full (every
 	// finding gets a line).
 	maxPrintedFindings = 25
+	// progressEvery is how often a long run logs its progress (go test -v).
+	progressEvery = 10000
 )
 
 // envUint reads a non-negative integer environment variable.
@@ -236,6 +238,9 @@ func TestDifferential(t *testing.T) {
 		}
 		if len(o.bypasses(readers)) > 0 {
 			findings = append(findings, o)
+		}
+		if done := i + 1; done%progressEvery == 0 {
+			t.Logf("differential: %d of %d requests sent, %d findings so far", done, total, len(findings))
 		}
 	}
 	// Whole-run totals catch a run that landed after its request's count
