@@ -599,6 +599,14 @@ func (rt *router) roundTrip(cl *cluster, req *http.Request) {
 
 func (rt *router) finish() {
 	rt.finished.Store(true)
+	// The upstream answered in full before the request body ended (a 404
+	// or 413 sent without reading it): the rest of the body is never
+	// delivered once the stream completes, so the upstream request stops
+	// here, as Envoy resets the upstream request in that case. Without
+	// this, the transport's body writer would wait on the pipe forever.
+	if rt.body != nil {
+		rt.body.abandon(errors.New("response complete before the request body"))
+	}
 	rt.mu.Lock()
 	if rt.timer != nil {
 		rt.timer.Stop()
@@ -637,6 +645,17 @@ func (p *bodyPipe) write(b []byte, end bool) {
 func (p *bodyPipe) closeWithError(err error) {
 	p.mu.Lock()
 	p.err = err
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// abandon fails the reader's next Read with err unless the whole body is
+// already in the pipe.
+func (p *bodyPipe) abandon(err error) {
+	p.mu.Lock()
+	if !p.end && p.err == nil {
+		p.err = err
+	}
 	p.mu.Unlock()
 	p.cond.Broadcast()
 }
