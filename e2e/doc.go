@@ -35,6 +35,17 @@
 //     unchanged buckets, start changed ones full, refuse a bad one.
 //   - TestLocalConfigWithDemo: envoy/local.yaml (what `make run` serves) with
 //     the demo server shows a 429 after its burst.
+//   - TestDifferential: the same requests (a corpus of encoding and JSON
+//     tricks, then seeded mutations; DIFF_SEED, DIFF_COUNT) through the
+//     filter to the official Go SDK, the TypeScript SDK's Express app and
+//     web-standard transport, and a json.loads reader: every tool a server
+//     ran was charged to that tool's bucket (docs/reading.md).
+//   - TestEncodingBypassRefused: UTF-7 and compressed requests the Express
+//     app runs as tools/call are answered 415 through the filter.
+//
+// The TypeScript servers need Node.js and `make node-deps` (npm ci in
+// e2e/node), the json.loads reader python3; without them those tests fail
+// and say what to install.
 //
 // Counters are checked both in the host's snapshot and on the admin
 // listener's /stats/prometheus, named as Envoy names Wasm stats there.
