@@ -78,8 +78,8 @@ async function probe(action) {
     } catch (err) {
         out.error = describe(err);
     }
-    // Let a JSON body handed to onmessage reach the protocol layer.
-    await new Promise(resolve => setTimeout(resolve, 50));
+    // The transport hands a JSON body to the protocol layer (and that
+    // reports to Client.onerror) before send() settles: no wait needed.
     out.httpStatus = lastPost?.status ?? null;
     out.retryAfterHeader = lastPost?.retryAfter ?? null;
     out.asyncErrors = [...asyncErrors];
