@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -157,7 +158,8 @@ func view(r clientReport, status, code int) rejectionView {
 		RetryAfterSeconds int `json:"retryAfterSeconds"`
 	}
 	switch {
-	case decoded && json.Unmarshal(e.Data, &data) == nil && data.RetryAfterSeconds >= 1:
+	case decoded && json.Unmarshal(e.Data, &data) == nil && data.RetryAfterSeconds >= 1 &&
+		strconv.Itoa(data.RetryAfterSeconds) == r.Rejected.RetryAfterHeader:
 		v.RetryAfter = visibleField
 	case strings.Contains(e.Message, `"retryAfterSeconds":`):
 		v.RetryAfter = visibleRaw
@@ -193,11 +195,20 @@ func TestClientsSeeRejections(t *testing.T) {
 			t.Run(fmt.Sprintf("rejectStatus %d errorCode %d", status, code), func(t *testing.T) {
 				plugin := fmt.Sprintf(`{"tools":[{"name":%q,"shared":{"maxTokens":1,"refillPeriod":"1h"}}],"rejectStatus":%d,"errorCode":%d}`,
 					limitedTool, status, code)
+				stacks := map[string]*stack{
+					"go":         startStack(t, stackOptions{plugin: plugin}),
+					"typescript": startStack(t, stackOptions{plugin: plugin}),
+				}
 				reports := map[string]clientReport{
-					"go":         goProbes(t, startStack(t, stackOptions{plugin: plugin})),
-					"typescript": nodeProbes(t, node, startStack(t, stackOptions{plugin: plugin})),
+					"go":         goProbes(t, stacks["go"]),
+					"typescript": nodeProbes(t, node, stacks["typescript"]),
 				}
 				for client, r := range reports {
+					// Only the first call ran: the rejected call, the
+					// notification and the null-id call never reached the server.
+					if got := stacks[client].demo.Calls(limitedTool); got != 1 {
+						t.Errorf("%s: the server ran %s %d times, want 1", client, limitedTool, got)
+					}
 					if raw, err := json.Marshal(r); err == nil {
 						t.Logf("%s client report: %s", client, raw)
 					}
