@@ -61,16 +61,29 @@ deps:
 		fi; \
 	fi
 
+# node-deps: the official TypeScript MCP SDK pinned in e2e/node (package.json
+# and package-lock.json), installed with `npm ci` when node_modules is
+# missing or older than the lockfile; the e2e client tests run it with node.
+NODE_DIR     := e2e/node
+NODE_MODULES := $(NODE_DIR)/node_modules/.package-lock.json
+.PHONY: node-deps
+node-deps: $(NODE_MODULES)
+$(NODE_MODULES): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the e2e tests need Node.js 20+ and npm: sudo apt-get install -y nodejs npm" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
+	@touch $@
+
 # test: everything CI runs.
-test: deps build
+test: deps build node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
 
 # --- demo: end-to-end tests and the demo MCP server ---
-# e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
-# MCP server. They fail (never skip) without the wasm, hence `build` first.
+# e2e: the official MCP Go SDK client (and the TypeScript one, in node) ->
+# e2e host running $(WASM) -> demo MCP server. They fail (never skip) without
+# the wasm or the node packages, hence `build` and `node-deps` first.
 E2E_TIMEOUT ?= 10m
-e2e: build
+e2e: build node-deps
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # demo-server: run the demo MCP server alone (http://127.0.0.1:8080/mcp).

@@ -33,6 +33,15 @@
 //     response stream through the filter while open.
 //   - TestReconfigureKeepsUnchangedBuckets: new plugin configurations keep
 //     unchanged buckets, start changed ones full, refuse a bad one.
+//   - TestClientsSeeRejections: the Go client and the TypeScript client
+//     (node, e2e/node/client-rejection.mjs, `make node-deps`) for
+//     rejectStatus 429 and 200 and error codes -32029, 429 and -32023: what
+//     the caller gets (error type, HTTP status, code, message,
+//     retryAfterSeconds), that the session stays usable, and what each does
+//     with replies without id (a rejected notification, "id": null, a
+//     batch, a body that is not JSON). It fails when node or the pinned SDK
+//     is missing, and checks the table of docs/clients.md
+//     (`go test ./e2e -run TestClientsSeeRejections -update` rewrites it).
 //   - TestLocalConfigWithDemo: envoy/local.yaml (what `make run` serves) with
 //     the demo server shows a 429 after its burst.
 //

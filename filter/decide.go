@@ -18,10 +18,12 @@ import (
 const codeInternalError = -32603
 
 // Local replies (status, JSON-RPC code, message). The id of the reply is the
-// request's id, byte for byte, when it could be read, else null (JSON-RPC
-// 2.0 section 5: "If there was an error in detecting the id ... it MUST be
-// Null"); a rate-limit reply to a notification has no id member (MCP
-// Streamable HTTP allows an error without id in reply to a notification).
+// request's id, byte for byte, when it could be read; otherwise (a body
+// that is not JSON, a batch, a request with "id": null) and in a
+// rate-limit reply to a notification the reply has no id member: MCP types
+// a request id as a string or a number and an error's id as optional
+// (schema 2025-11-25), so an MCP client accepts no "id": null, which
+// JSON-RPC 2.0 section 5 would send instead.
 const (
 	messageRateLimited      = "Rate limit exceeded"
 	messageBatchUnsupported = "Batch requests are not supported"
@@ -32,8 +34,6 @@ const (
 	statusTooLarge          = 413
 	statusUnsupportedMedia  = 415
 )
-
-var jsonNull = []byte("null")
 
 // examined is what the decision needs from a request body, copied out of it
 // so that the body can be dropped before the limiter answers.
@@ -60,7 +60,8 @@ type toolCall struct {
 
 // localReply is a reply the filter sends itself.
 type localReply struct {
-	status  uint32
+	status uint32
+	// id is the request's raw id, or nil for a reply without id member.
 	id      []byte
 	code    int
 	message string
@@ -81,7 +82,7 @@ type localReply struct {
 func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	message, err := jsonrpc.Read(body)
 	if err != nil {
-		reply := &localReply{status: statusBadRequest, id: jsonNull, code: jsonrpc.CodeParseError,
+		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}
 		var readErr *jsonrpc.Error
 		if errors.As(err, &readErr) {
@@ -93,7 +94,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		return examined{reply: reply}
 	}
 	if message.Batch && s.cfg.Batch != config.BatchLimit {
-		return examined{reply: &localReply{status: statusBadRequest, id: jsonNull,
+		return examined{reply: &localReply{status: statusBadRequest,
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
 	}
 	var request examined
@@ -101,7 +102,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	for i := range message.Requests {
 		r := &message.Requests[i]
 		if !mirrored.matches(r.Method, r.Name, r.HasName) {
-			id := jsonNull
+			var id []byte
 			if !message.Batch && r.ID != nil {
 				id = bytes.Clone(r.ID)
 			}
@@ -345,7 +346,7 @@ func (h *httpContext) sendJSONError(status uint32, id []byte, code int, message 
 // JSON-RPC -32600 error. Such a body is never passed on uninspected.
 func (h *httpContext) replyTooLarge() types.Action {
 	h.settings.metrics.oversized.Increment(1)
-	return h.sendJSONError(statusTooLarge, jsonNull, jsonrpc.CodeInvalidRequest, messageTooLarge)
+	return h.sendJSONError(statusTooLarge, nil, jsonrpc.CodeInvalidRequest, messageTooLarge)
 }
 
 // replyUnsupportedEncoding answers a request whose headers would let the
@@ -355,7 +356,7 @@ func (h *httpContext) replyTooLarge() types.Action {
 func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) types.Action {
 	h.settings.metrics.unsupportedEncoding.Increment(1)
 	proxywasm.LogDebugf("mcp-ratelimit: answered 415: %s", problem.message())
-	return h.sendJSONError(statusUnsupportedMedia, jsonNull, jsonrpc.CodeInvalidRequest, problem.message())
+	return h.sendJSONError(statusUnsupportedMedia, nil, jsonrpc.CodeInvalidRequest, problem.message())
 }
 
 // send sends a local reply and ends the filter's work on the stream.

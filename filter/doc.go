@@ -58,15 +58,20 @@
 // application/json, except the empty body of a rejected batch made of
 // notifications only:
 //
-//	status        JSON-RPC code  id               when
-//	400           -32700         null             the body is not JSON (an empty body included)
-//	400           -32600         request's / null the body is JSON a server could read differently, or no JSON-RPC request
-//	400           -32600         null             a batch, with batch "reject"
-//	400           -32020         request's / null Mcp-Method / Mcp-Name disagree with the body (null for a batch)
-//	413           -32600         null             body (or content-length) above maxRequestBodyBytes
-//	415           -32600         null             a charset, content coding or repeated header a server could decode the body with (docs/reading.md)
-//	rejectStatus  errorCode      request's        a bucket has no token; no id member for a notification
-//	500           -32603         null             the host would not hand over the buffered body
+//	status        JSON-RPC code  id             when
+//	400           -32700         none           the body is not JSON (an empty body included)
+//	400           -32600         request's      the body is JSON a server could read differently, or no JSON-RPC request (none when unread)
+//	400           -32600         none           a batch, with batch "reject"
+//	400           -32020         request's      Mcp-Method / Mcp-Name disagree with the body (none for a batch)
+//	413           -32600         none           body (or content-length) above maxRequestBodyBytes
+//	415           -32600         none           a charset, content coding or repeated header a server could decode the body with (docs/reading.md)
+//	rejectStatus  errorCode      request's      a bucket has no token (none for a notification)
+//	500           -32603         none           the host would not hand over the buffered body
+//
+// "none" means the reply has no id member, and so does a reply to a request
+// sent with "id": null: MCP types a request id as a string or a number and
+// the id of an error response as optional (schema 2025-11-25), and MCP
+// SDKs decode no "id": null, which JSON-RPC 2.0 (section 5) would send.
 //
 // A rate-limit reply carries retry-after: N, the whole seconds (rounded up,
 // at least 1) until every rejecting bucket has its tokens again, and the

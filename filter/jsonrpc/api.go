@@ -61,16 +61,16 @@ func Read(body []byte) (Message, error) {
 }
 
 // ErrorResponse encodes {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":<data>}}.
-// The id member is omitted when id is nil; data is omitted when nil.
 //
 // id and data are copied verbatim when they are one valid JSON value
 // (outer whitespace is trimmed, whitespace inside an object or array is
-// removed); an id that is not valid JSON is written as null, and data that
-// is not valid JSON is omitted, so the result is always valid, compact
-// JSON. An empty (non-nil) id or data counts as absent. Pass []byte("null")
-// as id to answer a request whose id could not be read (JSON-RPC 2.0,
-// section 5: "If there was an error in detecting the id ... it MUST be
-// Null").
+// removed), so the result is always valid, compact JSON. The id member is
+// omitted when id is nil, empty, JSON null or not one valid JSON value: pass
+// nil to answer a request whose id could not be read. MCP types the id of
+// an error response as optional and a request id as a string or a number
+// (schema 2025-11-25), so MCP clients accept an error without id but not
+// one with "id": null, which JSON-RPC 2.0 (section 5) would send instead.
+// data is omitted when nil, empty or not valid JSON.
 func ErrorResponse(id []byte, code int, message string, data []byte) []byte {
 	return appendErrorResponse(nil, id, code, message, data)
 }
