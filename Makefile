@@ -66,6 +66,13 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test ./...
 
+# test-v8: the scenarios of e2e/testdata/scenarios.json on wazero and on V8
+# (Node.js 20+, `apt-get install -y nodejs`), each engine checked against the
+# expectations and against the other; `go test ./...` in test runs them too.
+.PHONY: test-v8
+test-v8: build
+	$(GO) test -count=1 -run '^(TestScenarios|TestV8Host)$$' ./e2e/
+
 # --- demo: end-to-end tests and the demo MCP server ---
 # e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
 # MCP server. They fail (never skip) without the wasm, hence `build` first.

@@ -25,6 +25,8 @@ import (
 const (
 	scenariosPath = "testdata/scenarios.json"
 	v8RunnerPath  = "v8/run.mjs"
+	// v8HostTestsPath are the V8 host's own unit tests (node:test).
+	v8HostTestsPath = "v8/host.test.mjs"
 )
 
 // scenarioFile is e2e/testdata/scenarios.json.
@@ -233,14 +235,31 @@ func loadScenarios(t *testing.T) *scenarioFile {
 	return &f
 }
 
-// runV8 runs every scenario on V8 through e2e/v8/run.mjs.
-func runV8(t *testing.T) engineOutput {
+// nodePath finds Node.js; the V8 tests fail without it.
+func nodePath(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node (Node.js 20 or later, which embeds V8) is missing: install it with `apt-get install -y nodejs`: %v", err)
 	}
-	cmd := exec.Command(node, v8RunnerPath, wasmPath, scenariosPath)
+	return node
+}
+
+// TestV8Host runs the unit tests of the V8 host (e2e/v8/host.test.mjs).
+func TestV8Host(t *testing.T) {
+	out, err := exec.Command(nodePath(t), "--test", v8HostTestsPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test %s: %v\n%s", v8HostTestsPath, err, out)
+	}
+	if !bytes.Contains(out, []byte("# fail 0")) {
+		t.Fatalf("node --test %s reported failures:\n%s", v8HostTestsPath, out)
+	}
+}
+
+// runV8 runs every scenario on V8 through e2e/v8/run.mjs.
+func runV8(t *testing.T) engineOutput {
+	t.Helper()
+	cmd := exec.Command(nodePath(t), v8RunnerPath, wasmPath, scenariosPath)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
