@@ -133,6 +133,12 @@ function exchange(root, upstreamReply, r) {
 }
 
 async function main() {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 20) {
+    // node:wasi's version option and getImportObject are needed.
+    console.error(`Node.js ${process.version} is too old: e2e/v8 needs Node.js 20 or later`);
+    process.exit(2);
+  }
   const [wasmPath, scenariosPath, only] = process.argv.slice(2);
   if (!wasmPath || !scenariosPath) {
     console.error('usage: node e2e/v8/run.mjs MODULE.wasm SCENARIOS.json [SCENARIO NAME]');
