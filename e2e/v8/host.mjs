@@ -294,15 +294,18 @@ export class VM {
     return root;
   }
 
-  // advanceTicks runs proxy_on_tick for every period that elapsed on each
-  // root context with a tick period (W setTimerPeriod; Envoy's per-worker
-  // timer), in clock order.
+  // runTicks runs proxy_on_tick once for every tick period that elapsed on
+  // each root context with one (W setTimerPeriod; Envoy's per-worker
+  // timer). A trap fails the VM and stops its ticks.
   runTicks(nowNs) {
-    for (const root of this.roots.values()) {
-      if (!root.tickPeriodNs) continue;
-      while (root.nextTickNs <= nowNs && root.tickPeriodNs && !this.failed) {
+    for (const root of [...this.roots.values()]) {
+      while (root.tickPeriodNs && root.nextTickNs <= nowNs && !this.failed) {
         root.nextTickNs += root.tickPeriodNs;
-        this.call(root.id, 'proxy_on_tick', root.id);
+        try {
+          this.call(root.id, 'proxy_on_tick', root.id);
+        } catch {
+          return;
+        }
       }
     }
   }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Result, HeaderMap, marshalPairs, unmarshalPairs, utf8 } from './abi.mjs';
 import { SharedData, Stats, MetricKind } from './store.mjs';
-import { Host, VM, Trap, profileFor } from './host.mjs';
+import { Host, VM, RootContext, Trap, profileFor } from './host.mjs';
 
 test('shared data: NotFound, CAS from one global counter, cas 0 never checks, set on a missing key succeeds', () => {
   const s = new SharedData();
@@ -147,4 +147,69 @@ test('a module importing a call the host lacks, or without an ABI version, is re
   const host = new Host();
   await assert.rejects(host.newVM(new WebAssembly.Module(Uint8Array.from([...header, ...types, ...imports]))), /missing import: env\.proxy_nope/);
   await assert.rejects(host.newVM(new WebAssembly.Module(Uint8Array.from(header))), /Proxy-Wasm ABI version/);
+});
+
+test('ticks: proxy_on_tick once per elapsed period of the root that set it; 0 stops them', () => {
+  const vm = bareVM('1.33');
+  const ticks = [];
+  vm.exports = { proxy_on_tick: (id) => ticks.push(id) };
+  const root = new RootContext(vm, vm.nextContextId++, { name: 'p', rootId: 'p', configuration: new Uint8Array(0) });
+  vm.roots.set(root.id, root);
+  vm.current = root.id;
+  assert.equal(vm.envImports().proxy_set_tick_period_milliseconds(100), Result.OK);
+  vm.current = 0;
+  assert.equal(vm.envImports().proxy_set_tick_period_milliseconds(100), Result.BadArgument, 'only a context may set a period');
+  vm.host.clock.advance(99);
+  vm.runTicks(vm.host.clock.now());
+  assert.deepEqual(ticks, []);
+  vm.host.clock.advance(201);
+  vm.runTicks(vm.host.clock.now());
+  assert.deepEqual(ticks, [1, 1, 1]);
+  vm.current = root.id;
+  vm.envImports().proxy_set_tick_period_milliseconds(0);
+  vm.host.clock.advance(1000);
+  vm.runTicks(vm.host.clock.now());
+  assert.equal(ticks.length, 3);
+});
+
+test('set_effective_context: unknown ids are BadArgument, known ones redirect host calls', () => {
+  const vm = bareVM('1.33');
+  const root = new RootContext(vm, vm.nextContextId++, { name: 'p', rootId: 'r', configuration: new Uint8Array(0) });
+  vm.roots.set(root.id, root);
+  const env = vm.envImports();
+  assert.equal(env.proxy_set_effective_context(9), Result.BadArgument);
+  assert.equal(vm.contextOf(), 0);
+  assert.equal(env.proxy_set_effective_context(root.id), Result.OK);
+  assert.equal(vm.contextOf(), root.id);
+  vm.malloc = () => 1024;
+  vm.bytes().set(utf8('plugin_root_id'), 0);
+  assert.equal(env.proxy_get_property(0, 14, 100, 104), Result.OK);
+  assert.equal(vm.view().getUint32(100, true), 1024);
+  assert.equal(vm.view().getUint32(104, true), 1);
+  assert.equal(String.fromCharCode(vm.bytes()[1024]), 'r');
+});
+
+test('buffers: plugin configuration (7) only inside on_configure, VM configuration (6), clamping', () => {
+  const vm = bareVM('1.33');
+  vm.cfg.configuration = utf8('vm-conf');
+  const root = new RootContext(vm, vm.nextContextId++, { name: 'p', rootId: 'r', configuration: utf8('{"a":1}') });
+  vm.roots.set(root.id, root);
+  vm.current = root.id;
+  let next = 2048;
+  vm.malloc = (n) => ((next += n), next - n);
+  const env = vm.envImports();
+  const read = () => Buffer.from(vm.bytes().subarray(vm.view().getUint32(100, true), vm.view().getUint32(100, true) + vm.view().getUint32(104, true))).toString();
+  assert.equal(env.proxy_get_buffer_bytes(7, 0, 100, 100, 104), Result.NotFound, 'outside on_configure');
+  root.inConfigure = true;
+  assert.equal(env.proxy_get_buffer_bytes(7, 0, 100, 100, 104), Result.OK);
+  assert.equal(read(), '{"a":1}', 'the length is clamped to the buffer');
+  assert.equal(env.proxy_get_buffer_bytes(7, 2, 3, 100, 104), Result.OK);
+  assert.equal(read(), 'a":');
+  assert.equal(env.proxy_get_buffer_bytes(7, 8, 1, 100, 104), Result.InvalidMemoryAccess, 'start past the end');
+  vm.view().setUint32(104, 99, true);
+  assert.equal(env.proxy_get_buffer_bytes(7, 7, 1, 100, 104), Result.OK);
+  assert.equal(vm.view().getUint32(104, true), 99, 'nothing is written for an empty range');
+  assert.equal(env.proxy_get_buffer_bytes(6, 0, 100, 100, 104), Result.OK);
+  assert.equal(read(), 'vm-conf');
+  assert.equal(env.proxy_get_buffer_bytes(9, 0, 1, 100, 104), Result.BadArgument);
 });
