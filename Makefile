@@ -78,6 +78,14 @@ test: deps build node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
 
+# test-v8: the scenarios of e2e/testdata/scenarios*.json on wazero and on V8
+# (Node.js 20+, `apt-get install -y nodejs`), each engine checked against the
+# expectations and against the other, and the V8 host's unit tests; `go test
+# ./...` in test runs them too. See e2e/v8/README.md.
+.PHONY: test-v8
+test-v8: build
+	$(GO) test -count=1 -run '^(TestScenarios|TestRuntimeScenarios|TestV8Host)$$' ./e2e/
+
 # --- demo: end-to-end tests and the demo MCP server ---
 # e2e: the official MCP Go SDK client (and the TypeScript one, in node) ->
 # e2e host running $(WASM) -> demo MCP server. They fail (never skip) without

@@ -44,6 +44,16 @@
 //     (`go test ./e2e -run TestClientsSeeRejections -update` rewrites it).
 //   - TestLocalConfigWithDemo: envoy/local.yaml (what `make run` serves) with
 //     the demo server shows a 429 after its burst.
+//   - TestScenarios: the scenarios of testdata/scenarios.json (limits, per
+//     user and per tool, all or nothing, Retry-After under a controlled
+//     clock, batches, bad bodies, refused configurations, untouched
+//     requests, memory after 200 bodies of 1 MiB) on wazero and on V8
+//     (e2e/v8, run with Node.js): each engine meets the expectations and
+//     both give identical replies, counters and log lines.
+//   - TestRuntimeScenarios: testdata/pollmodule (stock Go runtime, poller
+//     started) dies at the same request on wazero and on V8 under Envoy
+//     1.33's and 1.38's poll_oneoff answer and lives under 1.39's.
+//   - TestV8Host: the V8 host's own unit tests (e2e/v8/host.test.mjs).
 //
 // Counters are checked both in the host's snapshot and on the admin
 // listener's /stats/prometheus, named as Envoy names Wasm stats there.
