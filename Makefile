@@ -14,14 +14,14 @@ all: build
 # --- build: the module, lint ---
 # build: $(WASM) with the installed Go (GOOS=wasip1 GOARCH=wasm
 # -buildmode=c-shared), proxy-wasm-go-sdk v0.24.0 unchanged plus the glue in
-# filter/_sdkglue, and the Go runtime patch for Envoy 1.33-1.38. wasmbuild
+# filter/wasmbuild/_glue, and the Go runtime patch for Envoy 1.33-1.38. wasmbuild
 # prepares $(BUILD)/sdk (SDK copy + glue), $(BUILD)/go.work and
 # $(BUILD)/runtime-overlay.json, rewriting only what changed, then runs
 # `go build -trimpath -overlay=...`. The recipe always runs: the go command's
 # content-addressed cache makes an unchanged rebuild a no-op (0.2-2 s) and,
 # unlike file dates, also notices deleted files, a new Go or new glue.
-# See filter/_sdkglue/README.md.
-WASMBUILD        = $(GO) run ./filter/internal/wasmtest/cmd/wasmbuild -work $(BUILD)
+# See filter/wasmbuild/README.md.
+WASMBUILD        = $(GO) run ./filter/wasmbuild/cmd/wasmbuild -work $(BUILD)
 WASM_UNPATCHED  := $(BUILD)/mcp-ratelimit-unpatched.wasm
 # WASM_LDFLAGS: empty keeps the wasm "name" section, so a trap in Envoy's log
 # names Go functions; -s -w saves little on wasm (see the README).
@@ -43,7 +43,7 @@ lint:
 	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(WASMBUILD) -vet . ./filter/internal/wasmtest/testdata/probe
+	$(WASMBUILD) -vet . ./filter/wasmtest/testdata/probe
 # --- end of build ---
 
 # deps: system packages the tests need, installed with apt-get when missing
@@ -83,16 +83,16 @@ demo-server:
 # run: build the filter, the local proxy-wasm host and the demo MCP server,
 # start the demo server (127.0.0.1:8080) and the host in front of it with
 # $(RUN_CONFIG) (listener 127.0.0.1:10000, admin 127.0.0.1:9901), print a curl
-# line that shows the 429, and stop both on Ctrl-C. See e2e/host/README.md.
+# line that shows the 429, and stop both on Ctrl-C. See envoy/host/README.md.
 RUN_CONFIG    ?= envoy/local.yaml
 RUN_WORKERS   ?= 2
 ENVOY_VERSION ?= 1.33
 HOST_BIN      := $(BUILD)/mcp-ratelimit-host
 DEMO_BIN      := $(BUILD)/mcp-demo-server
 run: build
-	$(GO) build -o $(HOST_BIN) ./e2e/cmd/mcp-ratelimit-host
+	$(GO) build -o $(HOST_BIN) ./envoy/cmd/mcp-ratelimit-host
 	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
-	@bash e2e/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
+	@bash envoy/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
 		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
 
 # bench: every Go benchmark of the repository, among them the memory
@@ -120,7 +120,7 @@ IMAGE_VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || ec
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit date, so that one commit always gives one digest.
 IMAGE_CREATED  ?= $(shell git log -1 --format=%cI 2>/dev/null)
-IMAGE_TOOL      = $(GO) run ./e2e/cmd/mcp-ratelimit-image
+IMAGE_TOOL      = $(GO) run ./istio/cmd/mcp-ratelimit-image
 
 image: build
 	$(IMAGE_TOOL) build -wasm $(WASM) -out $(IMAGE_LAYOUT) -source '$(IMAGE_SOURCE)' \

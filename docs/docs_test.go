@@ -21,9 +21,9 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/crdschema"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/istio/crdschema"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated field table of configuration.md")
@@ -461,7 +461,7 @@ func TestJSONExamplesAreValidConfigurations(t *testing.T) {
 			if _, err := config.Parse(cfg); err != nil {
 				t.Errorf("%s: the parser refuses the example: %v", name, err)
 			}
-			if _, err := pluginstart.Start(cfg, pluginstart.Plugin{RootID: "mcp-ratelimit"}); err != nil {
+			if _, err := filtertest.Start(cfg, filtertest.Plugin{RootID: "mcp-ratelimit"}); err != nil {
 				t.Errorf("%s: the filter does not start with the example: %v", name, err)
 			}
 		}
@@ -656,7 +656,7 @@ func TestMetricsReference(t *testing.T) {
 		}
 	}
 	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`)
-	defined, err := pluginstart.DefinedCounters(cfg, pluginstart.Plugin{RootID: "mcp-ratelimit"}, stats)
+	defined, err := filtertest.DefinedCounters(cfg, filtertest.Plugin{RootID: "mcp-ratelimit"}, stats)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
 )
 
 // TestReadmeConfiguration keeps the README's short configuration reference
@@ -45,7 +45,7 @@ func TestReadmeConfiguration(t *testing.T) {
 		if _, err := config.Parse([]byte(m[1])); err != nil {
 			t.Errorf("README.md example %d: the parser refuses it: %v", i, err)
 		}
-		if _, err := pluginstart.Start([]byte(m[1]), pluginstart.Plugin{RootID: "mcp-ratelimit"}); err != nil {
+		if _, err := filtertest.Start([]byte(m[1]), filtertest.Plugin{RootID: "mcp-ratelimit"}); err != nil {
 			t.Errorf("README.md example %d: the filter does not start with it: %v", i, err)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package e2e holds the end-to-end tests of mcp-ratelimit-wasm: the official
 // MCP Go SDK client talks Streamable HTTP to the e2e host (package
-// e2e/host), which runs the compiled filter build/mcp-ratelimit.wasm the way
+// envoy/host), which runs the compiled filter build/mcp-ratelimit.wasm the way
 // Envoy does and proxies to the demo MCP server (package e2e/demo).
 //
 // Run them with `make e2e` (which builds the wasm first) or

@@ -24,7 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/demo"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host"
 )
 
 const (

@@ -46,9 +46,9 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/envoyconfig"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/envoyconfig"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
 )
 
 // ownFiles are the deployment examples this folder ships; they get the
@@ -246,7 +246,7 @@ func TestEveryBootstrapIsValidEnvoyConfig(t *testing.T) {
 					if err != nil {
 						t.Fatalf("listener %s: %v", chain.listener.GetName(), err)
 					}
-					_, err = pluginstart.Start(cfg, pluginstart.Plugin{RootID: w.config.GetRootId(), Name: w.config.GetName()})
+					_, err = filtertest.Start(cfg, filtertest.Plugin{RootID: w.config.GetRootId(), Name: w.config.GetName()})
 					if err != nil {
 						t.Errorf("listener %s, plugin %s: the filter refuses the configuration: %v",
 							chain.listener.GetName(), w.config.GetName(), err)
@@ -683,7 +683,7 @@ func TestChecksCatchBrokenFiles(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					_, startErr = pluginstart.Start(cfg, pluginstart.Plugin{RootID: w.config.GetRootId()})
+					_, startErr = filtertest.Start(cfg, filtertest.Plugin{RootID: w.config.GetRootId()})
 				}
 			}
 			if startErr == nil || !strings.Contains(startErr.Error(), tt.wantErr) {
