@@ -51,14 +51,14 @@ func one(buckets ...bucket.Bucket) []bucket.Demand {
 	return d
 }
 
-func newLimiter(t testing.TB, store bucket.Store, opts bucket.Options) *bucket.SharedLimiter {
+func newLimiter(t testing.TB, store bucket.Store, opts bucket.Options) *bucket.StoreLimiter {
 	t.Helper()
 	if opts.Random == nil {
 		opts.Random = zeroReader{}
 	}
-	l, err := bucket.NewSharedLimiter(store, opts)
+	l, err := bucket.NewStoreLimiter(store, opts)
 	if err != nil {
-		t.Fatalf("NewSharedLimiter: %v", err)
+		t.Fatalf("NewStoreLimiter: %v", err)
 	}
 	return l
 }
@@ -243,7 +243,7 @@ func TestEmptyAndZeroDemands(t *testing.T) {
 	nilDone.Take(t0, one(shared(limit(1, time.Minute))), nil) // must not panic
 }
 
-func TestNewSharedLimiterErrors(t *testing.T) {
+func TestNewStoreLimiterErrors(t *testing.T) {
 	store := buckettest.NewMemoryStore()
 	tests := []struct {
 		name  string
@@ -259,12 +259,12 @@ func TestNewSharedLimiterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if l, err := bucket.NewSharedLimiter(tt.store, tt.opts); err == nil || l != nil {
-				t.Fatalf("NewSharedLimiter = %v, %v; want an error", l, err)
+			if l, err := bucket.NewStoreLimiter(tt.store, tt.opts); err == nil || l != nil {
+				t.Fatalf("NewStoreLimiter = %v, %v; want an error", l, err)
 			}
 		})
 	}
-	if _, err := bucket.NewSharedLimiter(store, bucket.Options{}); err != nil {
+	if _, err := bucket.NewStoreLimiter(store, bucket.Options{}); err != nil {
 		t.Fatalf("zero options: %v", err)
 	}
 }

@@ -1,18 +1,15 @@
 // Package bucket implements the token buckets that limit MCP tools/call
-// requests: the bucket arithmetic, the all-or-nothing take across several
-// buckets, the names of their keys, the bounded per-user table, and the
-// Store interface the state lives in.
+// requests: the GCRA arithmetic, the all-or-nothing take across several
+// buckets over a key-value Store with compare-and-swap (StoreLimiter), the
+// names of their keys and the bounded per-user table.
 //
-// The package is plain Go: it imports no proxy-wasm SDK package, so all of
-// it is tested directly. The filter package adapts Envoy's shared data to
-// Store.
-//
-// Files: gcra.go is the arithmetic (exact GCRA, pure functions of a State
-// and an injected time, reusable by any store); shared.go the
-// SharedLimiter, which takes tokens from several buckets all or nothing
-// over a Store with shared-data semantics; table.go the bounded per-user
-// tables; keys.go and codec.go the key names and value encodings.
-// README.md describes the design, its guarantees and measurements.
+// It is plain Go with no proxy-wasm SDK import, so all of it is tested
+// directly; the filter package adapts Envoy shared data to Store. Files:
+// bucket.go the types; gcra.go the arithmetic; limiter.go the StoreLimiter
+// and its take loop, read.go, commit.go, create.go, salt.go and keycache.go
+// its steps; table.go the per-user tables; keys.go and codec.go the key
+// names and value encodings. README.md explains the design and its
+// guarantees.
 package bucket
 
 import (
