@@ -8,7 +8,6 @@ package filtertest
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -24,10 +23,6 @@ type Plugin struct {
 	RootID string
 	Name   string
 }
-
-// The SDK keeps its host and VM state in package variables: one emulator
-// at a time.
-var mu sync.Mutex
 
 // Start starts a fresh VM of the filter with configuration. It returns the
 // plugin's log lines on success, and an error that quotes the plugin's
@@ -45,8 +40,6 @@ func DefinedCounters(configuration []byte, plugin Plugin, names []string) (map[s
 }
 
 func start(configuration []byte, plugin Plugin, counters []string) (logs []string, defined map[string]bool, err error) {
-	mu.Lock()
-	defer mu.Unlock()
 	opt := proxytest.NewEmulatorOption().
 		WithVMContext(filter.NewVMContext()).
 		WithPluginConfiguration(configuration)
@@ -56,8 +49,8 @@ func start(configuration []byte, plugin Plugin, counters []string) (logs []strin
 	if plugin.Name != "" {
 		opt = opt.WithProperty([]string{"plugin_name"}, []byte(plugin.Name))
 	}
-	host, reset := proxytest.NewHostEmulator(opt)
-	defer reset()
+	host, release := NewHostEmulator(opt)
+	defer release()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("the plugin panicked while starting: %v", r)

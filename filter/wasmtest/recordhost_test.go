@@ -14,21 +14,25 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
 // recordHost is a minimal proxy-wasm host on wazero for testing the glue at
 // the ABI level: it implements all 29 env.proxy_* functions of the SDK,
 // records each call with its arguments decoded from the module's memory,
 // answers with scripted values (written through proxy_on_memory_allocate,
-// as Envoy does), and can answer WASI poll_oneoff the way Envoy 1.33-1.38
-// does (ENOSYS, and not at all inside proxy_on_memory_allocate).
+// as Envoy does), and, given an Envoy profile of the local host
+// (envoy/host/proxywasm.Profile, the one description of how Envoy releases
+// answer WASI), answers poll_oneoff as that Envoy does.
 type recordHost struct {
 	t   testing.TB
 	ctx context.Context
 
 	// Options, set before start.
-	poll             pollProfile
-	restrictInMalloc bool // poll_oneoff inside proxy_on_memory_allocate traps
+	// envoy is the Envoy whose poll_oneoff answers the host gives; nil
+	// gives the module wazero's full WASI.
+	envoy *proxywasm.Profile
 	// stdoutFile gives the module a real file as stdout and stderr. Go's os
 	// package then finds them pollable and starts the runtime's poller in
 	// _initialize, so every GC polls (unless the runtime patch skips it).
@@ -74,7 +78,7 @@ func (h *recordHost) start(wasm []byte) {
 
 	wasi := h.runtime.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
-	if h.poll != pollWASI || h.restrictInMalloc {
+	if h.envoy != nil {
 		wasi.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(h.pollOneoff),
 				[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32},
@@ -163,41 +167,36 @@ func (h *recordHost) takeCalls() (calls, logs []string) {
 	return calls, logs
 }
 
-// pollProfile selects how the host answers WASI poll_oneoff.
-type pollProfile int
+// pollOneoffImport is poll_oneoff's name in a profile's allow-lists.
+const pollOneoffImport = "wasi_snapshot_preview1.poll_oneoff"
 
-const (
-	// pollWASI is wazero's real implementation.
-	pollWASI pollProfile = iota
-	// pollENOSYS is Envoy 1.33-1.38 (proxy-wasm-cpp-host before PR #533):
-	// errno 52, "function not supported".
-	pollENOSYS
-	// pollNoEvents is Envoy 1.39+ (proxy-wasm-cpp-host PR #533): success
-	// with zero events, at once.
-	pollNoEvents
-)
-
-// pollOneoff answers WASI poll_oneoff(in, out, nsubscriptions, nevents)
-// according to h.poll and h.restrictInMalloc.
+// pollOneoff answers WASI poll_oneoff(in, out, nsubscriptions, nevents) as
+// h.envoy does: a trap when the call is not allowed inside
+// proxy_on_memory_allocate, else ENOSYS or success with zero events.
 func (h *recordHost) pollOneoff(_ context.Context, m api.Module, stack []uint64) {
 	h.pollCalls++
 	if h.inMalloc {
 		h.pollCallsInAlloc++
-		if h.restrictInMalloc {
-			// Envoy 1.33-1.38 allow only proxy_log, fd_write and
-			// clock_time_get inside proxy_on_memory_allocate.
+		if !h.envoy.AllocAllowed[pollOneoffImport] {
 			panic("restricted host call poll_oneoff inside proxy_on_memory_allocate")
 		}
 	}
-	switch h.poll {
-	case pollENOSYS:
+	if h.envoy.PollOneoffENOSYS {
 		stack[0] = wasiErrnoNotSupported
-	case pollNoEvents:
-		h.writeU32(m, uint64(api.DecodeU32(stack[3])), 0)
-		stack[0] = 0
-	default:
-		panic("pollOneoff: the WASI profile is wazero's own")
+		return
 	}
+	h.writeU32(m, uint64(api.DecodeU32(stack[3])), 0)
+	stack[0] = 0
+}
+
+// envoyProfile returns the local host's profile of an Envoy version.
+func envoyProfile(t testing.TB, version string) *proxywasm.Profile {
+	t.Helper()
+	p, err := proxywasm.ProfileFor(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &p
 }
 
 // Host-side answers.

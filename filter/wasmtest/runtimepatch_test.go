@@ -36,10 +36,11 @@ func TestRuntimePatch(t *testing.T) {
 	tests := []struct {
 		name  string
 		stock bool
-		poll  pollProfile
-		// restrict makes poll_oneoff inside proxy_on_memory_allocate trap
-		// (Envoy 1.33-1.38).
-		restrict bool
+		// envoy is the Envoy version whose WASI answers the host gives;
+		// pollWorks overrides its poll_oneoff answer with success (zero
+		// events).
+		envoy     string
+		pollWorks bool
 		// commands run in proxy_on_request_headers, then churnMiB MiB are
 		// allocated through proxy_on_memory_allocate.
 		commands []string
@@ -55,36 +56,36 @@ func TestRuntimePatch(t *testing.T) {
 			// Sleeps (all but the first, in practice) poll with a timeout
 			// and get ENOSYS (patch 2); GCs, also those inside allocate,
 			// do not poll (patch 1).
-			name: "patched, Envoy 1.33: sleeps, GCs, GCs inside allocate", poll: pollENOSYS, restrict: true,
+			name: "patched, Envoy 1.33: sleeps, GCs, GCs inside allocate", envoy: "1.33",
 			commands: []string{"sleep", "sleep", "gc", "churn", "sleep"}, churnMiB: 48, minPolls: 1, maxPollsInAlloc: 0,
 		},
 		{
-			name: "stock, Envoy 1.33: a GC throws", stock: true, poll: pollENOSYS,
+			name: "stock, Envoy 1.33: a GC throws", stock: true, envoy: "1.33",
 			commands: []string{"gc"}, wantTrap: "poll_oneoff failed", minPolls: 1, maxPollsInAlloc: -1,
 		},
 		{
-			name: "stock, Envoy 1.33: a sleep throws", stock: true, poll: pollENOSYS,
+			name: "stock, Envoy 1.33: a sleep throws", stock: true, envoy: "1.33",
 			commands: []string{"sleep", "sleep"}, wantTrap: "poll_oneoff failed", minPolls: 1, maxPollsInAlloc: -1,
 		},
 		{
-			name: "patched, Envoy 1.39: no poll inside allocate", poll: pollNoEvents,
+			name: "patched, Envoy 1.39: no poll inside allocate", envoy: "1.39",
 			churnMiB: 48, maxPollsInAlloc: 0,
 		},
 		{
-			name: "stock, Envoy 1.39: GCs inside allocate poll", stock: true, poll: pollNoEvents,
+			name: "stock, Envoy 1.39: GCs inside allocate poll", stock: true, envoy: "1.39",
 			churnMiB: 48, minPollsInAlloc: 1, maxPollsInAlloc: -1,
 		},
 		{
 			name: "stock, Envoy 1.33 had poll_oneoff worked: a GC inside allocate traps", stock: true,
-			poll: pollNoEvents, restrict: true, churnMiB: 48,
+			envoy: "1.33", pollWorks: true, churnMiB: 48,
 			wantTrap: "poll_oneoff inside proxy_on_memory_allocate", minPollsInAlloc: 1, maxPollsInAlloc: -1,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newRecordHost(t)
-			h.poll = tc.poll
-			h.restrictInMalloc = tc.restrict
+			h.envoy = envoyProfile(t, tc.envoy)
+			h.envoy.PollOneoffENOSYS = !tc.pollWorks && h.envoy.PollOneoffENOSYS
 			h.stdoutFile = true // the runtime's poller starts in _initialize
 			h.start(probeModule(t, tc.stock))
 			h.mustCall("proxy_on_vm_start", 0, 0)
@@ -175,8 +176,7 @@ func TestArtifactRuntimeIsPatched(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newRecordHost(t)
-			h.poll = pollENOSYS
-			h.restrictInMalloc = true
+			h.envoy = envoyProfile(t, "1.33")
 			h.stdoutFile = true
 			h.start(tc.wasm)
 			trap := churnInAllocate(h, 64)

@@ -70,10 +70,26 @@ func Load(yamlData []byte) (*Config, error) {
 	return convert(bootstrap)
 }
 
-// Parse decodes a bootstrap strictly into Envoy's Bootstrap type and runs
-// the generated ValidateAll, without the host's allow-list.
+// Parse decodes a bootstrap as Envoy loads one (Decode) and checks it
+// against Envoy's validation rules (Validate), without the host's
+// allow-list. It is the one bootstrap loader of the repository: the host
+// and the tests of the shipped bootstraps (envoy/) use it.
 func Parse(yamlData []byte) (*bootstrapv3.Bootstrap, error) {
-	jsonData, err := yaml.YAMLToJSON(yamlData)
+	bootstrap, err := Decode(yamlData)
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(bootstrap); err != nil {
+		return nil, err
+	}
+	return bootstrap, nil
+}
+
+// Decode parses YAML (or JSON) into Envoy's Bootstrap type as Envoy's
+// loader does: duplicate keys and unknown fields are errors, and every
+// typed_config must name a registered type.
+func Decode(yamlData []byte) (*bootstrapv3.Bootstrap, error) {
+	jsonData, err := yaml.YAMLToJSONStrict(yamlData)
 	if err != nil {
 		return nil, fmt.Errorf("envoyconfig: bootstrap is not valid YAML: %w", err)
 	}
@@ -84,13 +100,17 @@ func Parse(yamlData []byte) (*bootstrapv3.Bootstrap, error) {
 		}
 		return nil, fmt.Errorf("envoyconfig: bootstrap does not match envoy.config.bootstrap.v3.Bootstrap: %w", err)
 	}
-	if err := bootstrap.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("envoyconfig: bootstrap fails Envoy's validation: %w", err)
-	}
-	if err := validateAnys(bootstrap.ProtoReflect()); err != nil {
-		return nil, err
-	}
 	return &bootstrap, nil
+}
+
+// Validate runs the generated ValidateAll on the bootstrap and on every
+// message packed in a typed_config, as Envoy validates each extension's
+// configuration when it creates it.
+func Validate(bootstrap *bootstrapv3.Bootstrap) error {
+	if err := bootstrap.ValidateAll(); err != nil {
+		return fmt.Errorf("envoyconfig: bootstrap fails Envoy's validation: %w", err)
+	}
+	return validateAnys(bootstrap.ProtoReflect())
 }
 
 // validateAnys runs ValidateAll on every message packed in a typed_config:
