@@ -618,23 +618,20 @@ var (
 	invalidProm = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 )
 
-// TestMetricsReference checks docs/metrics.md against filter/METRICS.md
-// and against the counters the filter defines.
+// TestMetricsReference checks that every counter docs/metrics.md lists is
+// defined by the filter, under the Prometheus name the page gives. (The
+// filter's tests check the other way: every counter it defines is listed.)
 func TestMetricsReference(t *testing.T) {
-	source, err := os.ReadFile(filepath.Join("..", "filter", "METRICS.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	doc, err := os.ReadFile("metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
-	for _, m := range metricName.FindAllStringSubmatch(string(source), -1) {
+	for _, m := range metricName.FindAllStringSubmatch(string(doc), -1) {
 		names[m[1]] = true
 	}
 	if len(names) < 10 {
-		t.Fatalf("found %d metric names in filter/METRICS.md", len(names))
+		t.Fatalf("found %d metric names in docs/metrics.md", len(names))
 	}
 	concrete := func(name string) string {
 		return strings.NewReplacer("<namespace>", "mcp-ratelimit", "<tool>", "search").Replace(name)
@@ -649,11 +646,6 @@ func TestMetricsReference(t *testing.T) {
 			t.Errorf("docs/metrics.md lacks the Prometheus name %s of %s", prom, name)
 		}
 		stats = append(stats, concrete(name))
-	}
-	for _, m := range metricName.FindAllStringSubmatch(string(doc), -1) {
-		if !names[m[1]] {
-			t.Errorf("docs/metrics.md documents %s, which filter/METRICS.md does not list", m[1])
-		}
 	}
 	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`)
 	defined, err := filtertest.DefinedCounters(cfg, filtertest.Plugin{RootID: "mcp-ratelimit"}, stats)

@@ -98,7 +98,7 @@ type stackOptions struct {
 	chunkSizeFor func(*http.Request) int
 }
 
-// stack is a demo MCP server behind the e2e host running the filter.
+// stack is a demo MCP server behind the local host running the filter.
 type stack struct {
 	demo      *demo.Server
 	host      *host.Host

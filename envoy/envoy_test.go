@@ -35,7 +35,6 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 
-
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/envoyconfig"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"

@@ -53,11 +53,11 @@ func benchmarkMemory(b *testing.B, size, n int) {
 	}
 }
 
-// BenchmarkMemory1MiBBodies is issue 2's first memory figure: 10 000
+// BenchmarkMemory1MiBBodies is the first memory figure: 10 000
 // requests of 1 MiB bodies on one worker VM (target <= 8 MiB).
 func BenchmarkMemory1MiBBodies(b *testing.B) { benchmarkMemory(b, 1<<20, 10000) }
 
-// BenchmarkMemory16KiBBodies is issue 2's second memory figure: 100 000
+// BenchmarkMemory16KiBBodies is the second memory figure: 100 000
 // requests of 16 KiB bodies on one worker VM (target <= 8 MiB).
 func BenchmarkMemory16KiBBodies(b *testing.B) { benchmarkMemory(b, 16<<10, 100000) }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestPlainGoModuleCrashesUnder133 is issue 3's proof that the host
+// TestPlainGoModuleCrashesUnder133 proves that the host
 // emulates Envoy's WASI answers: a plain standard-Go module (no runtime
 // patch) that has started the Go runtime's poller (any runtime timer does)
 // dies at its next garbage collection under the 1.33 profile, where
@@ -103,7 +103,7 @@ func TestShippedArtifactSurvives100kRequestsUnder133(t *testing.T) {
 	}
 	mem := d.vm.MemoryBytes()
 	t.Logf("%d requests: %d admitted, %d rejected, linear memory %.2f MiB", n, admitted, rejected, float64(mem)/(1<<20))
-	// Issue 2's budget for a worker VM is 8 MiB (measured for large bodies
+	// The budget for a worker VM is 8 MiB (measured for large bodies
 	// by the Memory benchmarks, docs/benchmarks.md); this run must stay
 	// within it too, so a leak per request fails here, in CI.
 	if mem > 8<<20 {

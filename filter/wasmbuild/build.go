@@ -16,7 +16,7 @@
 //     Go runtime's netpoll_wasip1.go with a patched copy generated from the
 //     installed GOROOT (see PatchNetpoll), for Envoy 1.33-1.38.
 //
-// The Makefile drives it through ../cmd/wasmbuild; tests use it to build
+// The Makefile drives it through cmd/wasmbuild; tests use it to build
 // their probe plugins the same way.
 package wasmbuild
 
@@ -61,7 +61,7 @@ type Workspace struct {
 // Target is one module to build.
 type Target struct {
 	// Package is the main package to build, as the go command takes it
-	// from RepoRoot (for example "." or "./filter/internal/...").
+	// from RepoRoot (for example "." or "./filter/wasmtest/testdata/probe").
 	Package string
 	// Output is the .wasm file to write.
 	Output string

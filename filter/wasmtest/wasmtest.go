@@ -19,7 +19,7 @@
 // Limits of the SDK's wrapper, and so of the wasm runs: it supports HTTP
 // contexts only (NewTcpContext returns nil), never calls proxy_on_delete,
 // and gives the module wazero's full WASI (a working poll_oneoff, unlike
-// Envoy 1.33-1.38). The e2e host covers those.
+// Envoy 1.33-1.38). The local host (envoy/host) covers those.
 package wasmtest
 
 import (
