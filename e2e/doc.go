@@ -1,64 +1,17 @@
 // Package e2e holds the end-to-end tests of mcp-ratelimit-wasm: the official
-// MCP Go SDK client talks Streamable HTTP to the e2e host (package
-// e2e/host), which runs the compiled filter build/mcp-ratelimit.wasm the way
-// Envoy does and proxies to the demo MCP server (package e2e/demo).
+// MCP Go SDK client talks Streamable HTTP to the local host (package
+// envoy/host), which runs the compiled filter build/mcp-ratelimit.wasm the
+// way Envoy 1.33 does and proxies to the demo MCP server (package e2e/demo).
+// Each test's comment says what it shows; counters are checked both in the
+// host's snapshot and on the admin listener's /stats/prometheus.
 //
 // Run them with `make e2e` (which builds the wasm first) or
 // `go test ./e2e/...` after `make build`. They fail, never skip, when the
 // wasm file is missing, and fail when goroutines leak.
 //
-// What they cover (issue "End-to-end tests"), test by test:
-//
-//   - TestSharedLimitWith429: 3 per minute, the 4th call fails in the SDK
-//     client as "Too Many Requests", the session stays usable; for both MCP
-//     2026-07-28 (the SDK default, stateless) and 2025-11-25 (sessions).
-//   - TestSharedLimitWith200: rejectStatus 200 hands the JSON-RPC error,
-//     code and data.retryAfterSeconds to the SDK caller.
-//   - TestRejectionOnTheWire: the raw reply with net/http inside a session:
-//     status, content-type, Retry-After (the real wait), body with the id
-//     byte for byte or without id.
-//   - TestUnlimitedMethods: initialize, server/discover, tools/list, ping,
-//     resources, prompts, notifications, GET and DELETE pass an empty bucket.
-//   - TestBucketCombinations: per-tool isolation, shared and per-tool both
-//     required (none taken when one rejects), per user from a header, per
-//     user per tool; each with its counters.
-//   - TestRetryAfterIsHonest: after waiting the advertised seconds, a call
-//     passes again.
-//   - TestConcurrentClientsOneBucket: 64 clients on 2-4 worker VMs, five
-//     runs; exactly the capacity is admitted each time.
-//   - TestChunkBoundaries: bodies split at every byte position get the
-//     same decisions.
-//   - TestServerPushedNotifications, TestProgressStreamsThroughTheFilter:
-//     the GET stream, the subscriptions/listen stream and a tools/call SSE
-//     response stream through the filter while open.
-//   - TestReconfigureKeepsUnchangedBuckets: new plugin configurations keep
-//     unchanged buckets, start changed ones full, refuse a bad one.
-//   - TestClientsSeeRejections: the Go client and the TypeScript client
-//     (node, e2e/node/client-rejection.mjs, `make node-deps`) for
-//     rejectStatus 429 and 200 and error codes -32029, 429 and -32023: what
-//     the caller gets (error type, HTTP status, code, message,
-//     retryAfterSeconds), that the session stays usable, and what each does
-//     with replies without id (a rejected notification, "id": null, a
-//     batch, a body that is not JSON). It fails when node or the pinned SDK
-//     is missing, and checks the table of docs/clients.md
-//     (`go test ./e2e -run TestClientsSeeRejections -update` rewrites it).
-//   - TestLocalConfigWithDemo: envoy/local.yaml (what `make run` serves) with
-//     the demo server shows a 429 after its burst.
-//   - TestScenarios: the scenarios of testdata/scenarios.json (limits, per
-//     user and per tool, all or nothing, Retry-After under a controlled
-//     clock, batches, bad bodies, refused configurations, untouched
-//     requests, memory after 200 bodies of 1 MiB) on wazero and on V8
-//     (e2e/v8, run with Node.js): each engine meets the expectations and
-//     both give identical replies, counters and log lines.
-//   - TestRuntimeScenarios: testdata/pollmodule (stock Go runtime, poller
-//     started) dies at the same request on wazero and on V8 under Envoy
-//     1.33's and 1.38's poll_oneoff answer and lives under 1.39's.
-//   - TestV8Host: the V8 host's own unit tests (e2e/v8/host.test.mjs).
-//
-// Counters are checked both in the host's snapshot and on the admin
-// listener's /stats/prometheus, named as Envoy names Wasm stats there.
-//
-// The subpackages are the pieces: host (the Envoy-like proxy-wasm host),
-// demo (the MCP server), cmd/mcp-ratelimit-host and cmd/mcp-demo-server
-// (their commands, used by `make run`).
+// Besides the tests: demo (the demo MCP server, also what `make run`
+// serves) with its command cmd/mcp-demo-server; node (the official
+// TypeScript MCP SDK, pinned by package-lock.json); v8 (a proxy-wasm host
+// in JavaScript that runs the compiled filter on Node.js, that is on V8)
+// and testdata/scenarios.json, the cases both engines run.
 package e2e

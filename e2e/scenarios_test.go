@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/proxywasm"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
 // Scenarios shared by two engines: e2e/testdata/scenarios.json (format in

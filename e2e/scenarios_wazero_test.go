@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/filterchain"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/proxywasm"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/shareddata"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/stats"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/filterchain"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/shareddata"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/stats"
 )
 
 // runScenarioWazero runs one scenario on the local host's proxy-wasm VMs

@@ -1,7 +1,7 @@
 // A proxy-wasm host on V8 (Node.js 20+, no dependencies): it runs a
 // proxy-wasm module the way Envoy's Wasm host runs it, for the host calls
 // a standard-Go module built with proxy-wasm-go-sdk uses. Every behaviour
-// names its source; the Go host on wazero (e2e/host/proxywasm) implements
+// names its source; the Go host on wazero (envoy/host/proxywasm) implements
 // the same ones.
 //
 // Sources: Envoy source/extensions/common/wasm/context.cc (C),

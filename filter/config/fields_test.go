@@ -48,14 +48,14 @@ func jsonPaths(prefix string, v gjson.Result, out map[string]bool) {
 }
 
 func TestFieldsCoverTheParser(t *testing.T) {
-	// The issue's example sets every field; the parser accepts it, so
+	// The full example sets every field; the parser accepts it, so
 	// every field it names is known to the parser, and the table lists
 	// exactly those.
-	if _, err := Parse([]byte(issueExample)); err != nil {
-		t.Fatalf("Parse(issue example) = %v", err)
+	if _, err := Parse([]byte(fullExample)); err != nil {
+		t.Fatalf("Parse(full example) = %v", err)
 	}
 	inExample := map[string]bool{}
-	jsonPaths("", gjson.Parse(issueExample), inExample)
+	jsonPaths("", gjson.Parse(fullExample), inExample)
 	paths := FieldPaths()
 	for path := range inExample {
 		if !slices.Contains(paths, path) {

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// issueExample is the configuration example of the filter's issue.
-const issueExample = `{
+// fullExample is the configuration example of README.md: every field set.
+const fullExample = `{
   "shared":  {"maxTokens": 100, "refillPeriod": "1m"},
   "perUser": {"maxTokens": 20,  "refillPeriod": "1m"},
   "tools": [
@@ -60,7 +60,7 @@ var parseAcceptTests = []struct {
 	json string
 	want *Config
 }{
-	{"issue example", issueExample, withDefaults(Config{
+	{"full example", fullExample, withDefaults(Config{
 		Shared:       bucket(100, time.Minute),
 		PerUser:      bucket(20, time.Minute),
 		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute)}},
@@ -332,7 +332,7 @@ func TestErrorPath(t *testing.T) {
 }
 
 func TestConfigHelpers(t *testing.T) {
-	cfg, err := Parse([]byte(issueExample))
+	cfg, err := Parse([]byte(fullExample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestConfigHelpers(t *testing.T) {
 		t.Errorf("Tool(Search) = %+v, want nil (names are case-sensitive)", tool)
 	}
 	if !cfg.HasPerUser() {
-		t.Errorf("HasPerUser() = false for the issue example")
+		t.Errorf("HasPerUser() = false for the full example")
 	}
 	onlyTool, err := Parse([]byte(`{"tools":[{"name":"a","perUser":{"maxTokens":1,"refillPeriod":"1s"}}],"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {
