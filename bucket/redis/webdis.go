@@ -1,0 +1,160 @@
+package redis
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+)
+
+// The filter reaches Redis through webdis, an HTTP front for Redis
+// (github.com/nicolasff/webdis, README "Command format" and "JSON output"):
+// a POST to "/" whose body is "COMMAND/arg1/.../argN" runs the command;
+// '/' separates arguments and a '.' in the last one selects an output
+// format, so arguments are percent-encoded (webdis decodes %XX in each).
+// The reply is a JSON object with the command as its only member: an
+// array for a multi-bulk reply, [false, "<error>"] for a Redis error.
+
+// ExpiryMarginMillis is added to the time until a bucket is full again to
+// give its key's expiry: a key never expires while its bucket owes tokens,
+// whatever the clock drift between Redis replicas.
+const ExpiryMarginMillis = 1000
+
+// command is the webdis body of one take: EVALSHA (or EVAL with the whole
+// script) over the plan's keys and arguments.
+func command(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
+	var b bytes.Buffer
+	b.Grow(128 + 160*len(plan))
+	if eval {
+		b.WriteString("EVAL/")
+		writeArg(&b, Script)
+	} else {
+		b.WriteString("EVALSHA/")
+		b.WriteString(ScriptSHA1)
+	}
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(len(plan)))
+	for _, r := range plan {
+		b.WriteByte('/')
+		writeArg(&b, k.of(r.Bucket))
+	}
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(ExpiryMarginMillis))
+	for _, r := range plan {
+		for _, n := range planArgs(r) {
+			b.WriteByte('/')
+			b.WriteString(strconv.FormatInt(n, 10))
+		}
+	}
+	return b.Bytes()
+}
+
+// planArgs are the six script arguments of one bucket (see take.lua).
+func planArgs(r bucket.RemoteBucket) [6]int64 {
+	const ns = 1_000_000_000
+	return [6]int64{
+		r.Bucket.Limit.MaxTokens,
+		r.Cost.Whole / ns, r.Cost.Whole % ns, r.Cost.Frac,
+		r.Capacity.Whole / ns, r.Capacity.Whole % ns,
+	}
+}
+
+// writeArg percent-encodes every byte outside [A-Za-z0-9_-].
+func writeArg(b *bytes.Buffer, s string) {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+}
+
+// Errors of a reply.
+var (
+	// errNoScript: Redis does not hold the script (restarted, flushed):
+	// send it with EVAL.
+	errNoScript = errors.New("redis: NOSCRIPT")
+	// errScript: Redis answered with an error.
+	errScript = errors.New("redis: script error")
+	// errReply: the reply is not what the script returns.
+	errReply = errors.New("redis: malformed reply")
+	// errStatus: webdis answered with an HTTP status other than 200.
+	errStatus = errors.New("redis: webdis status")
+)
+
+// maxErrorText bounds the Redis error text kept in an error.
+const maxErrorText = 200
+
+// parseReply reads webdis's reply to a take of plan: whether the script
+// admitted it and each bucket's debt before the take.
+func parseReply(status int, body []byte, eval bool, plan []bucket.RemoteBucket) (allowed bool, debts []bucket.Span, err error) {
+	if status != 200 {
+		return false, nil, fmt.Errorf("%w %d", errStatus, status)
+	}
+	name := "EVALSHA"
+	if eval {
+		name = "EVAL"
+	}
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(body, &object); err != nil {
+		return false, nil, fmt.Errorf("%w: %v", errReply, err)
+	}
+	raw, ok := object[name]
+	if !ok || len(object) != 1 {
+		return false, nil, fmt.Errorf("%w: no %s member", errReply, name)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var items []any
+	if err := dec.Decode(&items); err != nil {
+		return false, nil, fmt.Errorf("%w: %v", errReply, err)
+	}
+	if len(items) == 2 {
+		if ok, isBool := items[0].(bool); isBool && !ok {
+			text, _ := items[1].(string)
+			if len(text) > maxErrorText {
+				text = text[:maxErrorText]
+			}
+			if strings.HasPrefix(text, "NOSCRIPT") {
+				return false, nil, errNoScript
+			}
+			return false, nil, fmt.Errorf("%w: %q", errScript, text)
+		}
+	}
+	if len(items) != 1+3*len(plan) {
+		return false, nil, fmt.Errorf("%w: %d values for %d buckets", errReply, len(items), len(plan))
+	}
+	values := make([]int64, len(items))
+	for i, item := range items {
+		n, ok := item.(json.Number)
+		if !ok {
+			return false, nil, fmt.Errorf("%w: value %d is not a number", errReply, i)
+		}
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || v < 0 || v >= 1<<53 {
+			return false, nil, fmt.Errorf("%w: value %d is %s", errReply, i, n)
+		}
+		values[i] = v
+	}
+	if values[0] > 1 {
+		return false, nil, fmt.Errorf("%w: allowed is %d", errReply, values[0])
+	}
+	debts = make([]bucket.Span, len(plan))
+	for i := range plan {
+		s, n, f := values[1+3*i], values[2+3*i], values[3+3*i]
+		if n >= 1_000_000_000 || s > (1<<63-1)/1_000_000_000-1 {
+			return false, nil, fmt.Errorf("%w: debt %d s %d ns", errReply, s, n)
+		}
+		debts[i] = bucket.Span{Whole: s*1_000_000_000 + n, Frac: f}
+	}
+	return values[0] == 1, debts, nil
+}
