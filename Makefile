@@ -95,6 +95,20 @@ run: build
 	@bash e2e/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
 		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
 
+# run-redis: like run, with the buckets in Redis: starts redis-server
+# (127.0.0.1:16379) and webdis (127.0.0.1:7379, $(WEBDIS_CONFIG)) on
+# loopback, the demo server, and TWO hosts with $(RUN_REDIS_CONFIG)
+# (127.0.0.1:10000 and 127.0.0.1:10001) sharing that Redis; Ctrl-C stops
+# everything. Needs the Debian packages redis-server and webdis.
+.PHONY: run-redis
+RUN_REDIS_CONFIG ?= envoy/local-redis.yaml
+WEBDIS_CONFIG    ?= envoy/webdis.json
+run-redis: build
+	$(GO) build -o $(HOST_BIN) ./e2e/cmd/mcp-ratelimit-host
+	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
+	@bash e2e/cmd/mcp-ratelimit-host/run-redis.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_REDIS_CONFIG) $(WEBDIS_CONFIG) \
+		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
+
 # bench: every Go benchmark of the repository, among them the memory
 # benchmarks of one worker VM (issue 2: 10 000 x 1 MiB and 100 000 x 16 KiB
 # bodies under the Envoy 1.33 profile); the output is kept in
