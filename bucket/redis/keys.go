@@ -18,7 +18,8 @@ import (
 //
 // <prefix> is the configured keyPrefix, <ns> the plugin's namespace and
 // <tool> the tool name, both escaped: every byte outside [A-Za-z0-9._~-]
-// becomes %XX, so neither holds '/', '{' or '}'. <user> is the first 128
+// becomes %XX, so neither holds '/', '{' or '}' (an empty namespace is
+// written "%"). <user> is the first 128
 // bits of the SHA-256 of the identity, in hex: identities never reach
 // Redis. As in shared data, the limit is part of the key, so a changed
 // limit starts a fresh bucket and an unchanged one keeps its state across
@@ -35,7 +36,13 @@ type keys struct {
 }
 
 func newKeys(keyPrefix, namespace string) keys {
-	return keys{prefix: keyPrefix + "{" + escape(namespace) + "}/"}
+	tag := escape(namespace)
+	if tag == "" {
+		// "{}" is no hash tag (the whole key would be hashed); a lone "%"
+		// is no escaped name either.
+		tag = "%"
+	}
+	return keys{prefix: keyPrefix + "{" + tag + "}/"}
 }
 
 // of returns the key of b.

@@ -41,6 +41,7 @@ type Redis struct {
 	t    testing.TB
 	Port int
 	dir  string
+	args []string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -67,10 +68,11 @@ func FreePort(t testing.TB) int {
 }
 
 // StartRedis starts redis-server on a free loopback port, without
-// persistence; the test's cleanup stops it.
-func StartRedis(t testing.TB) *Redis {
+// persistence, with extra command-line arguments (e.g. "--cluster-enabled",
+// "yes"); the test's cleanup stops it.
+func StartRedis(t testing.TB, args ...string) *Redis {
 	t.Helper()
-	r := &Redis{t: t, Port: FreePort(t), dir: t.TempDir()}
+	r := &Redis{t: t, Port: FreePort(t), dir: t.TempDir(), args: args}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -86,7 +88,9 @@ func (r *Redis) Start() {
 	path := binary(r.t, "redis-server")
 	cmd := exec.Command(path, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no",
-		"--enable-debug-command", "local", "--logfile", filepath.Join(r.dir, "redis.log"))
+		"--enable-debug-command", "local", "--logfile", filepath.Join(r.dir, "redis.log"),
+		"--cluster-config-file", filepath.Join(r.dir, "nodes.conf"))
+	cmd.Args = append(cmd.Args, r.args...)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
