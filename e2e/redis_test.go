@@ -384,3 +384,33 @@ func redisErrors(s *stack) map[string]uint64 {
 	}
 	return out
 }
+
+// TestRedisBadConfigsRefused: the compiled module refuses to start with a
+// broken redis object, with one log line naming the field and the value;
+// the previous configuration stays in force.
+func TestRedisBadConfigsRefused(t *testing.T) {
+	backend := startRedisBackend(t)
+	s := startFleet(t, 1, withRedis(`{"shared":{"maxTokens":1,"refillPeriod":"1h"}}`, ""), backend)[0]
+	tests := []struct{ redis, line string }{
+		{`{"username":"u","password":"p"}`, `redis.cluster: required`},
+		{`{"cluster":"webdis","timeout":"50"}`, `redis.timeout: must be a Go duration such as "50ms" or "1s" (units ns, us, ms, s, m, h), got "50"`},
+		{`{"cluster":"webdis","timeout":"10s"}`, `redis.timeout: must be at most 5s (every tools/call may wait this long), got "10s"`},
+		{`{"cluster":"webdis","failureMode":"fail-open"}`, `redis.failureMode: must be one of "local", "open", "closed", got "fail-open"`},
+		{`{"cluster":"webdis","host":"redis"}`, `redis.host: unknown field`},
+		{`{"cluster":"webdis","keyPrefix":"{mcprl}"}`, `redis.keyPrefix: must be 1 to 64 bytes`},
+	}
+	for _, tt := range tests {
+		err := s.host.Reconfigure([]byte(`{"shared":{"maxTokens":1,"refillPeriod":"1h"},"redis":` + tt.redis + `}`))
+		if err == nil {
+			t.Errorf("redis %s: accepted", tt.redis)
+			continue
+		}
+		if !strings.Contains(s.logs.String(), tt.line) {
+			t.Errorf("redis %s: no log line says %q (Reconfigure error: %v)", tt.redis, tt.line, err)
+		}
+	}
+	session := s.openSession(t, nil)
+	if r := s.post(t, toolsCallBody("1", demo.ToolEcho), session); r.status != http.StatusOK || s.counter("redis.decisions") != 1 {
+		t.Errorf("after the refusals: status %d, redis.decisions %d; want the first configuration in force", r.status, s.counter("redis.decisions"))
+	}
+}
