@@ -48,16 +48,19 @@ lint:
 
 # deps: system packages the tests need, installed with apt-get when missing
 # (as root; otherwise it prints the command): docker-registry, the OCI
-# registry the image test pushes to and pulls from.
+# registry the image test pushes to and pulls from; redis-server and webdis,
+# which the Redis tests start on loopback.
+DEPS_PACKAGES := docker-registry redis-server webdis
 .PHONY: deps
 deps:
-	@if ! command -v docker-registry >/dev/null 2>&1; then \
+	@missing=""; for p in $(DEPS_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing docker-registry (apt-get)"; \
+			echo "installing$$missing (apt-get)"; \
 			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		else \
-			echo "make test needs docker-registry: sudo apt-get install -y docker-registry" >&2; exit 1; \
+			echo "make test needs$$missing: sudo apt-get install -y$$missing" >&2; exit 1; \
 		fi; \
 	fi
 
