@@ -36,21 +36,34 @@ func command(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
 		b.WriteString("EVALSHA/")
 		b.WriteString(ScriptSHA1)
 	}
+	keys, args := scriptArgs(k, plan)
 	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(len(plan)))
-	for _, r := range plan {
+	b.WriteString(strconv.Itoa(len(keys)))
+	for _, a := range append(keys, args...) {
 		b.WriteByte('/')
-		writeArg(&b, k.of(r.Bucket))
-	}
-	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(ExpiryMarginMillis))
-	for _, r := range plan {
-		for _, n := range planArgs(r) {
-			b.WriteByte('/')
-			b.WriteString(strconv.FormatInt(n, 10))
-		}
+		writeArg(&b, a)
 	}
 	return b.Bytes()
+}
+
+// ScriptArgs returns the KEYS and ARGV with which the limiter of a plugin
+// (its key prefix and namespace) runs Script for plan: what any Redis
+// client can send with EVALSHA to take the same decision.
+func ScriptArgs(keyPrefix, namespace string, plan []bucket.RemoteBucket) (keys, args []string) {
+	return scriptArgs(newKeys(keyPrefix, namespace), plan)
+}
+
+func scriptArgs(k keys, plan []bucket.RemoteBucket) (keys, args []string) {
+	keys = make([]string, len(plan))
+	args = make([]string, 0, 1+6*len(plan))
+	args = append(args, strconv.Itoa(ExpiryMarginMillis))
+	for i, r := range plan {
+		keys[i] = k.of(r.Bucket)
+		for _, n := range planArgs(r) {
+			args = append(args, strconv.FormatInt(n, 10))
+		}
+	}
+	return keys, args
 }
 
 // planArgs are the six script arguments of one bucket (see take.lua).
