@@ -55,8 +55,3 @@ func (b *breaker) failure(now time.Time, probe bool) {
 		b.openUntil = now.Add(b.backoff)
 	}
 }
-
-// open reports whether calls are paused at now.
-func (b *breaker) open(now time.Time) bool {
-	return b.failures >= b.threshold && now.Before(b.openUntil)
-}

@@ -214,3 +214,34 @@ func TestScriptConcurrency(t *testing.T) {
 		t.Errorf("the user bucket has %d tokens left, want %d", got.Tightest.Remaining, want)
 	}
 }
+
+// FuzzParseReply: whatever webdis (or anything answering in its place)
+// sends, parseReply returns values or an error, never panics, and never
+// returns debts out of range.
+func FuzzParseReply(f *testing.F) {
+	for _, seed := range []string{
+		`{"EVALSHA":[1,0,0,0]}`, `{"EVALSHA":[0,1,999999999,4]}`, `{"EVALSHA":[false,"NOSCRIPT x"]}`,
+		`{"EVALSHA":[false,"ERR boom"]}`, `{"EVALSHA":[1,0,0]}`, `{"EVAL":[1,0,0,0]}`, `<html>`, ``,
+		`{"EVALSHA":[1,-1,0,0]}`, `{"EVALSHA":[1,1e30,0,0]}`, `{"EVALSHA":[1,0.5,0,0]}`, `{"EVALSHA":null}`,
+	} {
+		f.Add(200, []byte(seed))
+	}
+	plan, err := bucket.PlanRemote([]bucket.Demand{demand(bucket.KindShared, 1, 5, time.Minute)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		_, debts, err := parseReply(status, body, false, plan)
+		if err != nil {
+			return
+		}
+		for _, d := range debts {
+			if d.Whole < 0 || d.Frac < 0 {
+				t.Fatalf("debt %+v out of range from %q", d, body)
+			}
+		}
+		if _, err := bucket.DecideRemote(plan, debts); err != nil && !strings.Contains(err.Error(), "invalid state") {
+			t.Fatalf("DecideRemote: %v", err)
+		}
+	})
+}
