@@ -20,11 +20,13 @@ import (
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 )
 
-// Transport carries one command to webdis. Post sends body (a webdis
-// command, see webdis.go) with a timeout and calls done once with the HTTP
-// status and body of the reply, or with an error when no reply came
-// (refused, reset, timed out), before returning or later. An error from
-// Post means nothing was sent and done will not be called.
+// Transport carries one command to Redis. Post sends body (a webdis
+// command, see webdis.go, or a RESP command, see resp.go, as
+// Options.Protocol says) with a timeout and calls done once with the
+// reply: webdis's HTTP status and body, or the RESP reply (status
+// ignored); or with an error when no reply came (refused, reset, timed
+// out), before returning or later. An error from Post means nothing was
+// sent and done will not be called.
 type Transport interface {
 	Post(body []byte, timeout time.Duration, done func(status int, body []byte, err error)) error
 }
@@ -114,8 +116,10 @@ const (
 
 // Options configures a Limiter.
 type Options struct {
-	// Transport reaches webdis. Required.
+	// Transport reaches Redis. Required.
 	Transport Transport
+	// Protocol is what Transport carries (default ProtocolWebdis).
+	Protocol Protocol
 	// Namespace is the plugin's namespace (its root id); KeyPrefix starts
 	// every key (see keys.go).
 	Namespace, KeyPrefix string
@@ -161,6 +165,8 @@ func NewLimiter(opts Options) (*Limiter, error) {
 		return nil, errors.New("redis: no clock")
 	case opts.Timeout <= 0:
 		return nil, fmt.Errorf("redis: timeout must be > 0, got %v", opts.Timeout)
+	case opts.Protocol > ProtocolRESP:
+		return nil, fmt.Errorf("redis: unknown protocol %d", opts.Protocol)
 	case opts.FailureMode > FailClosed:
 		return nil, fmt.Errorf("redis: unknown failure mode %d", opts.FailureMode)
 	case opts.FailureMode == FailLocal && opts.Fallback == nil:
@@ -226,7 +232,7 @@ func (c *call) send(eval bool) {
 		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
 		return
 	}
-	body := command(eval, l.keys, c.plan)
+	body := command(l.opts.Protocol, eval, l.keys, c.plan)
 	err := l.opts.Transport.Post(body, remaining, func(status int, reply []byte, err error) {
 		c.receive(eval, sent, remaining, status, reply, err)
 	})
@@ -250,7 +256,7 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		c.fail(kind, fmt.Errorf("redis: no reply after %v: %w", latency, err))
 		return
 	}
-	allowed, debts, err := parseReply(status, reply, eval, c.plan)
+	allowed, debts, err := parseReply(l.opts.Protocol, status, reply, eval, c.plan)
 	switch {
 	case errors.Is(err, errNoScript) && !eval:
 		l.loaded = false

@@ -24,9 +24,17 @@ import (
 // whatever the clock drift between Redis replicas.
 const ExpiryMarginMillis = 1000
 
-// command is the webdis body of one take: EVALSHA (or EVAL with the whole
-// script) over the plan's keys and arguments.
-func command(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
+// command is the command of one take, in protocol p: EVALSHA (or EVAL
+// with the whole script) over the plan's keys and arguments.
+func command(p Protocol, eval bool, k keys, plan []bucket.RemoteBucket) []byte {
+	if p == ProtocolRESP {
+		return respCommand(eval, k, plan)
+	}
+	return webdisCommand(eval, k, plan)
+}
+
+// webdisCommand is the webdis body of one take.
+func webdisCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
 	var b bytes.Buffer
 	b.Grow(128 + 160*len(plan))
 	if eval {
@@ -107,11 +115,37 @@ var (
 // maxErrorText bounds the Redis error text kept in an error.
 const maxErrorText = 200
 
-// parseReply reads webdis's reply to a take of plan: whether the script
+// parseReply reads the reply to a take of plan, written in protocol p
+// (status is webdis's HTTP status; RESP has none): whether the script
 // admitted it and each bucket's debt before the take.
-func parseReply(status int, body []byte, eval bool, plan []bucket.RemoteBucket) (allowed bool, debts []bucket.Span, err error) {
+func parseReply(p Protocol, status int, body []byte, eval bool, plan []bucket.RemoteBucket) (allowed bool, debts []bucket.Span, err error) {
+	var values []int64
+	if p == ProtocolRESP {
+		values, err = respValues(body)
+	} else {
+		values, err = webdisValues(status, body, eval)
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	return debtsOf(values, plan)
+}
+
+// scriptError classifies a Redis error reply.
+func scriptError(text string) error {
+	if len(text) > maxErrorText {
+		text = text[:maxErrorText]
+	}
+	if strings.HasPrefix(text, "NOSCRIPT") {
+		return errNoScript
+	}
+	return fmt.Errorf("%w: %q", errScript, text)
+}
+
+// webdisValues reads webdis's JSON reply: the script's integers.
+func webdisValues(status int, body []byte, eval bool) ([]int64, error) {
 	if status != 200 {
-		return false, nil, fmt.Errorf("%w %d", errStatus, status)
+		return nil, fmt.Errorf("%w %d", errStatus, status)
 	}
 	name := "EVALSHA"
 	if eval {
@@ -119,49 +153,54 @@ func parseReply(status int, body []byte, eval bool, plan []bucket.RemoteBucket) 
 	}
 	var object map[string]json.RawMessage
 	if err := json.Unmarshal(body, &object); err != nil {
-		return false, nil, fmt.Errorf("%w: %v", errReply, err)
+		return nil, fmt.Errorf("%w: %v", errReply, err)
 	}
 	raw, ok := object[name]
 	if !ok || len(object) != 1 {
-		return false, nil, fmt.Errorf("%w: no %s member", errReply, name)
+		return nil, fmt.Errorf("%w: no %s member", errReply, name)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var items []any
 	if err := dec.Decode(&items); err != nil {
-		return false, nil, fmt.Errorf("%w: %v", errReply, err)
+		return nil, fmt.Errorf("%w: %v", errReply, err)
 	}
 	if len(items) == 2 {
 		if ok, isBool := items[0].(bool); isBool && !ok {
 			text, _ := items[1].(string)
-			if len(text) > maxErrorText {
-				text = text[:maxErrorText]
-			}
-			if strings.HasPrefix(text, "NOSCRIPT") {
-				return false, nil, errNoScript
-			}
-			return false, nil, fmt.Errorf("%w: %q", errScript, text)
+			return nil, scriptError(text)
 		}
-	}
-	if len(items) != 1+3*len(plan) {
-		return false, nil, fmt.Errorf("%w: %d values for %d buckets", errReply, len(items), len(plan))
 	}
 	values := make([]int64, len(items))
 	for i, item := range items {
 		n, ok := item.(json.Number)
 		if !ok {
-			return false, nil, fmt.Errorf("%w: value %d is not a number", errReply, i)
+			return nil, fmt.Errorf("%w: value %d is not a number", errReply, i)
 		}
 		v, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil || v < 0 || v >= 1<<53 {
-			return false, nil, fmt.Errorf("%w: value %d is %s", errReply, i, n)
+		if err != nil {
+			return nil, fmt.Errorf("%w: value %d is %s", errReply, i, n)
 		}
 		values[i] = v
+	}
+	return values, nil
+}
+
+// debtsOf checks the script's integers for plan: allowed (0 or 1), then
+// seconds, nanoseconds and fraction of each bucket's debt.
+func debtsOf(values []int64, plan []bucket.RemoteBucket) (bool, []bucket.Span, error) {
+	if len(values) != 1+3*len(plan) {
+		return false, nil, fmt.Errorf("%w: %d values for %d buckets", errReply, len(values), len(plan))
+	}
+	for i, v := range values {
+		if v < 0 || v >= 1<<53 {
+			return false, nil, fmt.Errorf("%w: value %d is %d", errReply, i, v)
+		}
 	}
 	if values[0] > 1 {
 		return false, nil, fmt.Errorf("%w: allowed is %d", errReply, values[0])
 	}
-	debts = make([]bucket.Span, len(plan))
+	debts := make([]bucket.Span, len(plan))
 	for i := range plan {
 		s, n, f := values[1+3*i], values[2+3*i], values[3+3*i]
 		if n >= 1_000_000_000 || s > (1<<63-1)/1_000_000_000-1 {

@@ -231,7 +231,7 @@ func FuzzParseReply(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		_, debts, err := parseReply(status, body, false, plan)
+		_, debts, err := parseReply(ProtocolWebdis, status, body, false, plan)
 		if err != nil {
 			return
 		}
