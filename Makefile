@@ -30,6 +30,15 @@ WASM_LDFLAGS    ?=
 build:
 	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) .
 
+# build-higress: the same filter for Higress's Envoy, which lets a Wasm
+# filter call Redis itself (proxy_redis_init / proxy_redis_call, build tag
+# "higress", filter/higress.go): $(WASM_HIGRESS). Stock Envoy refuses to
+# load it (it imports those calls); use $(WASM) there.
+WASM_HIGRESS := $(BUILD)/mcp-ratelimit-higress.wasm
+.PHONY: build-higress
+build-higress:
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM_HIGRESS) .
+
 # build-unpatched: the same module with the stock Go runtime, which crashes
 # on Envoy 1.33-1.38 ("poll_oneoff failed"); for tests that prove the patch.
 .PHONY: build-unpatched
@@ -37,13 +46,15 @@ build-unpatched:
 	$(WASMBUILD) -stock-runtime -ldflags '$(WASM_LDFLAGS)' -o $(WASM_UNPATCHED) .
 
 # lint: formatting, go vet of the native build, and go vet of the wasip1
-# build (the module and the test probe), which covers the SDK glue too.
+# build (the module and the test probe, and the Higress build), which
+# covers the SDK glue too.
 GOFMT ?= gofmt
 lint:
 	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(WASMBUILD) -vet . ./filter/internal/wasmtest/testdata/probe
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -vet .
 # --- end of build ---
 
 # deps: system packages the tests need, installed with apt-get when missing
@@ -65,7 +76,7 @@ deps:
 	fi
 
 # test: everything CI runs.
-test: deps build
+test: deps build build-higress
 	$(GO) vet ./...
 	$(GO) test ./...
 
@@ -73,7 +84,7 @@ test: deps build
 # e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
 # MCP server. They fail (never skip) without the wasm, hence `build` first.
 E2E_TIMEOUT ?= 10m
-e2e: build
+e2e: build build-higress
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # demo-server: run the demo MCP server alone (http://127.0.0.1:8080/mcp).

@@ -56,12 +56,13 @@ func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucke
 	mode := map[config.RedisFailureMode]redis.FailureMode{
 		config.RedisFailLocal: redis.FailLocal, config.RedisFailOpen: redis.FailOpen, config.RedisFailClosed: redis.FailClosed,
 	}[r.FailureMode]
-	transport := &webdisTransport{cluster: r.Cluster, authority: r.Authority}
-	if r.Username != "" {
-		transport.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
+	transport, protocol, err := redisTransportFor(r)
+	if err != nil {
+		return nil, err
 	}
 	limiter, err := redis.NewLimiter(redis.Options{
 		Transport:   transport,
+		Protocol:    protocol,
 		Namespace:   namespace,
 		KeyPrefix:   r.KeyPrefix,
 		Timeout:     r.Timeout,
@@ -74,6 +75,17 @@ func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucke
 		return nil, fmt.Errorf("build redis limiter: %w", err)
 	}
 	return limiter, nil
+}
+
+// redisTransportFor returns how a plugin reaches Redis: webdis through
+// proxy_http_call, which every Envoy provides. The Higress build
+// (higress.go) replaces it with Higress's native Redis calls.
+var redisTransportFor = func(r *config.Redis) (redis.Transport, redis.Protocol, error) {
+	t := &webdisTransport{cluster: r.Cluster, authority: r.Authority}
+	if r.Username != "" {
+		t.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
+	}
+	return t, redis.ProtocolWebdis, nil
 }
 
 // webdisTransport posts webdis commands with proxy_http_call.

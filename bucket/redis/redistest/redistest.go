@@ -99,7 +99,9 @@ func (r *Redis) Start() {
 	r.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := r.Do("PING"); err == nil {
+		// An error reply (NOAUTH with --requirepass) also says it is up.
+		var reply RedisError
+		if _, err := r.Do("PING"); err == nil || errors.As(err, &reply) {
 			return
 		}
 		if time.Now().After(deadline) {
