@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -169,6 +170,18 @@ func TestRedisFleetAdmitsExactlyCapacity(t *testing.T) {
 	}
 	if got := fleetCounter(fleet, "redis.decisions"); got != clients*calls {
 		t.Errorf("redis.decisions = %d over both hosts, want %d (one per tools/call)", got, clients*calls)
+	}
+	// The latency histogram has one sample per call, also on
+	// /stats/prometheus.
+	if got := fleetCounter(fleet, "redis.latency_us.count"); got != clients*calls {
+		t.Errorf("redis.latency_us has %d samples, want %d", got, clients*calls)
+	}
+	var scraped float64
+	for _, s := range fleet {
+		scraped += s.prometheus(t)[prometheusName(statName("redis.latency_us"))+"_count"]
+	}
+	if scraped != clients*calls {
+		t.Errorf("/stats/prometheus redis_latency_us_count = %v over both hosts, want %d", scraped, clients*calls)
 	}
 	for _, name := range []string{"redis.fallbacks", "tools_call.rejected_contended", "store.errors"} {
 		if got := fleetCounter(fleet, name); got != 0 {
@@ -412,5 +425,64 @@ func TestRedisBadConfigsRefused(t *testing.T) {
 	session := s.openSession(t, nil)
 	if r := s.post(t, toolsCallBody("1", demo.ToolEcho), session); r.status != http.StatusOK || s.counter("redis.decisions") != 1 {
 		t.Errorf("after the refusals: status %d, redis.decisions %d; want the first configuration in force", r.status, s.counter("redis.decisions"))
+	}
+}
+
+// TestRedisOutageUnderLoad kills Redis while 16 clients keep calling
+// through two hosts, then starts it again, with failureMode "local": every
+// request is answered (admitted or 429, nothing else, nothing hangs), the
+// hosts fall back while Redis is gone, and Redis decides again afterwards.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	const (
+		clients = 16
+		each    = 30
+	)
+	backend := startRedisBackend(t)
+	plugin := withRedis(`{"shared":{"maxTokens":1000,"refillPeriod":"1s"}}`, `,"timeout":"100ms"`)
+	fleet := startFleet(t, 2, plugin, backend)
+	sessions := []map[string]string{fleet[0].openSession(t, nil), fleet[1].openSession(t, nil)}
+	var done atomic.Int64
+	restarted := make(chan struct{})
+	go func() {
+		defer close(restarted)
+		for done.Load() < clients*each/4 {
+			time.Sleep(time.Millisecond)
+		}
+		backend.redis.Stop()
+		for done.Load() < clients*each/2 {
+			time.Sleep(time.Millisecond)
+		}
+		backend.redis.Start()
+	}()
+	statuses := make(chan int, clients*each)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				s := fleet[c%2]
+				statuses <- s.post(t, toolsCallBody(fmt.Sprint(c*1000+i), demo.ToolEcho), sessions[c%2]).status
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	<-restarted
+	close(statuses)
+	for status := range statuses {
+		if status != http.StatusOK && status != http.StatusTooManyRequests {
+			t.Errorf("status %d, want 200 or 429", status)
+		}
+	}
+	if got := fleetCounter(fleet, "redis.fallbacks"); got == 0 {
+		t.Error("no fallback while Redis was down")
+	}
+	for i, s := range fleet {
+		before := s.counter("redis.decisions")
+		eventually(t, testTimeout, fmt.Sprintf("host %d: Redis deciding again", i), func() bool {
+			s.post(t, toolsCallBody("1", demo.ToolEcho), sessions[i])
+			return s.counter("redis.decisions") > before
+		})
 	}
 }

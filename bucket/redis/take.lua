@@ -9,7 +9,12 @@
 -- every instant and span is three numbers, each far below 2^53:
 -- seconds, nanoseconds within the second (< 1e9), and a fraction of a
 -- nanosecond in units of 1/maxTokens (< maxTokens <= 1e9). Nanoseconds in
--- one number (about 1.8e18 today) would not be exact.
+-- one number (about 1.8e18 today) would not be exact. Bounds: seconds of
+-- an instant < 2^34 (until the year 2514); of a span <= 3.2e7 (a debt
+-- never exceeds refillPeriod <= 365 days, plus one cost of at most as
+-- much); every sum below adds two such numbers and a carry, and the
+-- expiry in milliseconds is < 7e10: all exact. The caller checks every
+-- number of the reply again (webdis.go, debtsOf).
 --
 -- KEYS[i]   bucket i, value "<tatSec>:<tatNsec>:<tatFrac>" (the instant the
 --           bucket is full again); absent means full.
