@@ -73,8 +73,9 @@ func FreePort(t testing.TB) int {
 func StartRedis(t testing.TB, args ...string) *Redis {
 	t.Helper()
 	r := &Redis{t: t, Port: FreePort(t), dir: t.TempDir(), args: args}
-	r.Start()
+	// Registered first: a Start that fails the test still stops the process.
 	t.Cleanup(r.Stop)
+	r.Start()
 	return r
 }
 
@@ -275,8 +276,8 @@ func StartWebdis(t testing.TB, redisPort int) *Webdis {
 	if err := os.WriteFile(w.config, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.Start()
 	t.Cleanup(w.Stop)
+	w.Start()
 	return w
 }
 
