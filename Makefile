@@ -27,19 +27,30 @@ WASM_LDFLAGS   ?=
 build:
 	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) .
 
+# build-higress: the same filter for Higress's Envoy, which lets a Wasm
+# filter call Redis itself (proxy_redis_init / proxy_redis_call, build tag
+# "higress", filter/higress.go): $(WASM_HIGRESS). Stock Envoy refuses to
+# load it (it imports those calls); use $(WASM) there.
+WASM_HIGRESS := $(BUILD)/mcp-ratelimit-higress.wasm
+.PHONY: build-higress
+build-higress:
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM_HIGRESS) .
+
 # build-unpatched: the same module with the stock Go runtime, which crashes
 # on Envoy 1.33-1.38 ("poll_oneoff failed"); for tests that prove the patch.
 build-unpatched:
 	$(WASMBUILD) -stock-runtime -ldflags '$(WASM_LDFLAGS)' -o $(WASM_UNPATCHED) .
 
 # lint: formatting, go vet of the native build, and go vet of the wasip1
-# build (the module and the test probe), which covers the SDK glue too.
+# build (the module and the test probe, and the Higress build), which
+# covers the SDK glue too.
 GOFMT ?= gofmt
 lint:
 	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -path ./e2e/node/node_modules -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(WASMBUILD) -vet . ./filter/wasmtest/testdata/probe
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -vet .
 
 # node-deps: the official TypeScript MCP SDK pinned in e2e/node (package.json
 # and package-lock.json), installed with `npm ci` when node_modules is
@@ -57,9 +68,9 @@ $(NODE_MODULES): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 # module, local host, end to end, configuration files, docs), then bucket/
 # under the race detector (worker goroutines racing on one store). It needs
 # the npm packages of e2e/node (node-deps) and Node.js. The OCI
-# image test needs Debian's docker-registry; without it that test fails
-# and names the apt-get command.
-test: build node-deps
+# image test needs Debian's docker-registry, the Redis tests redis-server
+# and webdis; without them those tests fail and name the apt-get command.
+test: build build-higress node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
 	$(GO) test -race -count=1 ./bucket/...
@@ -75,7 +86,7 @@ test-v8: build
 # e2e: the end-to-end tests alone: the official MCP clients (Go, and
 # TypeScript in node) -> local host running $(WASM) -> demo MCP server.
 E2E_TIMEOUT ?= 10m
-e2e: build node-deps
+e2e: build build-higress node-deps
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 # run: build the filter, the local proxy-wasm host and the demo MCP server,
@@ -91,6 +102,20 @@ run: build
 	$(GO) build -o $(HOST_BIN) ./envoy/cmd/mcp-ratelimit-host
 	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
 	@bash envoy/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
+		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
+
+# run-redis: like run, with the buckets in Redis: starts redis-server
+# (127.0.0.1:16379) and webdis (127.0.0.1:7379, $(WEBDIS_CONFIG)) on
+# loopback, the demo server, and TWO hosts with $(RUN_REDIS_CONFIG)
+# (127.0.0.1:10000 and 127.0.0.1:10001) sharing that Redis; Ctrl-C stops
+# everything. Needs the Debian packages redis-server and webdis.
+.PHONY: run-redis
+RUN_REDIS_CONFIG ?= envoy/local-redis.yaml
+WEBDIS_CONFIG    ?= envoy/webdis.json
+run-redis: build
+	$(GO) build -o $(HOST_BIN) ./envoy/cmd/mcp-ratelimit-host
+	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
+	@bash envoy/cmd/mcp-ratelimit-host/run-redis.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_REDIS_CONFIG) $(WEBDIS_CONFIG) \
 		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
 
 # demo-server: the demo MCP server alone (http://127.0.0.1:8080/mcp).
@@ -121,7 +146,8 @@ bench-buckets:
 # config parser, arbitrary requests through the Go filter under the SDK's
 # emulator (no panic, only documented replies, no tools/call uncounted), the
 # bucket arithmetic against an exact rational token bucket, key escaping,
-# and random interleavings of workers.
+# random interleavings of workers, and webdis and RESP replies to the Redis
+# limiter.
 FUZZTIME ?= 30s
 # FUZZFLAGS: extra go test flags for every fuzz target. CI passes
 # -fuzzminimizetime=0: with a short -fuzztime, Go's fuzzing coordinator can
@@ -135,6 +161,8 @@ fuzz:
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzRESPValues$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 
 # image: package $(WASM) as an OCI image that Istio's WasmPlugin fetcher
 # accepts (the "compat" variant: one tar+gzip layer holding plugin.wasm) in

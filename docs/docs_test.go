@@ -364,6 +364,8 @@ func TestSchemaIsNeverStricterThanTheParser(t *testing.T) {
 		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id"},
 		"maxTrackedUsers": 10000, "paths": []any{"/mcp"}, "maxRequestBodyBytes": 1048576,
 		"batch": "reject", "errorCode": -32029, "rejectStatus": 429, "dryRun": false, "rateLimitHeaders": false,
+		"redis": map[string]any{"cluster": "webdis", "authority": "webdis", "timeout": "50ms", "keyPrefix": "mcprl",
+			"failureMode": "local", "username": "mcprl", "password": "change-me"},
 	}
 	values := []any{nil, true, false, 0, 1, -1, 1.5, 200, 429, 1e6, -32029, -32020, -32100, -32101, 4294967296,
 		"", "x", "1m", "0s", "1d", "/mcp", "header", "sourceAddress", "limit", "x-user-id", " x",
@@ -647,7 +649,8 @@ func TestMetricsReference(t *testing.T) {
 		}
 		stats = append(stats, concrete(name))
 	}
-	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`)
+	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}],` +
+		`"redis":{"cluster":"webdis"}}`)
 	defined, err := filtertest.DefinedCounters(cfg, filtertest.Plugin{RootID: "mcp-ratelimit"}, stats)
 	if err != nil {
 		t.Fatal(err)

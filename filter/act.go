@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -71,6 +72,11 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		m.userOverflow.Increment(1)
 	}
 	switch {
+	case errors.Is(err, bucket.ErrStoreUnavailable):
+		// Redis could not decide and failureMode is "closed".
+		proxywasm.LogWarnf("mcp-ratelimit: limiter unavailable, request refused: %v", err)
+		h.unavailable(request)
+		return
 	case err != nil:
 		// Fail open, as Envoy's own rate limit filter does by default
 		// (failure_mode_deny: false): a broken store must not take the

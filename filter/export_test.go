@@ -64,11 +64,11 @@ func PathMatches(prefixes []string, target string) bool {
 // "mcp_ratelimit.<namespace>.") and the per-tool suffixes (after
 // "mcp_ratelimit.<namespace>.tool.<tool>").
 func MetricNames() (pluginWide, perTool []string) {
-	return []string{
+	return append([]string{
 			metricAdmitted, metricRejected, metricRejectedShared, metricRejectedTool, metricRejectedUser,
 			metricRejectedUserTol, metricRejectedContend, metricDryRunRejected, metricInvalid,
 			metricOversized, metricHeaderMismatch, metricUserOverflow, metricStoreErrors,
-		},
+		}, redisMetricNames()...),
 		[]string{metricToolAdmitted, metricToolRejected}
 }
 

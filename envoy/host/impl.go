@@ -111,6 +111,7 @@ func newHostImpl(opts Options) (*hostImpl, error) {
 		LogLevel:    level,
 		HasCluster:  func(name string) bool { _, ok := h.clusters[name]; return ok },
 		HTTPCall:    h.httpCall,
+		RedisCall:   h.redisCall,
 		CallTimeout: opts.CallWatchdog,
 		OnFailure: func(vm *proxywasm.VM, err error) {
 			h.trapCount.Add(1)

@@ -108,6 +108,9 @@ type Config struct {
 	// RateLimitHeaders ("rateLimitHeaders") adds the IETF RateLimit-Policy
 	// and RateLimit headers to tools/call responses.
 	RateLimitHeaders bool
+	// Redis ("redis") keeps the buckets in Redis; nil keeps them in Envoy
+	// shared data.
+	Redis *Redis
 }
 
 // Parse decodes and validates a configuration. Errors name the field and

@@ -182,13 +182,13 @@ var parseRefuseTests = []struct {
 	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
 
 	// Field names.
-	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1s"}}`, `Shared: unknown field; field names are case-sensitive: did you mean "shared"?`},
-	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","burst":2}}`, `shared.burst: unknown field; the known fields here are maxTokens, refillPeriod`},
 	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser`},
 	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header`},
-	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"duplicate field", `{` + shared + `,` + shared + `}`, `shared: duplicate field`},
 	{"duplicate escaped field", `{` + shared + `,"s\u0068ared":{}}`, `shared: duplicate field`},
 	{"duplicate nested field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","maxTokens":2}}`, `shared.maxTokens: duplicate field`},

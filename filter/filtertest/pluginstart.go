@@ -33,7 +33,8 @@ func Start(configuration []byte, plugin Plugin) (logs []string, err error) {
 }
 
 // DefinedCounters starts the filter like Start and reports, for each of
-// names, whether the plugin defined a counter metric of that name.
+// names, whether the plugin defined a counter (or histogram) metric of that
+// name.
 func DefinedCounters(configuration []byte, plugin Plugin, names []string) (map[string]bool, error) {
 	_, defined, err := start(configuration, plugin, names)
 	return defined, err
@@ -72,6 +73,9 @@ func start(configuration []byte, plugin Plugin, counters []string) (logs []strin
 	defined = make(map[string]bool, len(counters))
 	for _, name := range counters {
 		_, err := host.GetCounterMetric(name)
+		if err != nil {
+			_, err = host.GetHistogramMetric(name)
+		}
 		defined[name] = err == nil
 	}
 	return collect(), defined, nil

@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	config := fs.String("config", "envoy/local.yaml", "Envoy bootstrap YAML (static listener, wasm filter, clusters)")
 	workers := fs.Int("workers", 2, "worker VMs (Envoy's --concurrency)")
-	envoyVersion := fs.String("envoy-version", "1.33", "Envoy release whose Wasm host behaviour to emulate (1.33 .. 1.39+)")
+	envoyVersion := fs.String("envoy-version", "1.33", "Envoy release whose Wasm host behaviour to emulate (1.33 .. 1.39+), or higress (1.33 plus Higress's Redis calls)")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn, error or critical")
 	listen := fs.String("listen", "", "override the listener address (host:port)")
 	admin := fs.String("admin", "", "override the admin address (host:port)")

@@ -481,6 +481,8 @@ func (vm *VM) buffer(t uint32) (bufferView, bool) {
 			return bufferView{}, false
 		}
 		return bufferView{data: r.calloutResponse.Body, readOnly: true}, true
+	case bufRedisCallResponse:
+		return vm.redisBuffer(id)
 	case bufRequestBody, bufResponseBody:
 		st := vm.streams[id]
 		if st == nil {
@@ -497,7 +499,7 @@ func (vm *VM) buffer(t uint32) (bufferView, bool) {
 
 func abiGetBufferBytes(vm *VM, s []uint64) {
 	t, start, length := uint32(s[0]), uint64(uint32(s[1])), uint64(uint32(s[2]))
-	if t > bufMax {
+	if t > bufMax && t != bufRedisCallResponse {
 		ok(s, ResultBadArgument)
 		return
 	}

@@ -28,6 +28,8 @@ type Profile struct {
 	AllocAllowed map[string]bool
 	// ClockResGet provides wasi clock_res_get (added by PR #533).
 	ClockResGet bool
+	// HigressRedis provides Higress's Redis host calls (redis.go).
+	HigressRedis bool
 }
 
 // DefaultEnvoyVersion is the profile used when none is given: the oldest
@@ -56,6 +58,9 @@ func set(groups ...[]string) map[string]bool {
 // Versions before 1.33 are refused: they lack WASI imports every Go module
 // has and would not load it at all.
 func ProfileFor(version string) (Profile, error) {
+	if strings.TrimSpace(version) == HigressVersion {
+		return higressProfile()
+	}
 	v := strings.TrimPrefix(strings.TrimSpace(version), "v")
 	if v == "" {
 		v = DefaultEnvoyVersion

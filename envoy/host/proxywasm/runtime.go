@@ -105,6 +105,10 @@ type Env struct {
 	// HTTPCall sends a callout and calls done exactly once, from any
 	// goroutine, with its response.
 	HTTPCall func(c Callout, done func(CalloutResponse))
+	// RedisCall sends a RESP command to a Redis cluster (Higress profile,
+	// redis.go) and calls done exactly once, from any goroutine, with the
+	// raw RESP reply or an error.
+	RedisCall func(c RedisCallout, done func(reply []byte, err error))
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
 	// CallTimeout bounds every call into a VM of a runtime made with
@@ -205,6 +209,9 @@ func NewRuntime(ctx context.Context, code []byte, profile Profile, opts ...Runti
 		var fns []hostFunc
 		if module == "env" {
 			fns = envFunctions()
+			if profile.HigressRedis {
+				fns = append(fns, redisFunctions()...)
+			}
 		} else {
 			fns = wasiFunctions(profile)
 		}

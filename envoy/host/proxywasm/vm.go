@@ -376,6 +376,7 @@ type RootContext struct {
 
 	calloutResponse *CalloutResponse // set during on_http_call_response
 	callouts        map[uint32]bool
+	redis           *redisState // Higress Redis calls (redis.go)
 	inConfigure     bool
 	pendingDone     bool
 	deleted         bool
