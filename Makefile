@@ -1,88 +1,93 @@
 # mcp-ratelimit-wasm: the single entry point for building, testing and running.
 #
-# `make run` and `make test` are the two set-up commands (see README.md);
-# each section below says what its targets do.
+# `make run` and `make test` are the two set-up commands (see README.md).
+# Every target is defined once, and its recipe is everything it runs.
 
 GO    ?= go
 BUILD ?= build
 WASM  := $(BUILD)/mcp-ratelimit.wasm
 
-.PHONY: all build test unit e2e run bench fuzz lint image push clean
+.PHONY: all build build-unpatched lint test e2e run demo-server bench bench-filter bench-buckets fuzz image push clean
 
 all: build
 
-# --- build: the module, lint ---
 # build: $(WASM) with the installed Go (GOOS=wasip1 GOARCH=wasm
 # -buildmode=c-shared), proxy-wasm-go-sdk v0.24.0 unchanged plus the glue in
-# filter/_sdkglue, and the Go runtime patch for Envoy 1.33-1.38. wasmbuild
-# prepares $(BUILD)/sdk (SDK copy + glue), $(BUILD)/go.work and
-# $(BUILD)/runtime-overlay.json, rewriting only what changed, then runs
-# `go build -trimpath -overlay=...`. The recipe always runs: the go command's
-# content-addressed cache makes an unchanged rebuild a no-op (0.2-2 s) and,
-# unlike file dates, also notices deleted files, a new Go or new glue.
-# See filter/_sdkglue/README.md.
-WASMBUILD        = $(GO) run ./filter/internal/wasmtest/cmd/wasmbuild -work $(BUILD)
-WASM_UNPATCHED  := $(BUILD)/mcp-ratelimit-unpatched.wasm
+# filter/wasmbuild/_glue, and the Go runtime patch for Envoy 1.33-1.38
+# (filter/wasmbuild/netpoll.go). The recipe always runs: the go command's
+# content-addressed cache makes an unchanged rebuild a no-op and, unlike file
+# dates, also notices deleted files, a new Go or new glue. See
+# filter/wasmbuild/README.md.
+WASMBUILD       = $(GO) run ./filter/wasmbuild/cmd/wasmbuild -work $(BUILD)
+WASM_UNPATCHED := $(BUILD)/mcp-ratelimit-unpatched.wasm
 # WASM_LDFLAGS: empty keeps the wasm "name" section, so a trap in Envoy's log
-# names Go functions; -s -w saves little on wasm (see the README).
-WASM_LDFLAGS    ?=
+# names Go functions; -s -w saves little on wasm (see filter/wasmbuild/README.md).
+WASM_LDFLAGS   ?=
 
 build:
 	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) .
 
+# build-higress: the same filter for Higress's Envoy, which lets a Wasm
+# filter call Redis itself (proxy_redis_init / proxy_redis_call, build tag
+# "higress", filter/higress.go): $(WASM_HIGRESS). Stock Envoy refuses to
+# load it (it imports those calls); use $(WASM) there.
+WASM_HIGRESS := $(BUILD)/mcp-ratelimit-higress.wasm
+.PHONY: build-higress
+build-higress:
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM_HIGRESS) .
+
 # build-unpatched: the same module with the stock Go runtime, which crashes
 # on Envoy 1.33-1.38 ("poll_oneoff failed"); for tests that prove the patch.
-.PHONY: build-unpatched
 build-unpatched:
 	$(WASMBUILD) -stock-runtime -ldflags '$(WASM_LDFLAGS)' -o $(WASM_UNPATCHED) .
 
 # lint: formatting, go vet of the native build, and go vet of the wasip1
-# build (the module and the test probe), which covers the SDK glue too.
+# build (the module and the test probe, and the Higress build), which
+# covers the SDK glue too.
 GOFMT ?= gofmt
 lint:
-	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
+	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -path ./e2e/node/node_modules -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(WASMBUILD) -vet . ./filter/internal/wasmtest/testdata/probe
-# --- end of build ---
+	$(WASMBUILD) -vet . ./filter/wasmtest/testdata/probe
+	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -vet .
 
-# deps: system packages the tests need, installed with apt-get when missing
-# (as root; otherwise it prints the command): docker-registry, the OCI
-# registry the image test pushes to and pulls from.
-.PHONY: deps
-deps:
-	@if ! command -v docker-registry >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing docker-registry (apt-get)"; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; \
-		else \
-			echo "make test needs docker-registry: sudo apt-get install -y docker-registry" >&2; exit 1; \
-		fi; \
-	fi
+# node-deps: the official TypeScript MCP SDK pinned in e2e/node (package.json
+# and package-lock.json), installed with `npm ci` when node_modules is
+# missing or older than the lockfile; the e2e client tests run it with node.
+NODE_DIR     := e2e/node
+NODE_MODULES := $(NODE_DIR)/node_modules/.package-lock.json
+.PHONY: node-deps
+node-deps: $(NODE_MODULES)
+$(NODE_MODULES): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the e2e tests need Node.js 20+ and npm: sudo apt-get install -y nodejs npm" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
+	@touch $@
 
-# test: everything CI runs.
-test: deps build node-deps
+# test: everything CI runs: every test of the repository (unit, compiled
+# module, local host, end to end, configuration files, docs), then bucket/
+# under the race detector (worker goroutines racing on one store). It needs
+# the npm packages of e2e/node (node-deps) and Node.js. The OCI
+# image test needs Debian's docker-registry, the Redis tests redis-server
+# and webdis; without them those tests fail and name the apt-get command.
+test: build build-higress node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
+	$(GO) test -race -count=1 ./bucket/...
 
-# --- demo: end-to-end tests and the demo MCP server ---
-# e2e: the official MCP Go SDK client -> e2e host running $(WASM) -> demo
-# MCP server. They fail (never skip) without the wasm, hence `build` first.
+# test-v8: the scenarios of e2e/testdata/scenarios*.json on wazero and on V8
+# (Node.js 20+, `apt-get install -y nodejs`), each engine checked against the
+# expectations and against the other, and the V8 host's unit tests; `go test
+# ./...` in test runs them too. See e2e/v8/README.md.
+.PHONY: test-v8
+test-v8: build
+	$(GO) test -count=1 -run '^(TestScenarios|TestRuntimeScenarios|TestV8Host)$$' ./e2e/
+
+# e2e: the end-to-end tests alone: the official MCP clients (Go, and
+# TypeScript in node) -> local host running $(WASM) -> demo MCP server.
 E2E_TIMEOUT ?= 10m
-e2e: build node-deps
+e2e: build build-higress node-deps
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
-
-# node-deps: the pinned official TypeScript MCP SDK in e2e/node/node_modules
-# (`npm ci` from package-lock.json), whose servers the end-to-end tests run;
-# reinstalled only when package.json or the lock file changes. Without it
-# those tests fail and name this target.
-NODE_DEPS := e2e/node/node_modules/.package-lock.json
-.PHONY: node-deps
-node-deps: $(NODE_DEPS)
-$(NODE_DEPS): e2e/node/package.json e2e/node/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "the end-to-end tests need Node.js 20+ and npm: sudo apt-get install -y nodejs npm" >&2; exit 1; }
-	cd e2e/node && npm ci --no-audit --no-fund
 
 # test-differential: the differential test alone, longer: the corpus and
 # DIFF_COUNT mutated requests from the seed DIFF_SEED through the filter to
@@ -93,39 +98,81 @@ DIFF_COUNT ?= 100000
 test-differential: build node-deps
 	DIFF_SEED=$(DIFF_SEED) DIFF_COUNT=$(DIFF_COUNT) $(GO) test -count=1 -timeout 0 -run '^TestDifferential$$' -v ./e2e/
 
-# demo-server: run the demo MCP server alone (http://127.0.0.1:8080/mcp).
-.PHONY: demo-server
-demo-server:
-	$(GO) run ./e2e/cmd/mcp-demo-server --addr 127.0.0.1:8080
-# --- end of demo ---
-
-# --- host: `make run` and `make bench` ---
 # run: build the filter, the local proxy-wasm host and the demo MCP server,
 # start the demo server (127.0.0.1:8080) and the host in front of it with
 # $(RUN_CONFIG) (listener 127.0.0.1:10000, admin 127.0.0.1:9901), print a curl
-# line that shows the 429, and stop both on Ctrl-C. See e2e/host/README.md.
+# line that shows the 429, and stop both on Ctrl-C. See envoy/host/README.md.
 RUN_CONFIG    ?= envoy/local.yaml
 RUN_WORKERS   ?= 2
 ENVOY_VERSION ?= 1.33
 HOST_BIN      := $(BUILD)/mcp-ratelimit-host
 DEMO_BIN      := $(BUILD)/mcp-demo-server
 run: build
-	$(GO) build -o $(HOST_BIN) ./e2e/cmd/mcp-ratelimit-host
+	$(GO) build -o $(HOST_BIN) ./envoy/cmd/mcp-ratelimit-host
 	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
-	@bash e2e/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
+	@bash envoy/cmd/mcp-ratelimit-host/run.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_CONFIG) \
 		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
 
-# bench: every Go benchmark of the repository, among them the memory
-# benchmarks of one worker VM (issue 2: 10 000 x 1 MiB and 100 000 x 16 KiB
-# bodies under the Envoy 1.33 profile); the output is kept in
-# $(BUILD)/bench.txt. docs/benchmarks.md records the figures.
+# run-redis: like run, with the buckets in Redis: starts redis-server
+# (127.0.0.1:16379) and webdis (127.0.0.1:7379, $(WEBDIS_CONFIG)) on
+# loopback, the demo server, and TWO hosts with $(RUN_REDIS_CONFIG)
+# (127.0.0.1:10000 and 127.0.0.1:10001) sharing that Redis; Ctrl-C stops
+# everything. Needs the Debian packages redis-server and webdis.
+.PHONY: run-redis
+RUN_REDIS_CONFIG ?= envoy/local-redis.yaml
+WEBDIS_CONFIG    ?= envoy/webdis.json
+run-redis: build
+	$(GO) build -o $(HOST_BIN) ./envoy/cmd/mcp-ratelimit-host
+	$(GO) build -o $(DEMO_BIN) ./e2e/cmd/mcp-demo-server
+	@bash envoy/cmd/mcp-ratelimit-host/run-redis.sh $(DEMO_BIN) $(HOST_BIN) $(RUN_REDIS_CONFIG) $(WEBDIS_CONFIG) \
+		--workers $(RUN_WORKERS) --envoy-version $(ENVOY_VERSION)
+
+# demo-server: the demo MCP server alone (http://127.0.0.1:8080/mcp).
+demo-server:
+	$(GO) run ./e2e/cmd/mcp-demo-server --addr 127.0.0.1:8080
+
+# bench: every Go benchmark of the repository, among them the memory of one
+# worker VM (10 000 x 1 MiB and 100 000 x 16 KiB bodies under the Envoy 1.33
+# profile); the output is kept in $(BUILD)/bench.txt. docs/benchmarks.md
+# records the figures.
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -timeout 60m
 bench: build
 	@mkdir -p $(BUILD)
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
-# --- end of host ---
 
-# --- ship: the OCI image Istio pulls ---
+# bench-filter: the native request path (admitted, rejected, 16 KiB body,
+# not inspected) with allocations.
+bench-filter:
+	$(GO) test ./filter -run '^$$' -bench '^BenchmarkRequest$$' -benchmem
+
+# bench-buckets: Take over the in-memory store (one bucket, four buckets,
+# 10k users), with allocations and store calls per take.
+bench-buckets:
+	$(GO) test ./bucket/... -run '^$$' -bench . -benchmem
+
+# fuzz: every fuzz target for FUZZTIME each (their seed corpora,
+# testdata/fuzz/..., run in every `go test` anyway): the body reader, the
+# config parser, arbitrary requests through the Go filter under the SDK's
+# emulator (no panic, only documented replies, no tools/call uncounted), the
+# bucket arithmetic against an exact rational token bucket, key escaping,
+# random interleavings of workers, and webdis and RESP replies to the Redis
+# limiter.
+FUZZTIME ?= 30s
+# FUZZFLAGS: extra go test flags for every fuzz target. CI passes
+# -fuzzminimizetime=0: with a short -fuzztime, Go's fuzzing coordinator can
+# end while a worker still minimizes a new-coverage input and then reports
+# "context deadline exceeded" as a failure although nothing failed.
+FUZZFLAGS ?=
+fuzz:
+	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzRESPValues$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+
 # image: package $(WASM) as an OCI image that Istio's WasmPlugin fetcher
 # accepts (the "compat" variant: one tar+gzip layer holding plugin.wasm) in
 # the OCI image layout $(IMAGE_LAYOUT), with the standard OCI annotations
@@ -140,7 +187,7 @@ IMAGE_VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || ec
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # The commit date, so that one commit always gives one digest.
 IMAGE_CREATED  ?= $(shell git log -1 --format=%cI 2>/dev/null)
-IMAGE_TOOL      = $(GO) run ./e2e/cmd/mcp-ratelimit-image
+IMAGE_TOOL      = $(GO) run ./istio/cmd/mcp-ratelimit-image
 
 image: build
 	$(IMAGE_TOOL) build -wasm $(WASM) -out $(IMAGE_LAYOUT) -source '$(IMAGE_SOURCE)' \
@@ -153,58 +200,6 @@ endif
 endif
 push: image
 	$(IMAGE_TOOL) push -layout $(IMAGE_LAYOUT) -to '$(REGISTRY)' -patch $(BUILD)/istio-image.yaml
-# --- end of ship ---
-
-# --- parsing: fuzzing filter/jsonrpc and filter/config ---
-# fuzz-parsing: run the body reader's and the config parser's fuzz targets
-# for FUZZTIME each (the CI's brief run). Their seed corpora
-# (testdata/fuzz/...) run in every `go test` anyway.
-FUZZTIME ?= 30s
-# FUZZFLAGS: extra go test flags for every fuzz target. CI passes
-# -fuzzminimizetime=0: with a short -fuzztime, Go's fuzzing coordinator can
-# end while a worker still minimizes a new-coverage input and then reports
-# "context deadline exceeded" as a failure although nothing failed.
-FUZZFLAGS ?=
-.PHONY: fuzz-parsing
-fuzz: fuzz-parsing
-fuzz-parsing:
-	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-# --- end of parsing ---
-
-# --- filter: fuzzing and benchmarking filter/ ---
-# fuzz-filter: arbitrary requests (body, chunking, path, Mcp-* and identity
-# headers) through the Go filter under the SDK's emulator, for FUZZTIME: no
-# panic, only documented replies, no tools/call passes uncounted.
-# bench-filter: the native request path (admitted, rejected, 16 KiB body,
-# not inspected) with allocations.
-.PHONY: fuzz-filter bench-filter
-fuzz: fuzz-filter
-fuzz-filter:
-	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-bench-filter:
-	$(GO) test ./filter -run '^$$' -bench '^BenchmarkRequest$$' -benchmem
-# --- end of filter ---
-
-# --- buckets: race tests, fuzzing and benchmarks of bucket/ ---
-# test-buckets-race: bucket/ under the race detector (worker goroutines
-# racing on one store: exact capacity, per-user window bounds); part of test.
-# fuzz-buckets: the arithmetic against an exact rational token bucket, key
-# escaping, and random interleavings of workers, FUZZTIME each.
-# bench-buckets: Take over the in-memory store (one bucket, four buckets,
-# 10k users), with allocations and store calls per take.
-.PHONY: test-buckets-race fuzz-buckets bench-buckets
-test: test-buckets-race
-fuzz: fuzz-buckets
-test-buckets-race:
-	$(GO) test -race -count=1 ./bucket/...
-fuzz-buckets:
-	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
-bench-buckets:
-	$(GO) test ./bucket/... -run '^$$' -bench . -benchmem
-# --- end of buckets ---
 
 clean:
 	rm -rf $(BUILD)

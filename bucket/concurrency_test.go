@@ -158,7 +158,7 @@ func TestConcurrentUsersStayWithinLimits(t *testing.T) {
 	store := yieldingStore()
 	opts := bucket.Options{Namespace: "ns", MaxTrackedUsers: 6, Probes: 4}
 	const workers, rounds = 8, 300
-	limiters := make([]*bucket.SharedLimiter, workers)
+	limiters := make([]*bucket.StoreLimiter, workers)
 	rngs := make([]*rand.Rand, workers)
 	for w := range workers {
 		limiters[w] = newLimiter(t, store, opts)
@@ -240,7 +240,7 @@ func randomDemands(rng *rand.Rand, users int) []bucket.Demand {
 type simulation struct {
 	t       *testing.T
 	rng     *rand.Rand
-	workers []*bucket.SharedLimiter
+	workers []*bucket.StoreLimiter
 	busy    []bool // a worker runs one take at a time
 	clock   time.Duration
 	nest    float64 // probability to run another take before an operation

@@ -4,24 +4,24 @@ package bucket
 // use buckettest.MemoryStore (an internal test cannot import it: cycle).
 
 // BucketKeyOf is the key of a bucket that is not per user.
-func BucketKeyOf(l *SharedLimiter, b Bucket) string {
+func BucketKeyOf(l *StoreLimiter, b Bucket) string {
 	return l.keys.bucket(b.Kind, b.Tool, b.Limit, l.opts.MaxTrackedUsers)
 }
 
 // OverflowKeyOf is the key of the overflow bucket of a per-user bucket's table.
-func OverflowKeyOf(l *SharedLimiter, b Bucket) string {
+func OverflowKeyOf(l *StoreLimiter, b Bucket) string {
 	return overflowKey(BucketKeyOf(l, b))
 }
 
 // SentinelKeyOf and SaltKeyOf are the namespace's own keys.
-func SentinelKeyOf(l *SharedLimiter) string { return l.keys.sentinel() }
+func SentinelKeyOf(l *StoreLimiter) string { return l.keys.sentinel() }
 
 // SaltKeyOf is the key of the namespace's salt.
-func SaltKeyOf(l *SharedLimiter) string { return l.keys.salt() }
+func SaltKeyOf(l *StoreLimiter) string { return l.keys.salt() }
 
 // CandidateSlotKeys lists the keys of b.User's candidate slots in b's
 // table, in probe order (reading or creating the salt).
-func CandidateSlotKeys(l *SharedLimiter, b Bucket) ([]string, error) {
+func CandidateSlotKeys(l *StoreLimiter, b Bucket) ([]string, error) {
 	h, err := l.getHasher()
 	if err != nil {
 		return nil, err
@@ -37,7 +37,7 @@ func CandidateSlotKeys(l *SharedLimiter, b Bucket) ([]string, error) {
 
 // SlotInfo describes a slot value for b's table: whether it decodes,
 // whether b.User owns it, whether it is free, and its state.
-func SlotInfo(l *SharedLimiter, b Bucket, value []byte) (ok, owned, free bool, s State) {
+func SlotInfo(l *StoreLimiter, b Bucket, value []byte) (ok, owned, free bool, s State) {
 	h, err := l.getHasher()
 	if err != nil {
 		return false, false, false, State{}

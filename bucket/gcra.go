@@ -10,8 +10,8 @@ import (
 
 // This file is the bucket arithmetic: pure functions of a bucket's stored
 // State, its Limit and the current time, with no store and no clock of
-// their own, so that every storage back end (shared data today, a remote
-// store later) makes exactly the same decisions.
+// their own, so that every storage back end (shared data, or a store
+// behind a network round trip) makes exactly the same decisions.
 //
 // The algorithm is GCRA, the generic cell rate algorithm (ITU-T I.371),
 // which is exactly a continuous token bucket of capacity MaxTokens refilled

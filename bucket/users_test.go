@@ -268,11 +268,11 @@ func TestDuplicateSlotDebtsAdd(t *testing.T) {
 func TestSaltIsCreatedOnce(t *testing.T) {
 	store := buckettest.NewMemoryStore()
 	// Random salts: two workers that both find the salt missing.
-	a, err := bucket.NewSharedLimiter(store, bucket.Options{Namespace: "ns", MaxTrackedUsers: 64})
+	a, err := bucket.NewStoreLimiter(store, bucket.Options{Namespace: "ns", MaxTrackedUsers: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bucket.NewSharedLimiter(store, bucket.Options{Namespace: "ns", MaxTrackedUsers: 64})
+	b, err := bucket.NewStoreLimiter(store, bucket.Options{Namespace: "ns", MaxTrackedUsers: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestOverflowAndClaimRace(t *testing.T) {
 	tests := []struct {
 		name string
 		// trigger picks the write before which the other take runs.
-		trigger  func(x *bucket.SharedLimiter, slot string) string
+		trigger  func(x *bucket.StoreLimiter, slot string) string
 		outer    string // "x" or "y": the take the hook interrupts
 		xAllowed bool
 		yAllowed bool
@@ -365,14 +365,14 @@ func TestOverflowAndClaimRace(t *testing.T) {
 			// X writes the overflow bucket after Y has claimed: X's re-scan
 			// finds alice's new slot and X starts over from it.
 			name:    "claim before the overflow write",
-			trigger: func(x *bucket.SharedLimiter, _ string) string { return bucket.OverflowKeyOf(x, alice) },
+			trigger: func(x *bucket.StoreLimiter, _ string) string { return bucket.OverflowKeyOf(x, alice) },
 			outer:   "x", xAllowed: false, yAllowed: true,
 		},
 		{
 			// X writes the overflow bucket between Y's read of it and Y's
 			// claim: Y sees the change and starts over with X's debt.
 			name:    "overflow write during the claim",
-			trigger: func(_ *bucket.SharedLimiter, slot string) string { return slot },
+			trigger: func(_ *bucket.StoreLimiter, slot string) string { return slot },
 			outer:   "y", xAllowed: true, yAllowed: false,
 		},
 	}

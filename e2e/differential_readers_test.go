@@ -8,9 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host"
 )
 
 // The readers of the differential test: real MCP servers (and one model of
@@ -27,12 +25,8 @@ import (
 // host running the filter.
 
 const (
-	// nodeDir holds the pinned official TypeScript SDK and the server script.
-	nodeDir = "node"
 	// nodeServerScript starts the TypeScript SDK servers (express and web).
 	nodeServerScript = "differential-server.mjs"
-	// tsSDKVersion is the TypeScript SDK version package-lock.json pins.
-	tsSDKVersion = "1.32.2"
 	// pythonReaderScript is the json.loads reader (see its docstring).
 	pythonReaderScript = "testdata/differential_reader.py"
 	// diffChunkHeader carries the chunk size the host splits a request body
@@ -268,31 +262,11 @@ func startHelperProcess(t testing.TB, dir, name string, args ...string) *helperP
 	return p
 }
 
-// requireNodeSDK fails the test unless node and the pinned TypeScript SDK
-// are installed.
-func requireNodeSDK(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("the differential test needs Node.js 20 or later (node not found: %v): apt-get install nodejs npm", err)
-	}
-	manifest := filepath.Join(nodeDir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")
-	data, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatalf("the official TypeScript MCP SDK is not installed (%v): run `make node-deps` (cd e2e/node && npm ci)", err)
-	}
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	if err := json.Unmarshal(data, &pkg); err != nil || pkg.Version != tsSDKVersion {
-		t.Fatalf("%s: version %q (%v), want %s: run `make node-deps` (cd e2e/node && npm ci)", manifest, pkg.Version, err, tsSDKVersion)
-	}
-}
-
 // startNodeReaders starts the TypeScript SDK servers (express and web).
-func startNodeReaders(t testing.TB, tools string) (express, web string, runs func(testing.TB, string) map[string]int64) {
+func startNodeReaders(t *testing.T, tools string) (express, web string, runs func(testing.TB, string) map[string]int64) {
 	t.Helper()
-	requireNodeSDK(t)
-	p := startHelperProcess(t, nodeDir, "node", nodeServerScript, tools)
+	node := requireNode(t)
+	p := startHelperProcess(t, nodeDir, node, nodeServerScript, tools)
 	for _, k := range []string{"express", "web", "admin"} {
 		if p.ports[k] == 0 {
 			t.Fatalf("node %s: no %s port in %v", nodeServerScript, k, p.ports)
@@ -337,7 +311,7 @@ func fetchCounts(t testing.TB, url string) map[string]map[string]int64 {
 }
 
 // startDiffReaders starts every reader behind its own host.
-func startDiffReaders(t testing.TB) []*diffReader {
+func startDiffReaders(t *testing.T) []*diffReader {
 	t.Helper()
 	toolsJSON, err := json.Marshal(diffTools)
 	if err != nil {

@@ -1,56 +1,19 @@
 // Package e2e holds the end-to-end tests of mcp-ratelimit-wasm: the official
-// MCP Go SDK client talks Streamable HTTP to the e2e host (package
-// e2e/host), which runs the compiled filter build/mcp-ratelimit.wasm the way
-// Envoy does and proxies to the demo MCP server (package e2e/demo).
+// MCP Go SDK client talks Streamable HTTP to the local host (package
+// envoy/host), which runs the compiled filter build/mcp-ratelimit.wasm the
+// way Envoy 1.33 does and proxies to the demo MCP server (package e2e/demo).
+// Each test's comment says what it shows; counters are checked both in the
+// host's snapshot and on the admin listener's /stats/prometheus.
 //
 // Run them with `make e2e` (which builds the wasm first) or
 // `go test ./e2e/...` after `make build`. They fail, never skip, when the
 // wasm file is missing, and fail when goroutines leak.
 //
-// What they cover (issue "End-to-end tests"), test by test:
-//
-//   - TestSharedLimitWith429: 3 per minute, the 4th call fails in the SDK
-//     client as "Too Many Requests", the session stays usable; for both MCP
-//     2026-07-28 (the SDK default, stateless) and 2025-11-25 (sessions).
-//   - TestSharedLimitWith200: rejectStatus 200 hands the JSON-RPC error,
-//     code and data.retryAfterSeconds to the SDK caller.
-//   - TestRejectionOnTheWire: the raw reply with net/http inside a session:
-//     status, content-type, Retry-After (the real wait), body with the id
-//     byte for byte or without id.
-//   - TestUnlimitedMethods: initialize, server/discover, tools/list, ping,
-//     resources, prompts, notifications, GET and DELETE pass an empty bucket.
-//   - TestBucketCombinations: per-tool isolation, shared and per-tool both
-//     required (none taken when one rejects), per user from a header, per
-//     user per tool; each with its counters.
-//   - TestRetryAfterIsHonest: after waiting the advertised seconds, a call
-//     passes again.
-//   - TestConcurrentClientsOneBucket: 64 clients on 2-4 worker VMs, five
-//     runs; exactly the capacity is admitted each time.
-//   - TestChunkBoundaries: bodies split at every byte position get the
-//     same decisions.
-//   - TestServerPushedNotifications, TestProgressStreamsThroughTheFilter:
-//     the GET stream, the subscriptions/listen stream and a tools/call SSE
-//     response stream through the filter while open.
-//   - TestReconfigureKeepsUnchangedBuckets: new plugin configurations keep
-//     unchanged buckets, start changed ones full, refuse a bad one.
-//   - TestLocalConfigWithDemo: envoy/local.yaml (what `make run` serves) with
-//     the demo server shows a 429 after its burst.
-//   - TestDifferential: the same requests (a corpus of encoding and JSON
-//     tricks, then seeded mutations; DIFF_SEED, DIFF_COUNT) through the
-//     filter to the official Go SDK, the TypeScript SDK's Express app and
-//     web-standard transport, and a json.loads reader: every tool a server
-//     ran was charged to that tool's bucket (docs/reading.md).
-//   - TestEncodingBypassRefused: UTF-7 and compressed requests the Express
-//     app runs as tools/call are answered 415 through the filter.
-//
-// The TypeScript servers need Node.js and `make node-deps` (npm ci in
-// e2e/node), the json.loads reader python3; without them those tests fail
-// and say what to install.
-//
-// Counters are checked both in the host's snapshot and on the admin
-// listener's /stats/prometheus, named as Envoy names Wasm stats there.
-//
-// The subpackages are the pieces: host (the Envoy-like proxy-wasm host),
-// demo (the MCP server), cmd/mcp-ratelimit-host and cmd/mcp-demo-server
-// (their commands, used by `make run`).
+// Besides the tests: demo (the demo MCP server, also what `make run`
+// serves) with its command cmd/mcp-demo-server; node (the official
+// TypeScript MCP SDK, pinned by package-lock.json); v8 (a proxy-wasm host
+// in JavaScript that runs the compiled filter on Node.js, that is on V8)
+// and testdata/scenarios.json, the cases both engines run; for the
+// differential test, node/differential-server.mjs (the TypeScript SDK's
+// servers) and testdata/differential_reader.py (the json.loads reader).
 package e2e

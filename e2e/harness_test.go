@@ -24,7 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/demo"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host"
 )
 
 const (
@@ -98,7 +98,7 @@ type stackOptions struct {
 	chunkSizeFor func(*http.Request) int
 }
 
-// stack is a demo MCP server behind the e2e host running the filter.
+// stack is a demo MCP server behind the local host running the filter.
 type stack struct {
 	demo      *demo.Server
 	host      *host.Host

@@ -31,7 +31,7 @@ func listTools(t *testing.T, cs *mcp.ClientSession) {
 	}
 }
 
-// TestSharedLimitWith429 is the first scenario with the default
+// TestSharedLimitWith429 is the basic scenario with the default
 // rejectStatus: three calls pass, the fourth fails in the SDK client as a
 // 429 ("Too Many Requests"), the session stays usable, the rejected call
 // never reaches the server, and the counters say so.

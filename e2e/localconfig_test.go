@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/demo"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host"
 )
 
 // localConfigPath is the bootstrap `make run` serves.

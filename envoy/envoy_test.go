@@ -34,21 +34,10 @@ import (
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
-	"sigs.k8s.io/yaml"
 
-	// Extensions the files use: importing them registers their types, so
-	// that every typed_config resolves.
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/host/envoyconfig"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/envoyconfig"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
 )
 
 // ownFiles are the deployment examples this folder ships; they get the
@@ -81,84 +70,6 @@ func yamlFiles(t *testing.T) []string {
 		}
 	}
 	return files
-}
-
-// loadBootstrap parses data as Envoy does: YAML to JSON (duplicate keys
-// are errors), then the proto3 JSON mapping with unknown fields refused and
-// every Any resolved against the registered types.
-func loadBootstrap(data []byte) (*bootstrapv3.Bootstrap, error) {
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, fmt.Errorf("YAML: %w", err)
-	}
-	var b bootstrapv3.Bootstrap
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(js, &b); err != nil {
-		return nil, fmt.Errorf("bootstrap: %w", err)
-	}
-	return &b, nil
-}
-
-type allValidator interface{ ValidateAll() error }
-
-// validateDeep runs ValidateAll on m and on the content of every Any below
-// it (ValidateAll stops at an Any: it checks the type URL, not the packed
-// message). path names where m sits, for error messages.
-func validateDeep(m proto.Message, path string) []error {
-	var errs []error
-	if v, ok := m.(allValidator); ok {
-		if err := v.ValidateAll(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
-		}
-	}
-	forEachAny(m.ProtoReflect(), path, func(p string, a *anypb.Any) {
-		inner, err := a.UnmarshalNew()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: typed_config %s: %w", p, a.GetTypeUrl(), err))
-			return
-		}
-		errs = append(errs, validateDeep(inner, p+"("+string(inner.ProtoReflect().Descriptor().FullName())+")")...)
-	})
-	return errs
-}
-
-// forEachAny calls f for every google.protobuf.Any directly below m (not
-// inside another Any).
-func forEachAny(m protoreflect.Message, path string, f func(string, *anypb.Any)) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		p := path + "." + string(fd.Name())
-		visit := func(p string, v protoreflect.Value) {
-			if fd.Message() == nil {
-				return
-			}
-			msg := v.Message()
-			if a, ok := msg.Interface().(*anypb.Any); ok {
-				f(p, a)
-				return
-			}
-			forEachAny(msg, p, f)
-		}
-		switch {
-		case fd.IsList():
-			for i := 0; i < v.List().Len(); i++ {
-				visit(fmt.Sprintf("%s[%d]", p, i), v.List().Get(i))
-			}
-		case fd.IsMap():
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				if fd.MapValue().Message() != nil {
-					msg := mv.Message()
-					if a, ok := msg.Interface().(*anypb.Any); ok {
-						f(fmt.Sprintf("%s[%v]", p, k), a)
-					} else {
-						forEachAny(msg, fmt.Sprintf("%s[%v]", p, k), f)
-					}
-				}
-				return true
-			})
-		default:
-			visit(p, v)
-		}
-		return true
-	})
 }
 
 // httpFilterChain is one HTTP connection manager with its listener.
@@ -223,11 +134,11 @@ func TestEveryBootstrapIsValidEnvoyConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := loadBootstrap(data)
+			b, err := envoyconfig.Decode(data)
 			if err != nil {
 				t.Fatalf("%s is not a valid Envoy bootstrap: %v", file, err)
 			}
-			for _, err := range validateDeep(b, "bootstrap") {
+			if err := envoyconfig.Validate(b); err != nil {
 				t.Errorf("%s: %v", file, err)
 			}
 			chains := httpFilterChains(t, b)
@@ -246,7 +157,7 @@ func TestEveryBootstrapIsValidEnvoyConfig(t *testing.T) {
 					if err != nil {
 						t.Fatalf("listener %s: %v", chain.listener.GetName(), err)
 					}
-					_, err = pluginstart.Start(cfg, pluginstart.Plugin{RootID: w.config.GetRootId(), Name: w.config.GetName()})
+					_, err = filtertest.Start(cfg, filtertest.Plugin{RootID: w.config.GetRootId(), Name: w.config.GetName()})
 					if err != nil {
 						t.Errorf("listener %s, plugin %s: the filter refuses the configuration: %v",
 							chain.listener.GetName(), w.config.GetName(), err)
@@ -292,7 +203,7 @@ func TestShippedBootstrapsFollowTheGuide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := loadBootstrap(data)
+			b, err := envoyconfig.Decode(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -475,7 +386,7 @@ func TestIdentityHeaderChecksCatchBrokenChains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := loadBootstrap(tt.data)
+			b, err := envoyconfig.Decode(tt.data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -499,7 +410,7 @@ func TestDemoTokensVerifyAgainstTheDemoJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := loadBootstrap(data)
+	b, err := envoyconfig.Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +567,7 @@ func TestChecksCatchBrokenFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := loadBootstrap(tt.data)
+			b, err := envoyconfig.Decode(tt.data)
 			if tt.stage == "load" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("load error = %v, want one naming %q", err, tt.wantErr)
@@ -666,15 +577,15 @@ func TestChecksCatchBrokenFiles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
-			errs := validateDeep(b, "bootstrap")
+			err = envoyconfig.Validate(b)
 			if tt.stage == "validate" {
-				if joined := errors.Join(errs...); joined == nil || !strings.Contains(joined.Error(), tt.wantErr) {
-					t.Fatalf("validation errors = %v, want one naming %q", joined, tt.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("validation error = %v, want one naming %q", err, tt.wantErr)
 				}
 				return
 			}
-			if len(errs) > 0 {
-				t.Fatalf("validate: %v", errors.Join(errs...))
+			if err != nil {
+				t.Fatalf("validate: %v", err)
 			}
 			var startErr error
 			for _, chain := range httpFilterChains(t, b) {
@@ -683,7 +594,7 @@ func TestChecksCatchBrokenFiles(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					_, startErr = pluginstart.Start(cfg, pluginstart.Plugin{RootID: w.config.GetRootId()})
+					_, startErr = filtertest.Start(cfg, filtertest.Plugin{RootID: w.config.GetRootId()})
 				}
 			}
 			if startErr == nil || !strings.Contains(startErr.Error(), tt.wantErr) {

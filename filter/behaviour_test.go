@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -128,6 +129,7 @@ func TestRejectionReply(t *testing.T) {
 		name       string
 		config     string
 		id         string // the request id, raw; "" for a notification
+		noReplyID  bool   // the reply has no id member although the request has one
 		wantStatus uint32
 		wantCode   int
 		wantWait   int
@@ -136,6 +138,9 @@ func TestRejectionReply(t *testing.T) {
 		{name: "string id byte for byte", config: oneShared, id: `"req-\u00e9"`, wantStatus: 429, wantCode: -32029, wantWait: 60},
 		{name: "number id byte for byte", config: oneShared, id: `1.50e0`, wantStatus: 429, wantCode: -32029, wantWait: 60},
 		{name: "notification has no id", config: oneShared, id: "", wantStatus: 429, wantCode: -32029, wantWait: 60},
+		{name: "null id is answered without id", config: oneShared, id: "null", noReplyID: true, wantStatus: 429, wantCode: -32029, wantWait: 60},
+		{name: "null id is answered without id, status 200", config: `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"rejectStatus":200}`,
+			id: " null ", noReplyID: true, wantStatus: 200, wantCode: -32029, wantWait: 60},
 		{name: "status 200", config: `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"rejectStatus":200}`, id: "7",
 			wantStatus: 200, wantCode: -32029, wantWait: 60},
 		{name: "custom code", config: `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"errorCode":-32050}`, id: "7",
@@ -157,7 +162,11 @@ func TestRejectionReply(t *testing.T) {
 					}
 				}
 				expectReply(t, last, c.name, c.wantStatus)
-				if got, want := string(last.reply.Data), rateLimitedBody(c.id, c.wantCode, c.wantWait); got != want {
+				replyID := c.id
+				if c.noReplyID {
+					replyID = ""
+				}
+				if got, want := string(last.reply.Data), rateLimitedBody(replyID, c.wantCode, c.wantWait); got != want {
 					t.Errorf("body = %s, want %s", got, want)
 				}
 				if got, _ := header(last.reply.Headers, "content-type"); got != "application/json" {
@@ -319,14 +328,16 @@ func TestInvalidBodies(t *testing.T) {
 		name     string
 		body     string
 		wantCode string
-		wantID   string
+		wantID   string // the reply's id member; "" for none
 	}{
-		{name: "not JSON", body: "hello", wantCode: "-32700", wantID: `"id":null`},
-		{name: "truncated", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call"`, wantCode: "-32700", wantID: `"id":null`},
-		{name: "empty POST", body: "", wantCode: "-32700", wantID: `"id":null`},
+		{name: "not JSON", body: "hello", wantCode: "-32700"},
+		{name: "truncated", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call"`, wantCode: "-32700"},
+		{name: "empty POST", body: "", wantCode: "-32700"},
 		{name: "duplicate method member", body: `{"jsonrpc":"2.0","id":4,"method":"tools/list","method":"tools/call","params":{"name":"x"}}`,
+			wantCode: "-32600", wantID: `"id":4`},
+		{name: "duplicate method member, null id", body: `{"jsonrpc":"2.0","id":null,"method":"tools/list","method":"tools/call","params":{"name":"x"}}`,
 			wantCode: "-32600"},
-		{name: "batch with batch reject", body: "[" + toolsCall("1", "echo") + "]", wantCode: "-32600", wantID: `"id":null`},
+		{name: "batch with batch reject", body: "[" + toolsCall("1", "echo") + "]", wantCode: "-32600"},
 	}
 	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
 		e := startFilter(t, newVM(), manyShared)
@@ -337,6 +348,9 @@ func TestInvalidBodies(t *testing.T) {
 				fragments = append(fragments, c.wantID)
 			}
 			expectReply(t, o, c.name, 400, fragments...)
+			if c.wantID == "" && bytes.Contains(o.reply.Data, []byte(`"id"`)) {
+				t.Errorf("%s: reply %s has an id member, want none", c.name, o.reply.Data)
+			}
 			if got, _ := header(o.reply.Headers, "content-type"); got != "application/json" {
 				t.Errorf("%s: content-type = %q", c.name, got)
 			}
@@ -424,7 +438,10 @@ func TestBodySizeLimit(t *testing.T) {
 				continue
 			}
 			oversized++
-			expectReply(t, o, c.name, 413, `"code":-32600`, `"id":null`)
+			expectReply(t, o, c.name, 413, `"code":-32600`)
+			if bytes.Contains(o.reply.Data, []byte(`"id"`)) {
+				t.Errorf("%s: reply %s has an id member, want none", c.name, o.reply.Data)
+			}
 		}
 		declared := e.send(request{body: atLimit, headers: [][2]string{{"content-length", "257"}}})
 		if declared.reply == nil || len(declared.actions) != 1 {
@@ -619,10 +636,15 @@ func TestBatchLimit(t *testing.T) {
 		if want := "[" + rateLimitedBody(`"x"`, -32029, 2400) + "]"; string(mixed.reply.Data) != want {
 			t.Errorf("reply = %s, want %s", mixed.reply.Data, want)
 		}
+		nullID := e.send(request{body: batch(toolsCall("null", "a"), toolsCall("3", "b"))})
+		expectReply(t, nullID, "batch with a null id", 429)
+		if want := "[" + rateLimitedBody("", -32029, 2400) + "," + rateLimitedBody("3", -32029, 2400) + "]"; string(nullID.reply.Data) != want {
+			t.Errorf("reply = %s, want %s", nullID.reply.Data, want)
+		}
 		expectForwarded(t, e.send(request{body: batch(rpc("8", "tools/list"), rpc("", "notifications/initialized"))}),
 			"batch without tools/call")
-		if got := e.counter(metricName("tools_call.rejected")); got != 6 {
-			t.Errorf("rejected calls = %d, want 6", got)
+		if got := e.counter(metricName("tools_call.rejected")); got != 8 {
+			t.Errorf("rejected calls = %d, want 8", got)
 		}
 	})
 }

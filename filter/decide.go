@@ -3,11 +3,9 @@ package filter
 import (
 	"bytes"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
@@ -18,10 +16,12 @@ import (
 const codeInternalError = -32603
 
 // Local replies (status, JSON-RPC code, message). The id of the reply is the
-// request's id, byte for byte, when it could be read, else null (JSON-RPC
-// 2.0 section 5: "If there was an error in detecting the id ... it MUST be
-// Null"); a rate-limit reply to a notification has no id member (MCP
-// Streamable HTTP allows an error without id in reply to a notification).
+// request's id, byte for byte, when it could be read; otherwise (a body
+// that is not JSON, a batch, a request with "id": null) and in a
+// rate-limit reply to a notification the reply has no id member: MCP types
+// a request id as a string or a number and an error's id as optional
+// (schema 2025-11-25), so an MCP client accepts no "id": null, which
+// JSON-RPC 2.0 section 5 would send instead.
 const (
 	messageRateLimited      = "Rate limit exceeded"
 	messageBatchUnsupported = "Batch requests are not supported"
@@ -32,8 +32,6 @@ const (
 	statusTooLarge          = 413
 	statusUnsupportedMedia  = 415
 )
-
-var jsonNull = []byte("null")
 
 // examined is what the decision needs from a request body, copied out of it
 // so that the body can be dropped before the limiter answers.
@@ -60,7 +58,8 @@ type toolCall struct {
 
 // localReply is a reply the filter sends itself.
 type localReply struct {
-	status  uint32
+	status uint32
+	// id is the request's raw id, or nil for a reply without id member.
 	id      []byte
 	code    int
 	message string
@@ -81,7 +80,7 @@ type localReply struct {
 func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	message, err := jsonrpc.Read(body)
 	if err != nil {
-		reply := &localReply{status: statusBadRequest, id: jsonNull, code: jsonrpc.CodeParseError,
+		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}
 		var readErr *jsonrpc.Error
 		if errors.As(err, &readErr) {
@@ -93,7 +92,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		return examined{reply: reply}
 	}
 	if message.Batch && s.cfg.Batch != config.BatchLimit {
-		return examined{reply: &localReply{status: statusBadRequest, id: jsonNull,
+		return examined{reply: &localReply{status: statusBadRequest,
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
 	}
 	var request examined
@@ -101,7 +100,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	for i := range message.Requests {
 		r := &message.Requests[i]
 		if !mirrored.matches(r.Method, r.Name, r.HasName) {
-			id := jsonNull
+			var id []byte
 			if !message.Batch && r.ID != nil {
 				id = bytes.Clone(r.ID)
 			}
@@ -165,219 +164,4 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 		}
 	}
 	return list
-}
-
-// act carries out what examine found: a local reply, letting the request
-// through, or asking the limiter.
-func (h *httpContext) act(request examined) types.Action {
-	if request.reply != nil {
-		r := request.reply
-		r.counter.Increment(1)
-		proxywasm.LogDebugf("mcp-ratelimit: answered %d, JSON-RPC %d: %q", r.status, r.code, r.message)
-		return h.sendJSONError(r.status, r.id, r.code, r.message)
-	}
-	if len(request.calls) == 0 {
-		h.phase = phasePassThrough
-		return types.ActionContinue
-	}
-	demands := h.settings.demands(request.calls, h.identity)
-	if len(demands) == 0 {
-		h.admit(&request, bucket.Decision{Allowed: true}, false)
-		return types.ActionContinue
-	}
-	h.phase = phaseDeciding
-	h.pending = &request
-	h.inTake = true
-	h.settings.limiter.Take(h.settings.now(), demands, h.onDecision)
-	h.inTake = false
-	switch h.phase {
-	case phaseAdmitted:
-		return types.ActionContinue
-	default:
-		// phaseDeciding: the limiter answers later, the request waits
-		// (onDecision resumes it or replies); phaseReplied: rejected.
-		return types.ActionPause
-	}
-}
-
-// onDecision receives the limiter's answer, synchronously (inside Take) or
-// later. Limiters call it once; further calls are ignored.
-func (h *httpContext) onDecision(decision bucket.Decision, err error) {
-	if h.phase != phaseDeciding || h.pending == nil {
-		return
-	}
-	request := h.pending
-	h.pending = nil
-	async := !h.inTake
-	if h.streamDone {
-		// The client went away while the limiter worked.
-		h.phase = phasePassThrough
-		return
-	}
-	if async {
-		// Host calls act on the effective context: outside the stream's
-		// own callbacks it must be set to the stream first.
-		if err := proxywasm.SetEffectiveContext(h.contextID); err != nil {
-			proxywasm.LogErrorf("mcp-ratelimit: stream %d gone before the limiter answered: %v", h.contextID, err)
-			h.phase = phasePassThrough
-			return
-		}
-	}
-	m := &h.settings.metrics
-	if decision.Overflowed {
-		m.userOverflow.Increment(1)
-	}
-	switch {
-	case err != nil:
-		// Fail open, as Envoy's own rate limit filter does by default
-		// (failure_mode_deny: false): a broken store must not take the
-		// MCP server down with it.
-		m.storeErrors.Increment(1)
-		proxywasm.LogWarnf("mcp-ratelimit: limiter failed, request admitted: %v", err)
-		h.admit(request, bucket.Decision{Allowed: true}, false)
-	case decision.Allowed:
-		h.admit(request, decision, true)
-	case h.settings.cfg.DryRun:
-		m.dryRunRejected.Increment(uint64(len(request.calls)))
-		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d tools/call (%s), retry after %ds",
-			len(request.calls), rejectedKinds(decision.Rejected), retryAfterSeconds(decision.RetryAfter))
-		h.admit(request, decision, true)
-	default:
-		h.reject(request, decision)
-		return
-	}
-	if async {
-		if err := proxywasm.ResumeHttpRequest(); err != nil {
-			proxywasm.LogErrorf("mcp-ratelimit: resume request: %v", err)
-		}
-	}
-}
-
-// admit lets the request through and counts its calls. With withHeaders
-// and rateLimitHeaders configured, the response will carry the RateLimit
-// fields of the decision's tightest bucket.
-func (h *httpContext) admit(request *examined, decision bucket.Decision, withHeaders bool) {
-	h.phase = phaseAdmitted
-	if decision.Allowed {
-		h.settings.metrics.admitted.Increment(uint64(len(request.calls)))
-		for _, call := range request.calls {
-			if call.tool != nil {
-				call.tool.admitted.Increment(1)
-			}
-		}
-	}
-	if withHeaders && h.settings.cfg.RateLimitHeaders {
-		wait := int64(0)
-		if !decision.Allowed {
-			wait = retryAfterSeconds(decision.RetryAfter)
-		}
-		h.responseHeaders = rateLimitHeaderFields(decision.Tightest, wait)
-	}
-}
-
-// reject answers a rate-limited request: status rejectStatus,
-// content-type application/json, retry-after N (whole seconds until every
-// rejecting bucket has a token again, rounded up, at least 1) and the
-// JSON-RPC error {"code": errorCode, "message": "Rate limit exceeded",
-// "data": {"retryAfterSeconds": N}}. A batch gets a JSON array with one
-// such error per request with an id; a batch of notifications only gets no
-// body at all (JSON-RPC 2.0 section 6: "should return nothing at all").
-func (h *httpContext) reject(request *examined, decision bucket.Decision) {
-	s := h.settings
-	calls := uint64(len(request.calls))
-	s.metrics.rejected.Increment(calls)
-	seen := [len(s.metrics.rejectedByKind)]bool{}
-	for _, kind := range decision.Rejected {
-		if int(kind) < len(seen) && !seen[kind] {
-			seen[kind] = true
-			s.metrics.rejectedByKind[kind].Increment(calls)
-		}
-	}
-	if decision.Contended {
-		s.metrics.contended.Increment(calls)
-	}
-	for _, call := range request.calls {
-		if call.tool != nil {
-			call.tool.rejected.Increment(1)
-		}
-	}
-	wait := retryAfterSeconds(decision.RetryAfter)
-	proxywasm.LogDebugf("mcp-ratelimit: rejected %d tools/call (%s), retry after %ds",
-		calls, rejectedKinds(decision.Rejected), wait)
-
-	data := jsonrpc.RateLimitData(wait)
-	var body []byte
-	switch {
-	case !request.batch:
-		var id []byte
-		if len(request.replyIDs) > 0 {
-			id = request.replyIDs[0]
-		}
-		body = jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)
-	case len(request.replyIDs) > 0:
-		body = append(body, '[')
-		for i, id := range request.replyIDs {
-			if i > 0 {
-				body = append(body, ',')
-			}
-			body = append(body, jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)...)
-		}
-		body = append(body, ']')
-	}
-	headers := [][2]string{{"retry-after", strconv.FormatInt(wait, 10)}}
-	if len(body) > 0 {
-		headers = append(headers, [2]string{"content-type", "application/json"})
-	}
-	if s.cfg.RateLimitHeaders {
-		headers = append(headers, rateLimitHeaderFields(decision.Tightest, wait)...)
-	}
-	h.send(uint32(s.cfg.RejectStatus), headers, body)
-}
-
-// sendJSONError sends a local reply carrying one JSON-RPC error.
-func (h *httpContext) sendJSONError(status uint32, id []byte, code int, message string) types.Action {
-	body := jsonrpc.ErrorResponse(id, code, message, nil)
-	h.send(status, [][2]string{{"content-type", "application/json"}}, body)
-	return types.ActionPause
-}
-
-// replyTooLarge answers a body above maxRequestBodyBytes: 413 with a
-// JSON-RPC -32600 error. Such a body is never passed on uninspected.
-func (h *httpContext) replyTooLarge() types.Action {
-	h.settings.metrics.oversized.Increment(1)
-	return h.sendJSONError(statusTooLarge, jsonNull, jsonrpc.CodeInvalidRequest, messageTooLarge)
-}
-
-// replyUnsupportedEncoding answers a request whose headers would let the
-// server decode its body differently from the filter (see
-// bodyencoding.go): 415 with a JSON-RPC -32600 error naming the problem.
-// The body is never read, so the reply carries no request id.
-func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) types.Action {
-	h.settings.metrics.unsupportedEncoding.Increment(1)
-	proxywasm.LogDebugf("mcp-ratelimit: answered 415: %s", problem.message())
-	return h.sendJSONError(statusUnsupportedMedia, jsonNull, jsonrpc.CodeInvalidRequest, problem.message())
-}
-
-// send sends a local reply and ends the filter's work on the stream.
-func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
-	h.phase = phaseReplied
-	h.pending = nil
-	if err := proxywasm.SendHttpResponse(status, headers, body, -1); err != nil {
-		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
-	}
-}
-
-// rejectedKinds names the rejecting bucket kinds for a log line.
-func rejectedKinds(kinds []bucket.Kind) string {
-	text := ""
-	for i, kind := range kinds {
-		if i > 0 {
-			text += ","
-		}
-		text += policyName(kind)
-	}
-	if text == "" {
-		return "no bucket named"
-	}
-	return text
 }

@@ -38,11 +38,11 @@ func NewVMContextWith(d TestDeps) types.VMContext {
 
 // ProductionLimiter is the limiter factory NewVMContext uses.
 func ProductionLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucket.Limiter, error) {
-	return newSharedLimiter(store, namespace, cfg)
+	return newStoreLimiter(store, namespace, cfg)
 }
 
-// SharedDataStore is the Envoy shared data adapter.
-var SharedDataStore bucket.Store = sharedDataStore{}
+// HostKVStore is the Envoy shared data adapter.
+var HostKVStore bucket.Store = hostKVStore{}
 
 // Internal functions under test.
 var (
@@ -64,11 +64,11 @@ func PathMatches(prefixes []string, target string) bool {
 // "mcp_ratelimit.<namespace>.") and the per-tool suffixes (after
 // "mcp_ratelimit.<namespace>.tool.<tool>").
 func MetricNames() (pluginWide, perTool []string) {
-	return []string{
+	return append([]string{
 			metricAdmitted, metricRejected, metricRejectedShared, metricRejectedTool, metricRejectedUser,
 			metricRejectedUserTol, metricRejectedContend, metricDryRunRejected, metricInvalid,
 			metricOversized, metricHeaderMismatch, metricUserOverflow, metricStoreErrors,
-		},
+		}, redisMetricNames()...),
 		[]string{metricToolAdmitted, metricToolRejected}
 }
 

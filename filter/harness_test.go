@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
 )
 
 // The behaviour tests are written once against a types.VMContext and run
@@ -65,14 +66,8 @@ func tryStartFilter(t testing.TB, vm types.VMContext, configuration string, prop
 	if !rootIDGiven {
 		options = options.WithProperty([]string{"plugin_root_id"}, []byte(testRootID))
 	}
-	// proxytest has one global host: only one emulator can be live, and a
-	// second NewHostEmulator waits for the first to be released. Starting
-	// a filter therefore ends the previous one, if a test still has it.
-	releaseEmulator()
-	host, reset := proxytest.NewHostEmulator(options)
-	var once sync.Once
-	release := func() { once.Do(reset) }
-	liveEmulator = release
+	// Starting a filter ends the previous one, if a test still has it.
+	host, release := filtertest.NewHostEmulator(options)
 	t.Cleanup(release)
 	e := &env{t: t, host: host}
 	// Envoy starts the VM, then the plugin.
@@ -80,17 +75,6 @@ func tryStartFilter(t testing.TB, vm types.VMContext, configuration string, prop
 		t.Fatalf("VM start failed")
 	}
 	return e, host.StartPlugin() == types.OnPluginStartStatusOK
-}
-
-// liveEmulator releases the emulator started last, nil when none is live.
-var liveEmulator func()
-
-// releaseEmulator releases the live emulator, if any.
-func releaseEmulator() {
-	if liveEmulator != nil {
-		liveEmulator()
-		liveEmulator = nil
-	}
 }
 
 // request is one HTTP request sent through the filter.

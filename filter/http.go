@@ -164,7 +164,7 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 	if err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: read request body: %v", err)
 		// The body cannot be inspected, so it must not pass.
-		return h.sendJSONError(500, jsonNull, codeInternalError, "Internal error")
+		return h.sendJSONError(500, nil, codeInternalError, "Internal error")
 	}
 	if size > h.settings.cfg.MaxRequestBodyBytes {
 		return h.replyTooLarge()

@@ -7,12 +7,12 @@ import (
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
 )
 
-// newSharedLimiter builds the production limiter: the bucket package's
+// newStoreLimiter builds the production limiter: the bucket package's
 // all-or-nothing token buckets over store (Envoy shared data), with keys
 // namespaced by the plugin's root id and the per-user table bounded by
 // maxTrackedUsers.
-func newSharedLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucket.Limiter, error) {
-	limiter, err := bucket.NewSharedLimiter(store, bucket.Options{
+func newStoreLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucket.Limiter, error) {
+	limiter, err := bucket.NewStoreLimiter(store, bucket.Options{
 		Namespace:       namespace,
 		MaxTrackedUsers: cfg.MaxTrackedUsers,
 	})

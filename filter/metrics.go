@@ -10,7 +10,7 @@ import (
 
 // Metric names. Every name starts with "mcp_ratelimit.<namespace>." where
 // the namespace is the plugin's root id (see pluginNamespace), sanitised
-// with metricSegment. filter/METRICS.md lists them with their meaning; keep
+// with metricSegment. docs/metrics.md lists them with their meaning; keep
 // the two in step (a test checks it).
 const (
 	metricPrefix = "mcp_ratelimit."

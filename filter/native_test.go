@@ -351,7 +351,7 @@ func TestStateIsNamespacedAndSurvivesReconfiguration(t *testing.T) {
 
 func TestSharedDataStore(t *testing.T) {
 	startFilter(t, filter.NewVMContext(), oneShared) // registers the emulated host
-	store := filter.SharedDataStore
+	store := filter.HostKVStore
 	if _, _, err := store.Get("missing"); !errors.Is(err, bucket.ErrNotFound) {
 		t.Fatalf("Get(missing) error = %v, want ErrNotFound", err)
 	}

@@ -10,16 +10,16 @@ import (
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 )
 
-// sharedDataStore is bucket.Store over Envoy shared data
+// hostKVStore is bucket.Store over Envoy shared data
 // (proxy_get_shared_data / proxy_set_shared_data). Envoy keeps one store per
 // vm_id in the process, shared by the VMs of every worker, with a global CAS
 // counter (proxy-wasm-cpp-host src/shared_data.cc).
-type sharedDataStore struct{}
+type hostKVStore struct{}
 
 // Get returns a copy of the value of key and its CAS, or bucket.ErrNotFound.
 // The copy keeps the caller from holding (or writing into) memory the host
 // handed over.
-func (sharedDataStore) Get(key string) ([]byte, uint32, error) {
+func (hostKVStore) Get(key string) ([]byte, uint32, error) {
 	value, cas, err := proxywasm.GetSharedData(key)
 	switch {
 	case errors.Is(err, types.ErrorStatusNotFound):
@@ -32,7 +32,7 @@ func (sharedDataStore) Get(key string) ([]byte, uint32, error) {
 
 // Set writes value under key if cas matches (0: unconditionally), else
 // returns bucket.ErrCASMismatch.
-func (s sharedDataStore) Set(key string, value []byte, cas uint32) error {
+func (s hostKVStore) Set(key string, value []byte, cas uint32) error {
 	err := proxywasm.SetSharedData(key, value, cas)
 	if cas == 0 && errors.Is(err, types.ErrorStatusCasMismatch) {
 		// Envoy never answers a cas-0 write with a mismatch (cas 0 means
@@ -56,7 +56,7 @@ const maxOverwriteTries = 8
 
 // overwrite writes value under key whatever it holds, with the CAS of the
 // value it replaces; it retries when another writer comes in between.
-func (sharedDataStore) overwrite(key string, value []byte) error {
+func (hostKVStore) overwrite(key string, value []byte) error {
 	var err error
 	for range maxOverwriteTries {
 		var cas uint32

@@ -30,7 +30,7 @@ type deps struct {
 }
 
 func productionDeps() deps {
-	return deps{now: time.Now, newLimiter: newSharedLimiter, store: sharedDataStore{}}
+	return deps{now: time.Now, newLimiter: newLimiter, store: hostKVStore{}}
 }
 
 // vmContext is the types.VMContext of the filter.

@@ -6,7 +6,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/wasmtest"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/wasmtest"
 )
 
 // vmVariant is one way to run the filter: natively, or the compiled

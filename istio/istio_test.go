@@ -31,11 +31,11 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/crdschema"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/oci"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/oci/ocitest"
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/pluginstart"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/filtertest"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/istio/crdschema"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/istio/oci"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/istio/oci/ocitest"
 )
 
 // modeFiles are the deployment modes; each holds a RequestAuthentication
@@ -267,7 +267,7 @@ func checkWasmPlugin(t *testing.T, m *manifest) {
 	if w.GetPluginName() != "mcp-ratelimit" {
 		t.Errorf("%s: pluginName %q, want mcp-ratelimit (the root id docs/metrics.md assumes)", m.source, w.GetPluginName())
 	}
-	if _, err := pluginstart.Start(pluginConfigJSON(t, w), pluginstart.Plugin{
+	if _, err := filtertest.Start(pluginConfigJSON(t, w), filtertest.Plugin{
 		RootID: w.GetPluginName(), Name: m.meta.Namespace + "." + m.meta.Name,
 	}); err != nil {
 		t.Errorf("%s: the filter refuses the pluginConfig: %v", m.source, err)

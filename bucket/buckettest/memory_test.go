@@ -157,7 +157,7 @@ func TestMemoryStoreHook(t *testing.T) {
 	}
 }
 
-// TestNaiveCreateLosesAWrite shows why bucket.SharedLimiter needs its
+// TestNaiveCreateLosesAWrite shows why bucket.StoreLimiter needs its
 // sentinel trick: two workers that both find a key missing both succeed in
 // "creating" it, whatever CAS they pass.
 func TestNaiveCreateLosesAWrite(t *testing.T) {

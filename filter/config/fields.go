@@ -113,6 +113,8 @@ var rootMembers = []fieldSpec{
 		doc: "When true the filter never rejects: it counts and logs what it would have rejected."},
 	{name: "rateLimitHeaders", typ: "boolean", def: "false",
 		doc: "When true tools/call responses carry the IETF RateLimit-Policy and RateLimit headers for the tightest bucket."},
+	{name: "redis", typ: "object", members: redisMembers,
+		doc: "Keep the buckets in Redis, reached through webdis, so that every proxy with the same configuration draws from the same buckets. Absent: Envoy shared data, one set of buckets per proxy."},
 }
 
 // Fields lists every configuration field, parents before their members,

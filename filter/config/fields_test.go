@@ -20,6 +20,8 @@ func TestFieldPaths(t *testing.T) {
 		"userIdentity", "userIdentity.from", "userIdentity.header",
 		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
 		"rejectStatus", "dryRun", "rateLimitHeaders",
+		"redis", "redis.cluster", "redis.authority", "redis.timeout", "redis.keyPrefix",
+		"redis.failureMode", "redis.username", "redis.password",
 	}
 	if got := FieldPaths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("FieldPaths()\n got %q\nwant %q", got, want)
@@ -48,14 +50,19 @@ func jsonPaths(prefix string, v gjson.Result, out map[string]bool) {
 }
 
 func TestFieldsCoverTheParser(t *testing.T) {
-	// The issue's example sets every field; the parser accepts it, so
+	// The full example sets every field; the parser accepts it, so
 	// every field it names is known to the parser, and the table lists
 	// exactly those.
-	if _, err := Parse([]byte(issueExample)); err != nil {
-		t.Fatalf("Parse(issue example) = %v", err)
+	if _, err := Parse([]byte(fullExample)); err != nil {
+		t.Fatalf("Parse(full example) = %v", err)
 	}
 	inExample := map[string]bool{}
-	jsonPaths("", gjson.Parse(issueExample), inExample)
+	jsonPaths("", gjson.Parse(fullExample), inExample)
+	// The redis object, every member set.
+	if _, err := Parse([]byte(redisExample)); err != nil {
+		t.Fatalf("Parse(redis example) = %v", err)
+	}
+	jsonPaths("", gjson.Parse(redisExample), inExample)
 	paths := FieldPaths()
 	for path := range inExample {
 		if !slices.Contains(paths, path) {
@@ -88,7 +95,7 @@ func TestFieldsDescribeEveryField(t *testing.T) {
 }
 
 func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
-	cfg, err := Parse([]byte(`{` + shared + `}`))
+	cfg, err := Parse([]byte(`{` + shared + `,"redis":{"cluster":"webdis"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +110,8 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 7 {
-		t.Errorf("%d fields have defaults, want 7", withDefault)
+	if withDefault != 10 {
+		t.Errorf("%d fields have defaults, want 10", withDefault)
 	}
 }
 
@@ -125,6 +132,15 @@ func encodeConfig(cfg *Config) []byte {
 		Shared  *bucketJSON `json:"shared,omitempty"`
 		PerUser *bucketJSON `json:"perUser,omitempty"`
 	}
+	type redisJSON struct {
+		Cluster     string `json:"cluster"`
+		Authority   string `json:"authority"`
+		Timeout     string `json:"timeout"`
+		KeyPrefix   string `json:"keyPrefix"`
+		FailureMode string `json:"failureMode"`
+		Username    string `json:"username,omitempty"`
+		Password    string `json:"password,omitempty"`
+	}
 	type identityJSON struct {
 		From   string `json:"from"`
 		Header string `json:"header,omitempty"`
@@ -142,6 +158,7 @@ func encodeConfig(cfg *Config) []byte {
 		RejectStatus        int           `json:"rejectStatus"`
 		DryRun              bool          `json:"dryRun"`
 		RateLimitHeaders    bool          `json:"rateLimitHeaders"`
+		Redis               *redisJSON    `json:"redis,omitempty"`
 	}{
 		Shared:              toBucket(cfg.Shared),
 		PerUser:             toBucket(cfg.PerUser),
@@ -156,6 +173,10 @@ func encodeConfig(cfg *Config) []byte {
 	}
 	for _, tool := range cfg.Tools {
 		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser)})
+	}
+	if r := cfg.Redis; r != nil {
+		out.Redis = &redisJSON{Cluster: r.Cluster, Authority: r.Authority, Timeout: r.Timeout.String(),
+			KeyPrefix: r.KeyPrefix, FailureMode: string(r.FailureMode), Username: r.Username, Password: r.Password}
 	}
 	if cfg.UserIdentity != nil {
 		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header}

@@ -10,7 +10,8 @@ import (
 
 // fuzzSeeds are added to the corpus under testdata/fuzz/FuzzParse.
 var fuzzSeeds = []string{
-	issueExample,
+	fullExample,
+	redisExample,
 	`{"shared":{"maxTokens":5,"refillPeriod":"1s"}}`,
 	`{"tools":[{"name":"a","perUser":{"maxTokens":1,"refillPeriod":"1ms"}}],"userIdentity":{"from":"peerPrincipal"}}`,
 	`{"perUser":{"maxTokens":1e3,"refillPeriod":"8760h"},"userIdentity":{"from":"header","header":"X-User"},"paths":["/mcp","/v1/mcp"],"batch":"limit","errorCode":429,"rejectStatus":200,"dryRun":true,"rateLimitHeaders":true}`,

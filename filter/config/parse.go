@@ -58,6 +58,8 @@ func parse(data []byte) (*Config, *Error) {
 			cfg.DryRun, err = boolean(path, v)
 		case "rateLimitHeaders":
 			cfg.RateLimitHeaders, err = boolean(path, v)
+		case "redis":
+			cfg.Redis, err = parseRedis(path, v)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}

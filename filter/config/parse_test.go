@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// issueExample is the configuration example of the filter's issue.
-const issueExample = `{
+// fullExample is the configuration example of README.md: every field set.
+const fullExample = `{
   "shared":  {"maxTokens": 100, "refillPeriod": "1m"},
   "perUser": {"maxTokens": 20,  "refillPeriod": "1m"},
   "tools": [
@@ -60,7 +60,7 @@ var parseAcceptTests = []struct {
 	json string
 	want *Config
 }{
-	{"issue example", issueExample, withDefaults(Config{
+	{"full example", fullExample, withDefaults(Config{
 		Shared:       bucket(100, time.Minute),
 		PerUser:      bucket(20, time.Minute),
 		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute)}},
@@ -182,13 +182,13 @@ var parseRefuseTests = []struct {
 	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
 
 	// Field names.
-	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1s"}}`, `Shared: unknown field; field names are case-sensitive: did you mean "shared"?`},
-	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","burst":2}}`, `shared.burst: unknown field; the known fields here are maxTokens, refillPeriod`},
 	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser`},
 	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header`},
-	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"duplicate field", `{` + shared + `,` + shared + `}`, `shared: duplicate field`},
 	{"duplicate escaped field", `{` + shared + `,"s\u0068ared":{}}`, `shared: duplicate field`},
 	{"duplicate nested field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","maxTokens":2}}`, `shared.maxTokens: duplicate field`},
@@ -332,7 +332,7 @@ func TestErrorPath(t *testing.T) {
 }
 
 func TestConfigHelpers(t *testing.T) {
-	cfg, err := Parse([]byte(issueExample))
+	cfg, err := Parse([]byte(fullExample))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestConfigHelpers(t *testing.T) {
 		t.Errorf("Tool(Search) = %+v, want nil (names are case-sensitive)", tool)
 	}
 	if !cfg.HasPerUser() {
-		t.Errorf("HasPerUser() = false for the issue example")
+		t.Errorf("HasPerUser() = false for the full example")
 	}
 	onlyTool, err := Parse([]byte(`{"tools":[{"name":"a","perUser":{"maxTokens":1,"refillPeriod":"1s"}}],"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {

@@ -74,5 +74,6 @@
 // # Replies
 //
 // [ErrorResponse] and [RateLimitData] write compact, valid JSON: the
-// message is escaped, the id is echoed byte for byte.
+// message is escaped, the id is echoed byte for byte, and a null or
+// unreadable id is left out (MCP ids are strings or numbers).
 package jsonrpc

@@ -21,13 +21,9 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 		dst = make([]byte, 0, size)
 	}
 	dst = append(dst, `{"jsonrpc":"2.0",`...)
-	if len(id) > 0 {
+	if len(id) > 0 && string(id) != "null" && isJSONValue(id) {
 		dst = append(dst, `"id":`...)
-		if isJSONValue(id) {
-			dst = appendCompact(dst, id)
-		} else {
-			dst = append(dst, "null"...)
-		}
+		dst = appendCompact(dst, id)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"error":{"code":`...)

@@ -128,9 +128,17 @@ func checkAgreement(t *testing.T, element json.RawMessage, request Request) {
 	if request.ID != nil && !json.Valid(request.ID) {
 		t.Fatalf("id %q is not valid JSON", request.ID)
 	}
-	if reply := ErrorResponse(request.ID, -32029, "Rate limit exceeded", RateLimitData(1)); !json.Valid(reply) ||
-		request.ID != nil && !bytes.Contains(reply, request.ID) && !bytes.ContainsAny(request.ID, " \t\r\n") {
-		t.Fatalf("the reply %q does not echo id %q as valid JSON", reply, request.ID)
+	reply := ErrorResponse(request.ID, -32029, "Rate limit exceeded", RateLimitData(1))
+	switch {
+	case !json.Valid(reply):
+		t.Fatalf("the reply %q to id %q is not valid JSON", reply, request.ID)
+	case string(request.ID) == "null":
+		// MCP ids are strings or numbers: a null id is answered without one.
+		if bytes.Contains(reply, []byte(`"id"`)) {
+			t.Fatalf("the reply %q to a null id has an id member", reply)
+		}
+	case request.ID != nil && !bytes.Contains(reply, request.ID) && !bytes.ContainsAny(request.ID, " \t\r\n"):
+		t.Fatalf("the reply %q does not echo id %q", reply, request.ID)
 	}
 
 	// encoding/json into a struct: case-insensitive names, last wins.

@@ -1,0 +1,118 @@
+// Package bucket implements the token buckets that limit MCP tools/call
+// requests: the GCRA arithmetic, the all-or-nothing take across several
+// buckets over a key-value Store with compare-and-swap (StoreLimiter), the
+// names of their keys and the bounded per-user table.
+//
+// It is plain Go with no proxy-wasm SDK import, so all of it is tested
+// directly; the filter package adapts Envoy shared data to Store. Files:
+// bucket.go the types; gcra.go the arithmetic; limiter.go the StoreLimiter
+// and its take loop, read.go, commit.go, create.go, salt.go and keycache.go
+// its steps; table.go the per-user tables; keys.go and codec.go the key
+// names and value encodings. README.md explains the design and its
+// guarantees.
+package bucket
+
+import (
+	"errors"
+	"time"
+)
+
+// Limit is a token bucket's parameters: MaxTokens is the burst (the bucket
+// starts full), refilled continuously at MaxTokens per RefillPeriod.
+type Limit struct {
+	MaxTokens    int64
+	RefillPeriod time.Duration
+}
+
+// Kind says which of the four bucket families a bucket belongs to.
+type Kind uint8
+
+const (
+	// KindShared is the server-wide bucket.
+	KindShared Kind = iota
+	// KindTool is the server-wide bucket of one tool.
+	KindTool
+	// KindUser is one user's bucket across all tools.
+	KindUser
+	// KindUserTool is one user's bucket for one tool.
+	KindUserTool
+)
+
+// Bucket names one bucket a call draws from.
+type Bucket struct {
+	Kind  Kind
+	Tool  string // set for KindTool and KindUserTool
+	User  string // the user identity, set for KindUser and KindUserTool
+	Limit Limit
+}
+
+// Demand is the number of tokens a request needs from one bucket.
+type Demand struct {
+	Bucket Bucket
+	Tokens int64
+}
+
+// Status describes a bucket after a decision, for RateLimit headers.
+type Status struct {
+	Bucket     Bucket
+	Remaining  int64         // whole tokens left after the take
+	ResetAfter time.Duration // time until the bucket is full again
+}
+
+// Decision is the outcome of a Take.
+type Decision struct {
+	// Allowed is true when every demanded bucket had its tokens and they
+	// were all taken. When false, no token was taken from any bucket.
+	Allowed bool
+	// RetryAfter is, when !Allowed, the time until every rejecting bucket
+	// holds the tokens demanded of it again.
+	RetryAfter time.Duration
+	// Rejected lists the kinds of the buckets that rejected, in demand order.
+	Rejected []Kind
+	// Tightest is the demanded bucket with the fewest remaining tokens
+	// (after the take; ties go to the longer ResetAfter, then to the
+	// earlier demand). When !Allowed it is the rejecting bucket with the
+	// longest wait, the one whose wait is RetryAfter, with its Remaining
+	// and ResetAfter as they are (nothing was taken).
+	Tightest Status
+	// Overflowed is true when a per-user demand was served by the
+	// table's overflow bucket because the user table had no room.
+	Overflowed bool
+	// OverCapacity is true when a demand asked a bucket for more tokens
+	// than its MaxTokens (a batch larger than the bucket): the request can
+	// never be admitted, and RetryAfter is the time until that bucket is
+	// full.
+	OverCapacity bool
+	// Contended is true when the store stayed contended (every attempt
+	// lost a compare-and-swap race) for Options.MaxAttempts attempts: the
+	// request is then rejected with RetryAfter =
+	// Options.ContendedRetryAfter, Rejected is empty, and nothing is
+	// taken. Never admitting a call uncounted is the point of the limiter.
+	Contended bool
+}
+
+// Limiter decides whether a request may take its tokens.
+//
+// Take calls done exactly once, either before it returns (a store in the
+// same process, such as Envoy shared data) or later (a store behind a
+// network round trip); the caller must handle both.
+type Limiter interface {
+	Take(now time.Time, demands []Demand, done func(Decision, error))
+}
+
+// Store is a key-value store with compare-and-swap, with the semantics of
+// proxy-wasm shared data as implemented by proxy-wasm-cpp-host
+// (src/shared_data.cc): Get returns the value and its CAS; Set with cas 0
+// writes unconditionally; Set with a non-zero cas fails with
+// ErrCASMismatch unless it equals the key's current CAS; Set on a key that
+// does not exist succeeds whatever cas it is given; keys cannot be deleted.
+type Store interface {
+	Get(key string) (value []byte, cas uint32, err error)
+	Set(key string, value []byte, cas uint32) error
+}
+
+// Errors a Store returns.
+var (
+	ErrNotFound    = errors.New("bucket: key not found")
+	ErrCASMismatch = errors.New("bucket: cas mismatch")
+)

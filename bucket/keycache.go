@@ -1,0 +1,33 @@
+package bucket
+
+// keyCacheKey identifies a bucket's key: the fields that name it.
+type keyCacheKey struct {
+	kind  Kind
+	tool  string
+	limit Limit
+}
+
+// maxCachedKeys bounds the key cache: callers may demand buckets of any
+// tool name, and the cache must not grow with them.
+const maxCachedKeys = 1024
+
+// bucketKey returns the key of a bucket (for a per-user bucket, the key
+// prefix of its table), from a bounded cache: building it takes several
+// allocations and a filter asks for the same few buckets on every call.
+func (l *StoreLimiter) bucketKey(b Bucket) string {
+	ck := keyCacheKey{kind: b.Kind, limit: b.Limit}
+	if b.Kind.hasTool() {
+		ck.tool = b.Tool
+	}
+	l.keyMu.Lock()
+	defer l.keyMu.Unlock()
+	if key, ok := l.keyCache[ck]; ok {
+		return key
+	}
+	if l.keyCache == nil || len(l.keyCache) >= maxCachedKeys {
+		l.keyCache = make(map[keyCacheKey]string)
+	}
+	key := l.keys.bucket(b.Kind, b.Tool, b.Limit, l.opts.MaxTrackedUsers)
+	l.keyCache[ck] = key
+	return key
+}

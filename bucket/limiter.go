@@ -1,0 +1,368 @@
+package bucket
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxAttempts         = 10
+	DefaultContendedRetryAfter = time.Second
+	DefaultReclaimGrace        = time.Second
+	// MaxTrackedUsersLimit is the largest Options.MaxTrackedUsers.
+	MaxTrackedUsersLimit = 1 << 24
+)
+
+// maxRefundTries bounds the compare-and-swap loop of one refund. A refund
+// that gives up leaves its tokens taken (counted in
+// Stats.RefundsAbandoned): the limiter then errs towards admitting less.
+const maxRefundTries = 32
+
+// Options configures a StoreLimiter.
+type Options struct {
+	// Namespace prefixes every key (escaped, see keys.go). The filter
+	// passes a name derived from the plugin's root id, so that plugins
+	// sharing one store (Istio gives every WasmPlugin of a proxy the same
+	// vm_id, hence the same shared data) never share a bucket.
+	Namespace string
+	// MaxTrackedUsers is the number of slots of each per-user table (see
+	// table.go), at most MaxTrackedUsersLimit. 0 makes per-user demands an
+	// error.
+	MaxTrackedUsers int
+	// Probes is the number of candidate slots of a user in a table
+	// (default 32; the whole table when it is smaller).
+	Probes int
+	// MaxAttempts bounds the read-decide-write attempts of one Take that
+	// lose compare-and-swap races (default DefaultMaxAttempts).
+	MaxAttempts int
+	// ContendedRetryAfter is the RetryAfter of a Take rejected because
+	// every attempt lost a race (default DefaultContendedRetryAfter).
+	ContendedRetryAfter time.Duration
+	// ReclaimGrace is how long a user's bucket must have been full before
+	// another user may take its slot (default DefaultReclaimGrace).
+	// Workers read the clock at slightly different moments; without a
+	// grace, a worker whose clock runs ahead could evict a user whose next
+	// take, on a worker whose clock reads earlier, still owes tokens, and
+	// that take would start from a fresh bucket. The grace must exceed the
+	// time between a take's clock reading and its last write, which in
+	// Envoy is microseconds.
+	ReclaimGrace time.Duration
+	// Random is the source of the per-namespace salt of user digests
+	// (default crypto/rand.Reader, which a wasip1 build reads through
+	// WASI random_get).
+	Random io.Reader
+}
+
+// Stats are cumulative counters of a StoreLimiter, for metrics.
+type Stats struct {
+	Takes    uint64 // calls to Take
+	Admitted uint64 // takes admitted
+	Rejected uint64 // takes rejected, Contended ones included
+	Errors   uint64 // takes that ended with an error
+	// Conflicts counts attempts restarted because a compare-and-swap
+	// failed (another worker wrote a key between this take's read and
+	// write).
+	Conflicts uint64
+	// Contended counts takes rejected after MaxAttempts conflicts.
+	Contended uint64
+	// RefundsAbandoned counts refunds given up (tokens left taken).
+	RefundsAbandoned uint64
+	// CorruptValues counts values read that did not decode.
+	CorruptValues uint64
+	// SlotClaims counts slots claimed by admitted takes of users.
+	SlotClaims uint64
+	// SlotsMerged counts extra slots of a user merged into its first.
+	SlotsMerged uint64
+	// Overflowed counts takes with a demand served by an overflow bucket.
+	Overflowed uint64
+	// ClaimsSettled counts new slots that took on the overflow bucket's
+	// debt again because it changed during the claim (see settleClaim);
+	// ClaimsUnsettled those where that write failed.
+	ClaimsSettled, ClaimsUnsettled uint64
+}
+
+// StoreLimiter is the Limiter over a Store with the semantics of
+// proxy-wasm shared data: every Envoy worker runs one, over the one store
+// of the process, and their takes are consistent with each other.
+//
+// A Take reads every demanded bucket (Get: value and CAS), decides with
+// the pure arithmetic of gcra.go, and, only if every bucket has the
+// tokens, writes each bucket with the CAS it read, in demand order. When
+// a write loses a race (ErrCASMismatch), the buckets already written get
+// their tokens back (Limit.Refund, each in a CAS loop) and the take starts
+// over, up to Options.MaxAttempts times, after which it is rejected as
+// Contended. So a rejected take leaves every bucket as it found it, and an
+// admitted one took its tokens from all of them. Readers may see the
+// tokens of a take that is being rolled back for an instant; that can only
+// reject a call that could have passed, never admit one too many.
+//
+// Keys that do not exist yet are created with the sentinel trick of
+// create, so that two workers creating the same key at once cannot both
+// succeed. A StoreLimiter is safe for concurrent use; Take calls done
+// before it returns.
+type StoreLimiter struct {
+	store Store
+	opts  Options
+	keys  keys
+
+	// hasher caches the user hasher keyed with the namespace's salt,
+	// once read.
+	hasher atomic.Pointer[userHasher]
+	// keyCache caches the keys of buckets (see bucketKey).
+	keyMu    sync.Mutex
+	keyCache map[keyCacheKey]string
+
+	stats struct {
+		takes, admitted, rejected, errors, conflicts, contended atomic.Uint64
+		refundsAbandoned, corrupt, claims, merged, overflowed   atomic.Uint64
+		settled, settlesAbandoned                               atomic.Uint64
+	}
+}
+
+var _ Limiter = (*StoreLimiter)(nil)
+
+// NewStoreLimiter returns a StoreLimiter over store, with defaults
+// applied to opts. It reports an error for a nil store or an option out
+// of range.
+func NewStoreLimiter(store Store, opts Options) (*StoreLimiter, error) {
+	if store == nil {
+		return nil, errors.New("bucket: nil store")
+	}
+	if opts.MaxTrackedUsers < 0 || opts.MaxTrackedUsers > MaxTrackedUsersLimit {
+		return nil, fmt.Errorf("bucket: maxTrackedUsers must be between 0 and %d, got %d",
+			MaxTrackedUsersLimit, opts.MaxTrackedUsers)
+	}
+	if opts.Probes < 0 {
+		return nil, fmt.Errorf("bucket: probes must be >= 0, got %d", opts.Probes)
+	}
+	if opts.MaxAttempts < 0 {
+		return nil, fmt.Errorf("bucket: maxAttempts must be >= 0, got %d", opts.MaxAttempts)
+	}
+	if opts.ContendedRetryAfter < 0 {
+		return nil, fmt.Errorf("bucket: contendedRetryAfter must be >= 0, got %v", opts.ContendedRetryAfter)
+	}
+	if opts.ReclaimGrace < 0 {
+		return nil, fmt.Errorf("bucket: reclaimGrace must be >= 0, got %v", opts.ReclaimGrace)
+	}
+	if opts.Probes == 0 {
+		opts.Probes = defaultProbes
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.ContendedRetryAfter == 0 {
+		opts.ContendedRetryAfter = DefaultContendedRetryAfter
+	}
+	if opts.ReclaimGrace == 0 {
+		opts.ReclaimGrace = DefaultReclaimGrace
+	}
+	if opts.Random == nil {
+		opts.Random = rand.Reader
+	}
+	return &StoreLimiter{store: store, opts: opts, keys: newKeys(opts.Namespace)}, nil
+}
+
+// Stats returns the limiter's counters.
+func (l *StoreLimiter) Stats() Stats {
+	s := &l.stats
+	return Stats{
+		Takes: s.takes.Load(), Admitted: s.admitted.Load(), Rejected: s.rejected.Load(),
+		Errors: s.errors.Load(), Conflicts: s.conflicts.Load(), Contended: s.contended.Load(),
+		RefundsAbandoned: s.refundsAbandoned.Load(), CorruptValues: s.corrupt.Load(),
+		SlotClaims: s.claims.Load(), SlotsMerged: s.merged.Load(), Overflowed: s.overflowed.Load(),
+		ClaimsSettled: s.settled.Load(), ClaimsUnsettled: s.settlesAbandoned.Load(),
+	}
+}
+
+// Take decides whether the demands may take their tokens at now and takes
+// them if so, then calls done, before returning. done gets an error, and
+// nothing is taken, for an invalid demand (negative Tokens, invalid Limit,
+// unknown Kind, a per-tool bucket without Tool, a per-user bucket without
+// User or with MaxTrackedUsers 0, per-user demands naming two users), a
+// time before 1970 or too late for a bucket's refill period, or a store
+// error other than ErrNotFound and ErrCASMismatch. Demands of zero tokens
+// are ignored; demands for the same bucket are merged. With no demand
+// left, the take is allowed.
+func (l *StoreLimiter) Take(now time.Time, demands []Demand, done func(Decision, error)) {
+	d, err := l.take(now, demands)
+	l.stats.takes.Add(1)
+	switch {
+	case err != nil:
+		l.stats.errors.Add(1)
+	case d.Allowed:
+		l.stats.admitted.Add(1)
+	default:
+		l.stats.rejected.Add(1)
+	}
+	if d.Overflowed {
+		l.stats.overflowed.Add(1)
+	}
+	if done != nil {
+		done(d, err)
+	}
+}
+
+// request is one bucket a take draws from, after merging.
+type request struct {
+	bucket Bucket // as first demanded
+	g      gcra
+	tokens uint64
+	// key is the bucket's key, or the key prefix of its per-user table.
+	key string
+	// user is set for per-user buckets.
+	user *userSlots
+}
+
+// entry is a request as read from the store in one attempt.
+type entry struct {
+	req *request
+	key string // the key the take writes
+	// exists is false when key was never written: it is then created.
+	exists bool
+	cas    uint32
+	prev   State // the state read (zero for a new key or a claimed slot)
+	debt   span  // the debt the take starts from
+	slot   bool  // key is a slot of the user's table
+	claim  bool  // the slot is claimed by this take
+	// overflow is true when a per-user request is served by the table's
+	// overflow bucket.
+	overflow bool
+	// inherited is, for a claim, the overflow bucket as read for the debt
+	// the new slot inherits (cas 0: the key did not exist).
+	inherited slotRef
+	// merged are other slots the user owns, freed when the take is admitted.
+	merged []slotRef
+
+	out     takeResult
+	written State // what the take wrote, for its refund
+}
+
+// slotRef names a slot read in an attempt.
+type slotRef struct {
+	key   string
+	cas   uint32
+	state State
+}
+
+func (l *StoreLimiter) take(now time.Time, demands []Demand) (Decision, error) {
+	nowNs, err := unixNanos(now)
+	if err != nil {
+		return Decision{}, err
+	}
+	reqs, err := l.prepare(nowNs, demands)
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(reqs) == 0 {
+		return Decision{Allowed: true}, nil
+	}
+	entries := make([]entry, 0, len(reqs))
+	for range l.opts.MaxAttempts {
+		entries, err = l.read(nowNs, reqs, entries[:0])
+		if err != nil {
+			return Decision{}, err
+		}
+		d := decide(entries)
+		if !d.Allowed {
+			return d, nil
+		}
+		conflict, err := l.commit(nowNs, entries)
+		if err != nil {
+			return Decision{}, err
+		}
+		if !conflict {
+			for i := range entries {
+				if entries[i].claim {
+					l.stats.claims.Add(1)
+				}
+				l.stats.merged.Add(uint64(len(entries[i].merged)))
+			}
+			return d, nil
+		}
+		l.stats.conflicts.Add(1)
+	}
+	l.stats.contended.Add(1)
+	d := Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}
+	for i := range entries {
+		e := &entries[i]
+		d.Overflowed = d.Overflowed || e.overflow
+		s := Status{Bucket: e.req.bucket, Remaining: e.req.g.remaining(e.debt), ResetAfter: e.debt.ceil()}
+		if i == 0 || s.Remaining < d.Tightest.Remaining {
+			d.Tightest = s
+		}
+	}
+	return d, nil
+}
+
+// unixNanos converts now, which must lie between 1970 and 2262.
+func unixNanos(now time.Time) (int64, error) {
+	if now.Before(time.Unix(0, 0)) || now.After(time.Unix(0, math.MaxInt64)) {
+		return 0, fmt.Errorf("%w: %v", ErrTimeRange, now)
+	}
+	return now.UnixNano(), nil
+}
+
+// prepare validates and merges the demands and locates the user in the
+// tables of per-user buckets.
+func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) {
+	var reqs []*request
+	var user string
+	for i, d := range demands {
+		b := d.Bucket
+		if d.Tokens < 0 {
+			return nil, fmt.Errorf("bucket: demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
+		}
+		if d.Tokens == 0 {
+			continue
+		}
+		if b.Kind > KindUserTool {
+			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
+		}
+		g, err := newGCRA(b.Limit, now)
+		if err != nil {
+			return nil, fmt.Errorf("bucket: demand %d (%s bucket): %w", i, b.Kind, err)
+		}
+		if b.Kind.hasTool() && b.Tool == "" {
+			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a tool name", i, b.Kind)
+		}
+		if b.Kind.perUser() {
+			switch {
+			case b.User == "":
+				return nil, fmt.Errorf("bucket: demand %d: %s bucket without a user", i, b.Kind)
+			case l.opts.MaxTrackedUsers == 0:
+				return nil, fmt.Errorf("bucket: demand %d: %s bucket with maxTrackedUsers 0", i, b.Kind)
+			case user != "" && b.User != user:
+				return nil, fmt.Errorf("bucket: demand %d: the demands of one take name two users", i)
+			}
+			user = b.User
+		}
+		key := l.bucketKey(b)
+		if j := slices.IndexFunc(reqs, func(r *request) bool { return r.key == key }); j >= 0 {
+			reqs[j].tokens = min(reqs[j].tokens+uint64(d.Tokens), math.MaxInt64)
+			continue
+		}
+		reqs = append(reqs, &request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
+	}
+	if user == "" {
+		return reqs, nil
+	}
+	hasher, err := l.getHasher()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		if r.bucket.Kind.perUser() {
+			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
+			r.user = &u
+		}
+	}
+	return reqs, nil
+}

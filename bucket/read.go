@@ -1,0 +1,153 @@
+package bucket
+
+import (
+	"errors"
+	"fmt"
+)
+
+// read reads the state of every request, appending to entries.
+func (l *StoreLimiter) read(now int64, reqs []*request, entries []entry) ([]entry, error) {
+	for _, r := range reqs {
+		var e entry
+		var err error
+		if r.user == nil {
+			e, err = l.readBucket(now, r, r.key)
+		} else {
+			e, err = l.readUser(now, r)
+		}
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+// readBucket reads a bucket that is not a slot.
+func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, error) {
+	e := entry{req: r, key: key}
+	value, cas, err := l.store.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return e, nil
+	case err != nil:
+		return entry{}, fmt.Errorf("bucket: read %s: %w", key, err)
+	}
+	e.exists, e.cas = true, cas
+	if s, ok := decodeBucket(value, r.g); ok {
+		e.prev = s
+		e.debt = r.g.debt(s, now)
+	} else {
+		l.stats.corrupt.Add(1)
+	}
+	return e, nil
+}
+
+// claimable is a slot a user may claim.
+type claimable struct {
+	slotRef
+	found  bool // there is such a slot
+	exists bool // it was written before (else the claim creates it)
+}
+
+// scanUser reads the user's candidate slots in order, up to the first
+// slot never written (every slot the user owns comes before it, see
+// table.go) or the end of the sequence. It returns the slots the user
+// owns and the first slot it may claim: never written, free, or owned by
+// another user whose bucket has been full for Options.ReclaimGrace at now.
+func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim claimable, err error) {
+	idleSince := max(now-int64(l.opts.ReclaimGrace), 0)
+	pos := r.user.start
+	for i := range r.user.n {
+		if i > 0 {
+			pos = r.user.after(pos)
+		}
+		key := slotKey(r.key, int(pos))
+		value, cas, err := l.store.Get(key)
+		if errors.Is(err, ErrNotFound) {
+			if !claim.found {
+				claim = claimable{slotRef: slotRef{key: key}, found: true}
+			}
+			break
+		}
+		if err != nil {
+			return nil, claimable{}, fmt.Errorf("bucket: read %s: %w", key, err)
+		}
+		owner, s, ok := decodeSlot(value, r.g)
+		if !ok {
+			l.stats.corrupt.Add(1)
+		}
+		switch {
+		case owner == r.user.owner:
+			own = append(own, slotRef{key: key, cas: cas, state: s})
+		case !claim.found && (owner == digest{} || r.g.debt(s, idleSince) == span{}):
+			claim = claimable{slotRef: slotRef{key: key, cas: cas, state: s}, found: true, exists: true}
+		}
+	}
+	return own, claim, nil
+}
+
+// readUser finds the user's slot in a per-user table (see table.go).
+func (l *StoreLimiter) readUser(now int64, r *request) (entry, error) {
+	own, claim, err := l.scanUser(now, r)
+	if err != nil {
+		return entry{}, err
+	}
+	switch {
+	case len(own) > 0:
+		e := entry{req: r, key: own[0].key, exists: true, cas: own[0].cas, prev: own[0].state, slot: true}
+		for _, o := range own {
+			e.debt = r.g.add(e.debt, r.g.debt(o.state, now))
+		}
+		e.merged = own[1:]
+		return e, nil
+	case claim.found:
+		overflow, err := l.readBucket(now, r, overflowKey(r.key))
+		if err != nil {
+			return entry{}, err
+		}
+		return entry{
+			req: r, key: claim.key, exists: claim.exists, cas: claim.cas, prev: claim.state,
+			slot: true, claim: true,
+			debt:      overflow.debt,
+			inherited: slotRef{key: overflow.key, cas: overflow.cas},
+		}, nil
+	default:
+		e, err := l.readBucket(now, r, overflowKey(r.key))
+		e.overflow = true
+		return e, err
+	}
+}
+
+// decide evaluates every entry and combines the outcomes.
+func decide(entries []entry) Decision {
+	d := Decision{Allowed: true}
+	for i := range entries {
+		e := &entries[i]
+		e.out = e.req.g.take(e.debt, e.req.tokens)
+		d.Overflowed = d.Overflowed || e.overflow
+		if !e.out.Allowed {
+			d.Allowed = false
+			d.Rejected = append(d.Rejected, e.req.bucket.Kind)
+			d.OverCapacity = d.OverCapacity || e.out.OverCapacity
+		}
+	}
+	tightest := -1
+	for i := range entries {
+		o := &entries[i].out
+		if d.Allowed {
+			if tightest < 0 || o.Remaining < entries[tightest].out.Remaining ||
+				o.Remaining == entries[tightest].out.Remaining && o.ResetAfter > entries[tightest].out.ResetAfter {
+				tightest = i
+			}
+		} else if !o.Allowed && (tightest < 0 || o.Wait > entries[tightest].out.Wait) {
+			tightest = i
+		}
+	}
+	t := &entries[tightest]
+	d.Tightest = Status{Bucket: t.req.bucket, Remaining: t.out.Remaining, ResetAfter: t.out.ResetAfter}
+	if !d.Allowed {
+		d.RetryAfter = t.out.Wait
+	}
+	return d
+}

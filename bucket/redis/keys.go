@@ -1,0 +1,91 @@
+package redis
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+)
+
+// Key format
+//
+//	<prefix>{<ns>}/shared/<maxTokens>/<refillNanos>
+//	<prefix>{<ns>}/tool/<tool>/<maxTokens>/<refillNanos>
+//	<prefix>{<ns>}/user/<user>/<maxTokens>/<refillNanos>
+//	<prefix>{<ns>}/user-tool/<tool>/<user>/<maxTokens>/<refillNanos>
+//
+// <prefix> is the configured keyPrefix, <ns> the plugin's namespace and
+// <tool> the tool name, both escaped: every byte outside [A-Za-z0-9._~-]
+// becomes %XX, so neither holds '/', '{' or '}' (an empty namespace is
+// written "%"). <user> is the first 128
+// bits of the SHA-256 of the identity, in hex: identities never reach
+// Redis. As in shared data, the limit is part of the key, so a changed
+// limit starts a fresh bucket and an unchanged one keeps its state across
+// reconfigurations.
+//
+// {<ns>} is a Redis Cluster hash tag (Redis Cluster specification, "Hash
+// tags"): only it is hashed to pick the slot, so every bucket of one plugin,
+// hence every bucket of one decision, lives in one slot, which a script
+// touching several keys needs in a cluster.
+
+// keys builds the key names of one plugin.
+type keys struct {
+	prefix string // "<prefix>{<ns>}/"
+}
+
+func newKeys(keyPrefix, namespace string) keys {
+	tag := escape(namespace)
+	if tag == "" {
+		// "{}" is no hash tag (the whole key would be hashed); a lone "%"
+		// is no escaped name either.
+		tag = "%"
+	}
+	return keys{prefix: keyPrefix + "{" + tag + "}/"}
+}
+
+// of returns the key of b.
+func (k keys) of(b bucket.Bucket) string {
+	var s strings.Builder
+	s.Grow(len(k.prefix) + len(b.Tool) + 96)
+	s.WriteString(k.prefix)
+	s.WriteString(b.Kind.String())
+	if b.Kind == bucket.KindTool || b.Kind == bucket.KindUserTool {
+		s.WriteByte('/')
+		s.WriteString(escape(b.Tool))
+	}
+	if b.Kind == bucket.KindUser || b.Kind == bucket.KindUserTool {
+		s.WriteByte('/')
+		s.WriteString(userDigest(b.User))
+	}
+	s.WriteByte('/')
+	s.WriteString(strconv.FormatInt(b.Limit.MaxTokens, 10))
+	s.WriteByte('/')
+	s.WriteString(strconv.FormatInt(int64(b.Limit.RefillPeriod), 10))
+	return s.String()
+}
+
+// userDigest names a user in keys without revealing the identity.
+func userDigest(user string) string {
+	sum := sha256.Sum256([]byte(user))
+	return hex.EncodeToString(sum[:16])
+}
+
+// escape percent-encodes every byte of s outside [A-Za-z0-9._~-].
+func escape(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '~' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}

@@ -1,0 +1,314 @@
+// Package redis keeps the token buckets of package bucket in Redis, so
+// that every proxy of a fleet draws from the same buckets: one script run
+// per decision checks and debits every bucket of a request atomically, all
+// or nothing, at Redis's clock, with exactly the arithmetic and the
+// decisions of the shared-data limiter (bucket.PlanRemote and
+// bucket.DecideRemote). Redis is reached through a Transport (in the
+// filter: an HTTP callout to webdis), so the package is plain Go.
+//
+// Files: limiter.go is the Limiter and what it does when Redis fails;
+// breaker.go stops calling a failing Redis for a while; keys.go names the
+// keys; take.lua and script.go are the script; webdis.go encodes a take
+// for webdis and reads its reply.
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+)
+
+// Transport carries one command to Redis. Post sends body (a webdis
+// command, see webdis.go, or a RESP command, see resp.go, as
+// Options.Protocol says) with a timeout and calls done once with the
+// reply: webdis's HTTP status and body, or the RESP reply (status
+// ignored); or with an error when no reply came (refused, reset, timed
+// out), before returning or later. An error from Post means nothing was
+// sent and done will not be called.
+type Transport interface {
+	Post(body []byte, timeout time.Duration, done func(status int, body []byte, err error)) error
+}
+
+// FailureMode says how a take is decided when Redis cannot decide it.
+type FailureMode uint8
+
+const (
+	// FailLocal decides with the fallback limiter (the proxy's own
+	// shared-data buckets, same limits).
+	FailLocal FailureMode = iota
+	// FailOpen admits the request.
+	FailOpen
+	// FailClosed refuses it: the take ends with bucket.ErrStoreUnavailable.
+	FailClosed
+)
+
+// String names the mode as the configuration does.
+func (m FailureMode) String() string {
+	switch m {
+	case FailLocal:
+		return "local"
+	case FailOpen:
+		return "open"
+	case FailClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("mode%d", uint8(m))
+}
+
+// ErrorKind classifies a failed call to Redis, for metrics.
+type ErrorKind uint8
+
+const (
+	// ErrorTimeout: no reply within the timeout.
+	ErrorTimeout ErrorKind = iota
+	// ErrorUnreachable: the call could not be sent or was reset.
+	ErrorUnreachable
+	// ErrorStatus: webdis answered with a status other than 200 (503 when
+	// it cannot reach Redis, 403 when its ACL refuses the command).
+	ErrorStatus
+	// ErrorReply: the reply is not what the script returns.
+	ErrorReply
+	// ErrorScript: Redis answered with an error.
+	ErrorScript
+	// NumErrorKinds is the number of kinds.
+	NumErrorKinds
+)
+
+// String names the kind as in metric names.
+func (k ErrorKind) String() string {
+	switch k {
+	case ErrorTimeout:
+		return "timeout"
+	case ErrorUnreachable:
+		return "unreachable"
+	case ErrorStatus:
+		return "status"
+	case ErrorReply:
+		return "reply"
+	case ErrorScript:
+		return "script"
+	}
+	return fmt.Sprintf("kind%d", uint8(k))
+}
+
+// Observer is told what the limiter does, for metrics. Every method is
+// called on the goroutine that runs Take or the transport's done.
+type Observer interface {
+	// Decided: Redis decided a take.
+	Decided()
+	// Failed: a call to Redis failed.
+	Failed(kind ErrorKind, err error)
+	// FellBack: the failure mode decided a take (after a failure, or while
+	// the breaker keeps calls away from Redis).
+	FellBack()
+	// Latency: the time from sending a command to its reply or failure.
+	Latency(d time.Duration)
+}
+
+// Defaults of Options.
+const (
+	DefaultFailureThreshold = 3
+	DefaultBackoff          = time.Second
+	DefaultMaxBackoff       = 30 * time.Second
+)
+
+// Options configures a Limiter.
+type Options struct {
+	// Transport reaches Redis. Required.
+	Transport Transport
+	// Protocol is what Transport carries (default ProtocolWebdis).
+	Protocol Protocol
+	// Namespace is the plugin's namespace (its root id); KeyPrefix starts
+	// every key (see keys.go).
+	Namespace, KeyPrefix string
+	// Timeout bounds a take's calls to Redis altogether. Required.
+	Timeout time.Duration
+	// FailureMode decides takes Redis cannot decide.
+	FailureMode FailureMode
+	// Fallback decides them with FailLocal. Required then.
+	Fallback bucket.Limiter
+	// Clock reads the time (for timeouts, the breaker and latency).
+	// Required.
+	Clock func() time.Time
+	// Observer receives events; nil ignores them.
+	Observer Observer
+	// FailureThreshold consecutive failures stop calls to Redis for
+	// Backoff; each failed probe after that doubles the pause, up to
+	// MaxBackoff (defaults: DefaultFailureThreshold, DefaultBackoff,
+	// DefaultMaxBackoff).
+	FailureThreshold int
+	Backoff          time.Duration
+	MaxBackoff       time.Duration
+}
+
+// Limiter is a bucket.Limiter whose buckets live in Redis. It is meant for
+// the single thread of a Wasm VM: it is not safe for concurrent use.
+type Limiter struct {
+	opts    Options
+	keys    keys
+	breaker breaker
+	// loaded is true once Redis answered a take: EVALSHA then names the
+	// script, and only a NOSCRIPT reply sends it again with EVAL.
+	loaded bool
+}
+
+var _ bucket.Limiter = (*Limiter)(nil)
+
+// NewLimiter checks opts and applies the defaults.
+func NewLimiter(opts Options) (*Limiter, error) {
+	switch {
+	case opts.Transport == nil:
+		return nil, errors.New("redis: no transport")
+	case opts.Clock == nil:
+		return nil, errors.New("redis: no clock")
+	case opts.Timeout <= 0:
+		return nil, fmt.Errorf("redis: timeout must be > 0, got %v", opts.Timeout)
+	case opts.Protocol > ProtocolRESP:
+		return nil, fmt.Errorf("redis: unknown protocol %d", opts.Protocol)
+	case opts.FailureMode > FailClosed:
+		return nil, fmt.Errorf("redis: unknown failure mode %d", opts.FailureMode)
+	case opts.FailureMode == FailLocal && opts.Fallback == nil:
+		return nil, errors.New("redis: failure mode local without a fallback limiter")
+	case opts.FailureThreshold < 0 || opts.Backoff < 0 || opts.MaxBackoff < 0:
+		return nil, errors.New("redis: negative breaker option")
+	}
+	if opts.FailureThreshold == 0 {
+		opts.FailureThreshold = DefaultFailureThreshold
+	}
+	if opts.Backoff == 0 {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	opts.MaxBackoff = max(opts.MaxBackoff, opts.Backoff)
+	l := &Limiter{opts: opts, keys: newKeys(opts.KeyPrefix, opts.Namespace)}
+	l.breaker = breaker{threshold: opts.FailureThreshold, base: opts.Backoff, max: opts.MaxBackoff,
+		backoff: opts.Backoff, probeTimeout: opts.Timeout + time.Second}
+	return l, nil
+}
+
+// Take implements bucket.Limiter: one call to Redis decides every demand,
+// and done is called when its reply (or the failure mode) decides. An
+// invalid demand ends with an error and nothing is sent.
+func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
+	plan, err := bucket.PlanRemote(demands)
+	if err != nil {
+		done(bucket.Decision{}, err)
+		return
+	}
+	if len(plan) == 0 {
+		done(bucket.Decision{Allowed: true}, nil)
+		return
+	}
+	probe, ok := l.breaker.allow(now)
+	if !ok {
+		l.failover(demands, done, errors.New("redis: calls paused after repeated failures"))
+		return
+	}
+	c := &call{l: l, plan: plan, demands: demands, done: done, start: now, probe: probe}
+	c.send(!l.loaded)
+}
+
+// call is one take in flight.
+type call struct {
+	l       *Limiter
+	plan    []bucket.RemoteBucket
+	demands []bucket.Demand
+	done    func(bucket.Decision, error)
+	start   time.Time
+	probe   bool
+}
+
+// send posts the take, as EVAL (the whole script) or EVALSHA, within what
+// remains of the timeout.
+func (c *call) send(eval bool) {
+	l := c.l
+	sent := l.opts.Clock()
+	remaining := l.opts.Timeout - sent.Sub(c.start)
+	if remaining < time.Millisecond {
+		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
+		return
+	}
+	body := command(l.opts.Protocol, eval, l.keys, c.plan)
+	err := l.opts.Transport.Post(body, remaining, func(status int, reply []byte, err error) {
+		c.receive(eval, sent, remaining, status, reply, err)
+	})
+	if err != nil {
+		c.fail(ErrorUnreachable, fmt.Errorf("redis: send: %w", err))
+	}
+}
+
+// receive handles webdis's reply to send.
+func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status int, reply []byte, err error) {
+	l := c.l
+	latency := l.opts.Clock().Sub(sent)
+	if o := l.opts.Observer; o != nil {
+		o.Latency(latency)
+	}
+	if err != nil {
+		kind := ErrorUnreachable
+		if latency >= timeout-time.Millisecond {
+			kind = ErrorTimeout
+		}
+		c.fail(kind, fmt.Errorf("redis: no reply after %v: %w", latency, err))
+		return
+	}
+	allowed, debts, err := parseReply(l.opts.Protocol, status, reply, eval, c.plan)
+	switch {
+	case errors.Is(err, errNoScript) && !eval:
+		l.loaded = false
+		c.send(true)
+		return
+	case errors.Is(err, errStatus):
+		c.fail(ErrorStatus, err)
+		return
+	case errors.Is(err, errScript), errors.Is(err, errNoScript):
+		c.fail(ErrorScript, err)
+		return
+	case err != nil:
+		c.fail(ErrorReply, err)
+		return
+	}
+	decision, err := bucket.DecideRemote(c.plan, debts)
+	if err == nil && decision.Allowed != allowed {
+		err = fmt.Errorf("redis: the script admitted=%t, the arithmetic admitted=%t", allowed, decision.Allowed)
+	}
+	if err != nil {
+		c.fail(ErrorReply, err)
+		return
+	}
+	l.loaded = true
+	l.breaker.success()
+	if o := l.opts.Observer; o != nil {
+		o.Decided()
+	}
+	c.done(decision, nil)
+}
+
+// fail records a failed call and lets the failure mode decide.
+func (c *call) fail(kind ErrorKind, err error) {
+	l := c.l
+	if o := l.opts.Observer; o != nil {
+		o.Failed(kind, err)
+	}
+	l.breaker.failure(l.opts.Clock(), c.probe)
+	l.failover(c.demands, c.done, err)
+}
+
+// failover decides a take Redis did not decide, by the failure mode.
+func (l *Limiter) failover(demands []bucket.Demand, done func(bucket.Decision, error), cause error) {
+	if o := l.opts.Observer; o != nil {
+		o.FellBack()
+	}
+	switch l.opts.FailureMode {
+	case FailOpen:
+		done(bucket.Decision{Allowed: true}, nil)
+	case FailClosed:
+		done(bucket.Decision{}, fmt.Errorf("%w: %v", bucket.ErrStoreUnavailable, cause))
+	default:
+		l.opts.Fallback.Take(l.opts.Clock(), demands, done)
+	}
+}

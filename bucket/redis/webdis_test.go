@@ -1,0 +1,247 @@
+package redis
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis/redistest"
+)
+
+// httpTransport posts to a real webdis with its credentials, on its own
+// connections, and answers synchronously.
+type httpTransport struct {
+	url    string
+	client *http.Client
+}
+
+func newHTTPTransport(w *redistest.Webdis) *httpTransport {
+	return &httpTransport{url: "http://" + w.Addr() + "/", client: &http.Client{Transport: &http.Transport{}}}
+}
+
+func (h *httpTransport) Post(body []byte, timeout time.Duration, done func(int, []byte, error)) error {
+	req, err := http.NewRequest(http.MethodPost, h.url, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(redistest.WebdisUser, redistest.WebdisPassword)
+	h.client.Timeout = timeout
+	resp, err := h.client.Do(req)
+	if err != nil {
+		done(0, nil, err)
+		return nil
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	done(resp.StatusCode, data, err)
+	return nil
+}
+
+// webdisLimiter is a Limiter through a real webdis that fails closed, so
+// that any failure shows.
+func webdisLimiter(t *testing.T, w *redistest.Webdis, namespace string) *Limiter {
+	t.Helper()
+	l, err := NewLimiter(Options{Transport: newHTTPTransport(w), Namespace: namespace, KeyPrefix: "t",
+		Timeout: 5 * time.Second, FailureMode: FailClosed, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// mustTake takes demands and fails the test on an error.
+func mustTake(t *testing.T, l *Limiter, demands []bucket.Demand) bucket.Decision {
+	t.Helper()
+	var d bucket.Decision
+	var err error
+	l.Take(time.Now(), demands, func(got bucket.Decision, e error) { d, err = got, e })
+	if err != nil {
+		t.Fatalf("take: %v", err)
+	}
+	return d
+}
+
+func demand(kind bucket.Kind, tokens, max int64, period time.Duration) bucket.Demand {
+	b := bucket.Bucket{Kind: kind, Limit: bucket.Limit{MaxTokens: max, RefillPeriod: period}}
+	if kind == bucket.KindTool || kind == bucket.KindUserTool {
+		b.Tool = "search"
+	}
+	if kind == bucket.KindUser || kind == bucket.KindUserTool {
+		b.User = "alice"
+	}
+	return bucket.Demand{Bucket: b, Tokens: tokens}
+}
+
+// TestScriptThroughWebdis runs the shipped script (Redis's own clock)
+// through a real webdis: refill, all or nothing, key expiry, and the
+// script sent again after Redis forgot it.
+func TestScriptThroughWebdis(t *testing.T) {
+	r := redistest.StartRedis(t)
+	w := redistest.StartWebdis(t, r.Port)
+
+	t.Run("refill", func(t *testing.T) {
+		l := webdisLimiter(t, w, "refill")
+		d := []bucket.Demand{demand(bucket.KindShared, 1, 2, 400*time.Millisecond)}
+		for i := range 2 {
+			if got := mustTake(t, l, d); !got.Allowed {
+				t.Fatalf("take %d of a full bucket of 2 rejected: %+v", i, got)
+			}
+		}
+		got := mustTake(t, l, d)
+		if got.Allowed || got.RetryAfter <= 0 || got.RetryAfter > 200*time.Millisecond || got.Rejected[0] != bucket.KindShared {
+			t.Fatalf("third take: %+v; want rejected with a wait of at most one token (200ms)", got)
+		}
+		time.Sleep(got.RetryAfter)
+		if got := mustTake(t, l, d); !got.Allowed {
+			t.Fatalf("after the advertised wait: %+v; want admitted", got)
+		}
+	})
+
+	t.Run("all or nothing", func(t *testing.T) {
+		l := webdisLimiter(t, w, "all-or-nothing")
+		small := demand(bucket.KindTool, 1, 1, time.Hour)
+		big := demand(bucket.KindShared, 1, 5, time.Hour)
+		if got := mustTake(t, l, []bucket.Demand{big, small}); !got.Allowed {
+			t.Fatalf("first take: %+v", got)
+		}
+		bigKey := l.keys.of(big.Bucket)
+		before, err := r.Do("GET", bigKey)
+		if err != nil || before == nil {
+			t.Fatalf("GET %s: %v, %v", bigKey, before, err)
+		}
+		got := mustTake(t, l, []bucket.Demand{big, small})
+		if got.Allowed || len(got.Rejected) != 1 || got.Rejected[0] != bucket.KindTool {
+			t.Fatalf("second take: %+v; want rejected by the tool bucket only", got)
+		}
+		if after, _ := r.Do("GET", bigKey); after != before {
+			t.Errorf("the admitting bucket changed on a rejected take: %v -> %v", before, after)
+		}
+		if got := mustTake(t, l, []bucket.Demand{big}); !got.Allowed || got.Tightest.Remaining != 3 {
+			t.Errorf("the big bucket alone: %+v; want admitted with 3 left", got)
+		}
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		l := webdisLimiter(t, w, "expiry")
+		d := demand(bucket.KindUser, 1, 1, 300*time.Millisecond)
+		mustTake(t, l, []bucket.Demand{d})
+		key := l.keys.of(d.Bucket)
+		ttl, err := r.Do("PTTL", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms := ttl.(int64); ms <= 0 || ms > 300+ExpiryMarginMillis {
+			t.Fatalf("PTTL %s = %dms; want the time until full (300ms) plus %dms at most", key, ms, ExpiryMarginMillis)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			v, err := r.Do("EXISTS", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.(int64) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never expired", key)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("NOSCRIPT", func(t *testing.T) {
+		l := webdisLimiter(t, w, "noscript")
+		d := []bucket.Demand{demand(bucket.KindShared, 1, 10, time.Hour)}
+		mustTake(t, l, d)
+		if _, err := r.Do("SCRIPT", "FLUSH"); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustTake(t, l, d); !got.Allowed || got.Tightest.Remaining != 8 {
+			t.Errorf("after SCRIPT FLUSH: %+v; want admitted with 8 left", got)
+		}
+	})
+}
+
+// TestScriptConcurrency: 32 limiters (as 32 Envoy workers in several
+// proxies would have), each on its own connections to webdis, take from
+// one bucket of 50 at once: exactly 50 takes are admitted.
+func TestScriptConcurrency(t *testing.T) {
+	const (
+		workers  = 32
+		takes    = 4
+		capacity = 50
+	)
+	r := redistest.StartRedis(t)
+	w := redistest.StartWebdis(t, r.Port)
+	var admitted, rejected atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		l := webdisLimiter(t, w, "concurrency")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range takes {
+				var d bucket.Decision
+				var err error
+				l.Take(time.Now(), []bucket.Demand{
+					demand(bucket.KindShared, 1, capacity, 8760*time.Hour),
+					demand(bucket.KindUser, 1, 1000, 8760*time.Hour),
+				}, func(got bucket.Decision, e error) { d, err = got, e })
+				switch {
+				case err != nil:
+					t.Errorf("take: %v", err)
+				case d.Allowed:
+					admitted.Add(1)
+				default:
+					rejected.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != capacity || rejected.Load() != workers*takes-capacity {
+		t.Errorf("admitted %d, rejected %d; want exactly %d and %d", admitted.Load(), rejected.Load(), capacity, workers*takes-capacity)
+	}
+	// All or nothing: the user bucket was debited exactly as often.
+	l := webdisLimiter(t, w, "concurrency")
+	got := mustTake(t, l, []bucket.Demand{demand(bucket.KindUser, 1, 1000, 8760*time.Hour)})
+	if want := int64(1000 - capacity - 1); got.Tightest.Remaining != want {
+		t.Errorf("the user bucket has %d tokens left, want %d", got.Tightest.Remaining, want)
+	}
+}
+
+// FuzzParseReply: whatever webdis (or anything answering in its place)
+// sends, parseReply returns values or an error, never panics, and never
+// returns debts out of range.
+func FuzzParseReply(f *testing.F) {
+	for _, seed := range []string{
+		`{"EVALSHA":[1,0,0,0]}`, `{"EVALSHA":[0,1,999999999,4]}`, `{"EVALSHA":[false,"NOSCRIPT x"]}`,
+		`{"EVALSHA":[false,"ERR boom"]}`, `{"EVALSHA":[1,0,0]}`, `{"EVAL":[1,0,0,0]}`, `<html>`, ``,
+		`{"EVALSHA":[1,-1,0,0]}`, `{"EVALSHA":[1,1e30,0,0]}`, `{"EVALSHA":[1,0.5,0,0]}`, `{"EVALSHA":null}`,
+	} {
+		f.Add(200, []byte(seed))
+	}
+	plan, err := bucket.PlanRemote([]bucket.Demand{demand(bucket.KindShared, 1, 5, time.Minute)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		_, debts, err := parseReply(ProtocolWebdis, status, body, false, plan)
+		if err != nil {
+			return
+		}
+		for _, d := range debts {
+			if d.Whole < 0 || d.Frac < 0 {
+				t.Fatalf("debt %+v out of range from %q", d, body)
+			}
+		}
+		if _, err := bucket.DecideRemote(plan, debts); err != nil && !strings.Contains(err.Error(), "invalid state") {
+			t.Fatalf("DecideRemote: %v", err)
+		}
+	})
+}

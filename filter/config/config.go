@@ -1,0 +1,151 @@
+// Package config parses and validates the plugin configuration JSON.
+//
+// The configuration is the JSON text Envoy hands the plugin (the
+// "configuration" of envoy.filters.http.wasm, or Istio's WasmPlugin
+// pluginConfig). Its field names mirror ToolHive's MCPServer
+// spec.rateLimiting. Parsing is strict, because a typo must never silently
+// disable a limit: unknown fields, duplicate fields, wrong JSON types,
+// trailing data after the object and out-of-range values are all errors,
+// and every error is one line naming the field path and the bad value, e.g.
+//
+//	tools[1].perUser.refillPeriod: must be a Go duration > 0, got "0s"
+//
+// [Fields] and [FieldPaths] list every field with its type, default and
+// description, from the same table the parser uses to recognise fields.
+package config
+
+import "time"
+
+// Defaults for optional fields.
+const (
+	DefaultMaxTrackedUsers     = 10000
+	DefaultMaxRequestBodyBytes = 1 << 20
+	DefaultErrorCode           = -32029
+	DefaultRejectStatus        = 429
+)
+
+// Bucket is one token bucket's parameters as configured: it holds at most
+// MaxTokens tokens (the burst), starts full, and refills continuously at
+// MaxTokens per RefillPeriod. A call costs one token.
+type Bucket struct {
+	MaxTokens    int64         // "maxTokens", integer from 1 to MaxMaxTokens
+	RefillPeriod time.Duration // "refillPeriod", Go duration string from MinRefillPeriod to MaxRefillPeriod
+}
+
+// Tool is the limits of one named tool ("tools" entries). At least one of
+// Shared and PerUser is set.
+type Tool struct {
+	Name    string  // "name": the tool name exactly as in tools/call params.name (case-sensitive)
+	Shared  *Bucket // "shared": one bucket for all calls of this tool, or nil
+	PerUser *Bucket // "perUser": one bucket per user for this tool, or nil
+}
+
+// IdentitySource says where a request's user identity comes from.
+type IdentitySource string
+
+// Identity sources.
+const (
+	// IdentityHeader reads a request header set by a trusted
+	// authentication layer (e.g. Istio's outputClaimToHeaders).
+	IdentityHeader IdentitySource = "header"
+	// IdentityPeerPrincipal reads the mTLS peer certificate's URI SAN
+	// (Envoy attribute connection.uri_san_peer_certificate).
+	IdentityPeerPrincipal IdentitySource = "peerPrincipal"
+	// IdentitySourceAddress reads the client IP address, without port.
+	IdentitySourceAddress IdentitySource = "sourceAddress"
+)
+
+// UserIdentity configures how users are told apart ("userIdentity").
+type UserIdentity struct {
+	From   IdentitySource // "from"
+	Header string         // "header": lower-case header name, only with From == IdentityHeader
+}
+
+// BatchMode says what happens to JSON-RPC batches.
+type BatchMode string
+
+// Batch modes.
+const (
+	// BatchReject answers every JSON-RPC batch with HTTP 400 and -32600.
+	BatchReject BatchMode = "reject"
+	// BatchLimit lets a batch pass only when every tools/call in it gets
+	// its tokens, all or nothing.
+	BatchLimit BatchMode = "limit"
+)
+
+// Config is a validated plugin configuration with defaults applied.
+type Config struct {
+	// Shared ("shared") is the server-wide bucket every tools/call draws
+	// from, or nil.
+	Shared *Bucket
+	// PerUser ("perUser") is the bucket each user's tools/call draw from,
+	// or nil. Set only together with UserIdentity.
+	PerUser *Bucket
+	// Tools ("tools") are the per-tool limits, with unique names.
+	Tools []Tool
+	// UserIdentity ("userIdentity") says how users are identified; set
+	// exactly when some perUser limit is configured.
+	UserIdentity *UserIdentity
+	// MaxTrackedUsers ("maxTrackedUsers", default 10000) bounds the number
+	// of users with their own per-user state.
+	MaxTrackedUsers int
+	// Paths ("paths") are the request path prefixes the filter inspects;
+	// empty means every path.
+	Paths []string
+	// MaxRequestBodyBytes ("maxRequestBodyBytes", default 1048576) is the
+	// largest body the filter buffers; larger ones get HTTP 413.
+	MaxRequestBodyBytes int
+	// Batch ("batch", default "reject") says what happens to batches.
+	Batch BatchMode
+	// ErrorCode ("errorCode", default -32029) is the JSON-RPC error code of
+	// a rate-limit rejection.
+	ErrorCode int
+	// RejectStatus ("rejectStatus", default 429) is the HTTP status of a
+	// rate-limit rejection: 429 or 200.
+	RejectStatus int
+	// DryRun ("dryRun") counts and logs rejections without rejecting.
+	DryRun bool
+	// RateLimitHeaders ("rateLimitHeaders") adds the IETF RateLimit-Policy
+	// and RateLimit headers to tools/call responses.
+	RateLimitHeaders bool
+	// Redis ("redis") keeps the buckets in Redis; nil keeps them in Envoy
+	// shared data.
+	Redis *Redis
+}
+
+// Parse decodes and validates a configuration. Errors name the field and
+// the bad value, e.g. `tools[1].shared.maxTokens: must be an integer >= 1, got 0`.
+// The error is a *Error.
+func Parse(data []byte) (*Config, error) {
+	cfg, err := parse(data)
+	if err != nil {
+		// A nil *Error must not become a non-nil error interface.
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Tool returns the configured limits of the tool called name (an exact,
+// case-sensitive match), or nil.
+func (c *Config) Tool(name string) *Tool {
+	for i := range c.Tools {
+		if c.Tools[i].Name == name {
+			return &c.Tools[i]
+		}
+	}
+	return nil
+}
+
+// HasPerUser reports whether any per-user limit (top-level or in a tool)
+// is configured.
+func (c *Config) HasPerUser() bool {
+	if c.PerUser != nil {
+		return true
+	}
+	for _, tool := range c.Tools {
+		if tool.PerUser != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,182 @@
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Defaults and bounds of the redis object.
+const (
+	DefaultRedisTimeout   = 50 * time.Millisecond
+	DefaultRedisKeyPrefix = "mcprl"
+	// MinRedisTimeout and MaxRedisTimeout bound redis.timeout: every
+	// tools/call waits for Redis at most this long (plus Envoy's own
+	// scheduling), so a timeout of seconds would stall the MCP server's
+	// clients behind a slow Redis.
+	MinRedisTimeout = time.Millisecond
+	MaxRedisTimeout = 5 * time.Second
+	// MaxRedisKeyPrefixBytes bounds redis.keyPrefix.
+	MaxRedisKeyPrefixBytes = 64
+	// MaxRedisNameBytes bounds redis.cluster, redis.authority and the
+	// credentials.
+	MaxRedisNameBytes = 256
+)
+
+// RedisFailureMode says how a tools/call is decided when Redis cannot
+// decide it.
+type RedisFailureMode string
+
+// Failure modes.
+const (
+	// RedisFailLocal decides with this proxy's shared-data buckets, with
+	// the same limits.
+	RedisFailLocal RedisFailureMode = "local"
+	// RedisFailOpen admits the call.
+	RedisFailOpen RedisFailureMode = "open"
+	// RedisFailClosed answers 503 with a JSON-RPC error.
+	RedisFailClosed RedisFailureMode = "closed"
+)
+
+// Redis configures the buckets' Redis store ("redis"), reached through
+// webdis (an HTTP front for Redis) by HTTP callouts to an Envoy cluster.
+type Redis struct {
+	// Cluster ("cluster") is the Envoy cluster of webdis. Required.
+	Cluster string
+	// Authority ("authority", default: Cluster) is the :authority of the
+	// callouts.
+	Authority string
+	// Timeout ("timeout", default 50ms) bounds the wait for Redis.
+	Timeout time.Duration
+	// KeyPrefix ("keyPrefix", default "mcprl") starts every key.
+	KeyPrefix string
+	// FailureMode ("failureMode", default "local").
+	FailureMode RedisFailureMode
+	// Username and Password ("username", "password") are webdis's HTTP
+	// basic credentials; both or neither.
+	Username, Password string
+}
+
+var redisMembers = []fieldSpec{
+	{name: "cluster", typ: "string", required: true,
+		doc: "The Envoy cluster of webdis, the HTTP front of Redis the filter calls (in Istio: outbound|<port>||<host>, e.g. outbound|7379||webdis.mcp.svc.cluster.local). Printable ASCII, at most 256 bytes."},
+	{name: "authority", typ: "string",
+		doc: "The :authority (Host) of the calls to webdis. Absent: the cluster name. Printable ASCII without spaces, at most 256 bytes."},
+	{name: "timeout", typ: "string (Go duration)", def: `"` + DefaultRedisTimeout.String() + `"`,
+		doc: "The longest a tools/call waits for Redis before failureMode decides it: a Go duration from " + MinRedisTimeout.String() + " to " + MaxRedisTimeout.String() + "."},
+	{name: "keyPrefix", typ: "string", def: `"` + DefaultRedisKeyPrefix + `"`,
+		doc: "Starts every Redis key: 1 to 64 bytes of letters, digits and .:_-."},
+	{name: "failureMode", typ: "string", def: `"` + string(RedisFailLocal) + `"`,
+		doc: `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`},
+	{name: "username", typ: "string",
+		doc: "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes."},
+	{name: "password", typ: "string",
+		doc: "webdis HTTP basic auth password; requires username. Printable ASCII, at most 256 bytes; never logged."},
+}
+
+// parseRedis reads the redis object.
+func parseRedis(path string, v gjson.Result) (*Redis, *Error) {
+	if !v.IsObject() {
+		return nil, errorf(path, `must be an object such as {"cluster": "webdis"}, got %s`, shown(v))
+	}
+	r := &Redis{Timeout: DefaultRedisTimeout, KeyPrefix: DefaultRedisKeyPrefix, FailureMode: RedisFailLocal}
+	hasUser, hasPassword := false, false
+	err := eachMember(v, path, redisMembers, func(name, path string, v gjson.Result) *Error {
+		var err *Error
+		switch name {
+		case "cluster":
+			r.Cluster, err = printable(path, v, true)
+		case "authority":
+			r.Authority, err = printable(path, v, false)
+		case "timeout":
+			r.Timeout, err = parseRedisTimeout(path, v)
+		case "keyPrefix":
+			r.KeyPrefix, err = parseKeyPrefix(path, v)
+		case "failureMode":
+			var mode string
+			mode, err = oneOf(path, v, string(RedisFailLocal), string(RedisFailOpen), string(RedisFailClosed))
+			r.FailureMode = RedisFailureMode(mode)
+		case "username":
+			hasUser = true
+			r.Username, err = printable(path, v, false)
+			if err == nil && strings.Contains(r.Username, ":") {
+				err = errorf(path, "must not contain ':' (HTTP basic auth separates user and password with it), got %s", shown(v))
+			}
+		case "password":
+			hasPassword = true
+			if v.Type != gjson.String || v.Str == "" || len(v.Str) > MaxRedisNameBytes ||
+				strings.IndexFunc(v.Str, func(c rune) bool { return c < 0x20 || c > 0x7e }) >= 0 {
+				// The value is a secret: never shown.
+				err = errorf(path, "must be a non-empty string of printable ASCII, at most %d bytes (value not shown)", MaxRedisNameBytes)
+			}
+			r.Password = v.Str
+		default:
+			err = errorf(path, "known but not handled (a bug)")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hasUser && !hasPassword:
+		return nil, errorf(joinPath(path, "password"), "required with username")
+	case hasPassword && !hasUser:
+		return nil, errorf(joinPath(path, "username"), "required with password")
+	}
+	if r.Authority == "" {
+		r.Authority = r.Cluster
+	}
+	return r, nil
+}
+
+// printable reads a non-empty string of printable ASCII, at most
+// MaxRedisNameBytes long; spaces only when allowSpace.
+func printable(path string, v gjson.Result, allowSpace bool) (string, *Error) {
+	s, err := stringValue(path, v, "a string")
+	if err != nil {
+		return "", err
+	}
+	bad := strings.IndexFunc(s, func(c rune) bool { return c < 0x20 || c > 0x7e || c == ' ' && !allowSpace }) >= 0
+	if s == "" || len(s) > MaxRedisNameBytes || bad {
+		what := "printable ASCII without spaces"
+		if allowSpace {
+			what = "printable ASCII"
+		}
+		return "", errorf(path, "must be a non-empty string of %s, at most %d bytes, got %s", what, MaxRedisNameBytes, shown(v))
+	}
+	return s, nil
+}
+
+// parseRedisTimeout reads redis.timeout.
+func parseRedisTimeout(path string, v gjson.Result) (time.Duration, *Error) {
+	if v.Type != gjson.String {
+		return 0, errorf(path, `must be a Go duration string such as "50ms", got %s`, shown(v))
+	}
+	d, err := time.ParseDuration(v.Str)
+	switch {
+	case err != nil:
+		return 0, errorf(path, `must be a Go duration such as "50ms" or "1s" (units ns, us, ms, s, m, h), got %s`, shown(v))
+	case d < MinRedisTimeout:
+		return 0, errorf(path, "must be at least %s, got %s", MinRedisTimeout, shown(v))
+	case d > MaxRedisTimeout:
+		return 0, errorf(path, "must be at most %s (every tools/call may wait this long), got %s", MaxRedisTimeout, shown(v))
+	}
+	return d, nil
+}
+
+// parseKeyPrefix reads redis.keyPrefix.
+func parseKeyPrefix(path string, v gjson.Result) (string, *Error) {
+	s, err := stringValue(path, v, "a string")
+	if err != nil {
+		return "", err
+	}
+	bad := strings.IndexFunc(s, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".:_-", c))
+	}) >= 0
+	if s == "" || len(s) > MaxRedisKeyPrefixBytes || bad {
+		return "", errorf(path, "must be 1 to %d bytes of letters, digits and .:_- (no braces: they would change the keys' hash slot), got %s", MaxRedisKeyPrefixBytes, shown(v))
+	}
+	return s, nil
+}

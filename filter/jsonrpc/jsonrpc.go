@@ -1,0 +1,81 @@
+package jsonrpc
+
+// The package documentation, with the list of refused inputs, is in doc.go.
+
+// JSON-RPC and MCP error codes the filter answers with.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeHeaderMismatch = -32020 // MCP 2026-07-28 (SEP-2243)
+)
+
+// MethodToolsCall is the only method the filter limits.
+const MethodToolsCall = "tools/call"
+
+// Request is what the filter needs from one JSON-RPC message.
+type Request struct {
+	// Method is the decoded "method" member; it is "" when the message has
+	// no "method" member (a JSON-RPC response sent by the client).
+	Method string
+	// ID is the raw JSON text of the "id" member, byte for byte, or nil when
+	// the message has none (a notification). It is a copy: it does not keep
+	// the request body alive.
+	ID []byte
+	// ToolName is params.name of a tools/call; HasToolName is false when it
+	// is missing or not a string.
+	ToolName    string
+	HasToolName bool
+	// Name is what an Mcp-Name header must mirror for this method
+	// (params.name for tools/call and prompts/get, params.uri for
+	// resources/read); HasName is false when there is none.
+	Name    string
+	HasName bool
+}
+
+// Message is one request body: a single request, or a batch.
+type Message struct {
+	Batch    bool
+	Requests []Request
+}
+
+// Error is a request the filter refuses, with the JSON-RPC code to answer.
+type Error struct {
+	Code    int
+	Message string
+	ID      []byte // raw id when it could be read, else nil
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Read parses a request body. It returns *Error for a body the filter must
+// refuse: not JSON (CodeParseError), or JSON that an MCP server might read
+// differently from the filter (CodeInvalidRequest). The package
+// documentation lists every refused input. Read keeps no reference to body.
+func Read(body []byte) (Message, error) {
+	msg, err := read(body)
+	if err != nil {
+		// A nil *Error must not become a non-nil error interface.
+		return Message{}, err
+	}
+	return msg, nil
+}
+
+// ErrorResponse encodes {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":<data>}}.
+//
+// id and data are copied verbatim when they are one valid JSON value
+// (outer whitespace is trimmed, whitespace inside an object or array is
+// removed), so the result is always valid, compact JSON. The id member is
+// omitted when id is nil, empty, JSON null or not one valid JSON value: pass
+// nil to answer a request whose id could not be read. MCP types the id of
+// an error response as optional and a request id as a string or a number
+// (schema 2025-11-25), so MCP clients accept an error without id but not
+// one with "id": null, which JSON-RPC 2.0 (section 5) would send instead.
+// data is omitted when nil, empty or not valid JSON.
+func ErrorResponse(id []byte, code int, message string, data []byte) []byte {
+	return appendErrorResponse(nil, id, code, message, data)
+}
+
+// RateLimitData encodes the error data {"retryAfterSeconds":N}.
+func RateLimitData(retryAfterSeconds int64) []byte {
+	return appendRateLimitData(make([]byte, 0, len(`{"retryAfterSeconds":}`)+20), retryAfterSeconds)
+}

@@ -1,0 +1,203 @@
+package filter
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
+)
+
+// This file connects the filter to Redis: the limiter of a plugin with a
+// "redis" configuration, the webdis transport over proxy_http_call (stock
+// Envoy lets a Wasm filter reach the outside only by an HTTP or gRPC call
+// to a configured cluster), the Redis metrics, and the 503 reply of
+// failureMode "closed".
+
+// Redis metric names (after "mcp_ratelimit.<namespace>.").
+const (
+	metricRedisDecisions = "redis.decisions"
+	metricRedisFallbacks = "redis.fallbacks"
+	metricRedisLatency   = "redis.latency_us"
+	metricRedisErrors    = "redis.errors." // + redis.ErrorKind
+)
+
+// redisMetricNames lists the Redis metric names.
+func redisMetricNames() []string {
+	names := []string{metricRedisDecisions, metricRedisFallbacks, metricRedisLatency}
+	for kind := range redis.NumErrorKinds {
+		names = append(names, metricRedisErrors+kind.String())
+	}
+	return names
+}
+
+// JSON-RPC reply of a tools/call refused because Redis could not decide
+// and failureMode is "closed".
+const (
+	statusUnavailable  = 503
+	messageUnavailable = "Rate limit store unavailable"
+)
+
+// newLimiter is the production limiterFactory: shared data, or Redis with
+// the shared-data limiter as the fallback of failureMode "local".
+func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucket.Limiter, error) {
+	local, err := newStoreLimiter(store, namespace, cfg)
+	if err != nil || cfg.Redis == nil {
+		return local, err
+	}
+	r := cfg.Redis
+	mode := map[config.RedisFailureMode]redis.FailureMode{
+		config.RedisFailLocal: redis.FailLocal, config.RedisFailOpen: redis.FailOpen, config.RedisFailClosed: redis.FailClosed,
+	}[r.FailureMode]
+	transport, protocol, err := redisTransportFor(r)
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := redis.NewLimiter(redis.Options{
+		Transport:   transport,
+		Protocol:    protocol,
+		Namespace:   namespace,
+		KeyPrefix:   r.KeyPrefix,
+		Timeout:     r.Timeout,
+		FailureMode: mode,
+		Fallback:    local,
+		Clock:       time.Now,
+		Observer:    newRedisObserver(metricPrefix + metricSegment(namespace) + "."),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build redis limiter: %w", err)
+	}
+	return limiter, nil
+}
+
+// redisTransportFor returns how a plugin reaches Redis: webdis through
+// proxy_http_call, which every Envoy provides. The Higress build
+// (higress.go) replaces it with Higress's native Redis calls.
+var redisTransportFor = func(r *config.Redis) (redis.Transport, redis.Protocol, error) {
+	t := &webdisTransport{cluster: r.Cluster, authority: r.Authority}
+	if r.Username != "" {
+		t.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
+	}
+	return t, redis.ProtocolWebdis, nil
+}
+
+// webdisTransport posts webdis commands with proxy_http_call.
+type webdisTransport struct {
+	cluster, authority string
+	authorization      string // "Basic ...", or ""
+}
+
+// errNoResponse: Envoy called back without a response (timeout, reset,
+// no healthy upstream).
+var errNoResponse = errors.New("no response from the webdis cluster")
+
+// Post implements redis.Transport.
+func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int, []byte, error)) error {
+	headers := [][2]string{
+		{":method", "POST"}, {":path", "/"}, {":authority", t.authority},
+		{"content-type", "text/plain"},
+	}
+	if t.authorization != "" {
+		headers = append(headers, [2]string{"authorization", t.authorization})
+	}
+	millis := uint32(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<31))
+	_, err := proxywasm.DispatchHttpCall(t.cluster, headers, body, nil, millis, func(numHeaders, bodySize, _ int) {
+		if numHeaders == 0 {
+			done(0, nil, errNoResponse)
+			return
+		}
+		status := 0
+		headers, err := proxywasm.GetHttpCallResponseHeaders()
+		if err != nil {
+			done(0, nil, fmt.Errorf("read webdis reply headers: %w", err))
+			return
+		}
+		for _, h := range headers {
+			if h[0] == ":status" {
+				status, _ = strconv.Atoi(h[1])
+			}
+		}
+		var reply []byte
+		if bodySize > 0 {
+			data, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
+			if err != nil {
+				done(0, nil, fmt.Errorf("read webdis reply: %w", err))
+				return
+			}
+			reply = append([]byte(nil), data...)
+		}
+		done(status, reply, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("proxy_http_call to cluster %q: %w", t.cluster, err)
+	}
+	return nil
+}
+
+// redisObserver counts what the Redis limiter does.
+type redisObserver struct {
+	decisions, fallbacks proxywasm.MetricCounter
+	errors               [redis.NumErrorKinds]proxywasm.MetricCounter
+	latency              proxywasm.MetricHistogram
+}
+
+func newRedisObserver(prefix string) *redisObserver {
+	o := &redisObserver{
+		decisions: proxywasm.DefineCounterMetric(prefix + metricRedisDecisions),
+		fallbacks: proxywasm.DefineCounterMetric(prefix + metricRedisFallbacks),
+		latency:   proxywasm.DefineHistogramMetric(prefix + metricRedisLatency),
+	}
+	for kind := range redis.NumErrorKinds {
+		o.errors[kind] = proxywasm.DefineCounterMetric(prefix + metricRedisErrors + kind.String())
+	}
+	return o
+}
+
+func (o *redisObserver) Decided()  { o.decisions.Increment(1) }
+func (o *redisObserver) FellBack() { o.fallbacks.Increment(1) }
+
+func (o *redisObserver) Failed(kind redis.ErrorKind, err error) {
+	if kind < redis.NumErrorKinds {
+		o.errors[kind].Increment(1)
+	}
+	proxywasm.LogWarnf("mcp-ratelimit: redis %s: %v", kind, err)
+}
+
+func (o *redisObserver) Latency(d time.Duration) { o.latency.Record(uint64(max(d.Microseconds(), 0))) }
+
+// unavailable answers a request Redis could not decide under failureMode
+// "closed": 503 with a JSON-RPC internal error per request with an id
+// (like a rejection, a batch gets an array).
+func (h *httpContext) unavailable(request *examined) {
+	h.settings.metrics.storeErrors.Increment(1)
+	var body []byte
+	switch {
+	case !request.batch:
+		var id []byte
+		if len(request.replyIDs) > 0 {
+			id = request.replyIDs[0]
+		}
+		body = jsonrpc.ErrorResponse(id, codeInternalError, messageUnavailable, nil)
+	case len(request.replyIDs) > 0:
+		body = append(body, '[')
+		for i, id := range request.replyIDs {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, jsonrpc.ErrorResponse(id, codeInternalError, messageUnavailable, nil)...)
+		}
+		body = append(body, ']')
+	}
+	var headers [][2]string
+	if len(body) > 0 {
+		headers = append(headers, [2]string{"content-type", "application/json"})
+	}
+	h.send(statusUnavailable, headers, body)
+}

@@ -1,0 +1,146 @@
+// Project glue for github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0, copied
+// into the SDK's proxywasm/internal package at build time (see README.md in
+// filter/wasmbuild/_glue of github.com/mcp-ratelimit/mcp-ratelimit-wasm).
+//
+// The SDK marks its callbacks (abi_callback_*.go) with TinyGo's `//export`
+// comments, which standard Go ignores. This file exports each of them under
+// its proxy-wasm ABI 0.2.0 name with `//go:wasmexport`, converting between
+// the ABI's 32-bit words and the SDK's Go types. Every callback the SDK
+// implements is here; the SDK has no gRPC or foreign-function callbacks
+// (proxy_on_grpc_*, proxy_on_foreign_function), so neither has this file.
+//
+// `//go:wasmexport` accepts only fixed-size scalar types, so sizes arrive as
+// uint32 and booleans as uint32 (0 = false, anything else = true, as the
+// host may pass any non-zero word for "true").
+
+//go:build wasip1 && !tinygo
+
+package internal
+
+import (
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// glueBool converts an ABI boolean word to a Go bool.
+func glueBool(w uint32) bool { return w != 0 }
+
+// glueWordFromBool converts a Go bool to an ABI boolean word.
+func glueWordFromBool(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// glueABIVersion is the marker by which the host recognises ABI 0.2.0
+// (proxy-wasm-cpp-host src/bytecode_util.cc looks for this export name).
+//
+//go:wasmexport proxy_abi_version_0_2_0
+func glueABIVersion() { proxyABIVersion() }
+
+// glueOnMemoryAllocate hands the host a buffer of size bytes in the
+// module's memory. The buffer is an ordinary Go allocation: Go's garbage
+// collector does not move objects, and the host writes the buffer's address
+// into a Go variable (see glue_hostcalls_wasip1.go) before the host call
+// that asked for it returns, after which that variable keeps it alive.
+// A zero-size request gets a valid one-byte buffer rather than a panic.
+//
+//go:wasmexport proxy_on_memory_allocate
+func glueOnMemoryAllocate(size uint32) unsafe.Pointer {
+	if size == 0 {
+		size = 1
+	}
+	return unsafe.Pointer(proxyOnMemoryAllocate(uint(size)))
+}
+
+//go:wasmexport proxy_on_vm_start
+func glueOnVMStart(rootContextID, vmConfigurationSize uint32) uint32 {
+	return glueWordFromBool(bool(proxyOnVMStart(rootContextID, int(vmConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_configure
+func glueOnConfigure(rootContextID, pluginConfigurationSize uint32) uint32 {
+	return glueWordFromBool(bool(proxyOnConfigure(rootContextID, int(pluginConfigurationSize))))
+}
+
+//go:wasmexport proxy_on_context_create
+func glueOnContextCreate(contextID, parentContextID uint32) {
+	proxyOnContextCreate(contextID, parentContextID)
+}
+
+//go:wasmexport proxy_on_log
+func glueOnLog(contextID uint32) { proxyOnLog(contextID) }
+
+//go:wasmexport proxy_on_done
+func glueOnDone(contextID uint32) uint32 { return glueWordFromBool(proxyOnDone(contextID)) }
+
+//go:wasmexport proxy_on_delete
+func glueOnDelete(contextID uint32) { proxyOnDelete(contextID) }
+
+//go:wasmexport proxy_on_tick
+func glueOnTick(rootContextID uint32) { proxyOnTick(rootContextID) }
+
+//go:wasmexport proxy_on_queue_ready
+func glueOnQueueReady(rootContextID, queueID uint32) { proxyOnQueueReady(rootContextID, queueID) }
+
+//go:wasmexport proxy_on_request_headers
+func glueOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_body
+func glueOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestBody(contextID, int(bodySize), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func glueOnRequestTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func glueOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_body
+func glueOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseBody(contextID, int(bodySize), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func glueOnResponseTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func glueOnHttpCallResponse(rootContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	proxyOnHttpCallResponse(rootContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
+}
+
+//go:wasmexport proxy_on_new_connection
+func glueOnNewConnection(contextID uint32) uint32 {
+	return uint32(proxyOnNewConnection(contextID))
+}
+
+//go:wasmexport proxy_on_downstream_data
+func glueOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(proxyOnDownstreamData(contextID, int(dataSize), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func glueOnDownstreamConnectionClose(contextID, peerType uint32) {
+	proxyOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_upstream_data
+func glueOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(proxyOnUpstreamData(contextID, int(dataSize), glueBool(endOfStream)))
+}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func glueOnUpstreamConnectionClose(contextID, peerType uint32) {
+	proxyOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
+}

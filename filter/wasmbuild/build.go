@@ -1,0 +1,432 @@
+// Package wasmbuild builds the project's proxy-wasm module with the
+// installed (standard) Go toolchain: GOOS=wasip1 GOARCH=wasm
+// -buildmode=c-shared.
+//
+// The proxy-wasm Go SDK v0.24.0 only produces a working module under
+// TinyGo. Prepare makes a build workspace in which it does under standard
+// Go too, without changing any SDK file:
+//
+//   - <work>/sdk: a writable copy of the SDK from the module cache, plus the
+//     project's glue files from filter/wasmbuild/_glue added to its
+//     proxywasm/internal package (//go:wasmimport host calls and
+//     //go:wasmexport callbacks; see filter/wasmbuild/README.md);
+//   - <work>/go.work: a workspace of the project and that copy, so the
+//     project's import of the SDK resolves to the copy;
+//   - <work>/runtime-overlay.json: a `go build -overlay` that replaces the
+//     Go runtime's netpoll_wasip1.go with a patched copy generated from the
+//     installed GOROOT (see PatchNetpoll), for Envoy 1.33-1.38.
+//
+// The Makefile drives it through cmd/wasmbuild; tests use it to build
+// their probe plugins the same way.
+package wasmbuild
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Config says where the project and the build workspace are.
+type Config struct {
+	// RepoRoot is the folder of the project's go.mod. Required.
+	RepoRoot string
+	// WorkDir receives the SDK copy, go.work and the runtime overlay.
+	// Required; the Makefile uses <RepoRoot>/build.
+	WorkDir string
+	// GlueDir holds the glue files. Default: <RepoRoot>/filter/wasmbuild/_glue.
+	GlueDir string
+	// Go is the go command. Default: "go".
+	Go string
+	// Stderr receives the go command's diagnostics. Default: os.Stderr.
+	Stderr io.Writer
+}
+
+// Workspace is a prepared build workspace.
+type Workspace struct {
+	cfg       Config
+	goWork    string
+	overlay   string
+	goVersion string
+	glueFiles []string
+}
+
+// Target is one module to build.
+type Target struct {
+	// Package is the main package to build, as the go command takes it
+	// from RepoRoot (for example "." or "./filter/wasmtest/testdata/probe").
+	Package string
+	// Output is the .wasm file to write.
+	Output string
+	// StockRuntime builds without the runtime patch (for tests that need
+	// a module which crashes on Envoy 1.33-1.38).
+	StockRuntime bool
+	// LDFlags are passed to -ldflags when not empty.
+	LDFlags string
+}
+
+// Prepare creates or refreshes the build workspace in cfg.WorkDir. It is
+// idempotent and rewrites nothing that is already up to date, so builds can
+// share one workspace.
+func Prepare(ctx context.Context, cfg Config) (*Workspace, error) {
+	if cfg.RepoRoot == "" || cfg.WorkDir == "" {
+		return nil, errors.New("wasmbuild: RepoRoot and WorkDir are required")
+	}
+	var err error
+	if cfg.RepoRoot, err = filepath.Abs(cfg.RepoRoot); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	if cfg.WorkDir, err = filepath.Abs(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	if cfg.GlueDir == "" {
+		cfg.GlueDir = filepath.Join(cfg.RepoRoot, "filter", "wasmbuild", "_glue")
+	}
+	if cfg.Go == "" {
+		cfg.Go = "go"
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	w := &Workspace{cfg: cfg}
+
+	goEnv, err := w.goEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.goVersion = goEnv.GOVERSION
+
+	sdkDir, err := w.sdkDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	sdkCopy := filepath.Join(cfg.WorkDir, "sdk")
+	if w.glueFiles, err = SyncSDKCopy(sdkDir, cfg.GlueDir, sdkCopy); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	if w.goWork, err = writeGoWork(cfg.WorkDir, cfg.RepoRoot, sdkCopy); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	if w.overlay, err = writeRuntimeOverlay(cfg.WorkDir, goEnv.GOROOT, goEnv.GOVERSION); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	return w, nil
+}
+
+// GoWork is the path of the workspace's go.work.
+func (w *Workspace) GoWork() string { return w.goWork }
+
+// Overlay is the path of the runtime patch's -overlay file.
+func (w *Workspace) Overlay() string { return w.overlay }
+
+// GoVersion is the version of the go command the workspace was prepared
+// with (and whose runtime the overlay patches).
+func (w *Workspace) GoVersion() string { return w.goVersion }
+
+// GlueFiles are the glue files' paths inside the SDK copy.
+func (w *Workspace) GlueFiles() []string { return w.glueFiles }
+
+// Env is the environment for go commands that build for the module: the
+// current one plus GOWORK, GOOS=wasip1 and GOARCH=wasm.
+func (w *Workspace) Env() []string {
+	return append(os.Environ(), "GOWORK="+w.goWork, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+}
+
+// Build builds t. The module is reproducible: paths are trimmed and no VCS
+// information is stamped, so the same sources and Go give the same bytes.
+func (w *Workspace) Build(ctx context.Context, t Target) error {
+	if t.Package == "" || t.Output == "" {
+		return errors.New("wasmbuild: Target.Package and Target.Output are required")
+	}
+	out, err := filepath.Abs(t.Output)
+	if err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
+	}
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false"}
+	if !t.StockRuntime {
+		args = append(args, "-overlay="+w.overlay)
+	}
+	if t.LDFlags != "" {
+		args = append(args, "-ldflags="+t.LDFlags)
+	}
+	args = append(args, "-o", out, t.Package)
+	if err := w.run(ctx, args...); err != nil {
+		return fmt.Errorf("wasmbuild: building %s: %w", t.Package, err)
+	}
+	return nil
+}
+
+// Vet runs go vet for GOOS=wasip1 GOARCH=wasm on the packages that go into
+// the given main packages and belong to the project or the SDK, so the glue
+// (inside the SDK copy) and wasip1-only code are vetted too. Findings in the
+// project's files and in the glue fail; findings in the SDK's own files
+// (which the project does not change) are ignored and only counted in the
+// returned report.
+func (w *Workspace) Vet(ctx context.Context, mainPackages ...string) (VetReport, error) {
+	var report VetReport
+	projectModule, err := w.projectModule()
+	if err != nil {
+		return report, err
+	}
+	listArgs := append([]string{"list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}} {{.ImportPath}}"}, mainPackages...)
+	listed, err := w.capture(ctx, listArgs...)
+	if err != nil {
+		return report, fmt.Errorf("wasmbuild: vet: %w", err)
+	}
+	var packages []string
+	for _, line := range strings.Split(string(listed), "\n") {
+		module, pkg, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok && (module == projectModule || module == SDKModule) {
+			packages = append(packages, pkg)
+		}
+	}
+	if len(packages) == 0 {
+		return report, fmt.Errorf("wasmbuild: vet: no project or SDK packages in %v", mainPackages)
+	}
+	report.Packages = packages
+	out, err := w.capture(ctx, append([]string{"vet", "-json"}, packages...)...)
+	if err != nil {
+		return report, fmt.Errorf("wasmbuild: vet: %w", err)
+	}
+	findings, err := parseVetJSON(out)
+	if err != nil {
+		return report, fmt.Errorf("wasmbuild: vet: %w", err)
+	}
+	var own []string
+	for _, f := range findings {
+		if w.isOwnFile(f.File()) {
+			own = append(own, f.String())
+		} else {
+			report.IgnoredSDKFindings++
+		}
+	}
+	if len(own) > 0 {
+		return report, fmt.Errorf("wasmbuild: go vet (wasip1/wasm) found %d problem(s):\n%s", len(own), strings.Join(own, "\n"))
+	}
+	return report, nil
+}
+
+// VetReport describes a successful Vet.
+type VetReport struct {
+	// Packages are the packages vetted.
+	Packages []string
+	// IgnoredSDKFindings counts findings in the SDK's own, unmodified
+	// files (v0.24.0 has three "possible misuse of reflect.SliceHeader").
+	IgnoredSDKFindings int
+}
+
+// isOwnFile reports whether a vetted file is the project's: a glue file, or
+// a file under the project root that is not in the build workspace.
+func (w *Workspace) isOwnFile(path string) bool {
+	for _, g := range w.glueFiles {
+		if path == g {
+			return true
+		}
+	}
+	return within(w.cfg.RepoRoot, path) && !within(w.cfg.WorkDir, path)
+}
+
+// within reports whether path lies in folder dir.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// projectModule reads the module path from the project's go.mod.
+func (w *Workspace) projectModule() (string, error) {
+	mod, err := os.ReadFile(filepath.Join(w.cfg.RepoRoot, "go.mod"))
+	if err != nil {
+		return "", fmt.Errorf("wasmbuild: %w", err)
+	}
+	m := moduleDirective.FindSubmatch(mod)
+	if m == nil {
+		return "", fmt.Errorf("wasmbuild: %s has no module directive", filepath.Join(w.cfg.RepoRoot, "go.mod"))
+	}
+	return string(m[1]), nil
+}
+
+// moduleDirective matches the module line of a go.mod.
+var moduleDirective = regexp.MustCompile(`(?m)^module\s+(\S+)\s*$`)
+
+// run runs the go command in RepoRoot with Env.
+func (w *Workspace) run(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, w.cfg.Go, args...)
+	cmd.Dir = w.cfg.RepoRoot
+	cmd.Env = w.Env()
+	cmd.Stdout = w.cfg.Stderr
+	cmd.Stderr = w.cfg.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", w.cfg.Go, strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// goEnvVars is the part of `go env -json` the build uses.
+type goEnvVars struct {
+	GOROOT    string
+	GOVERSION string
+}
+
+func (w *Workspace) goEnv(ctx context.Context) (goEnvVars, error) {
+	var v goEnvVars
+	out, err := w.output(ctx, "env", "-json", "GOROOT", "GOVERSION")
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return v, fmt.Errorf("wasmbuild: reading go env: %w", err)
+	}
+	if v.GOROOT == "" || v.GOVERSION == "" {
+		return v, fmt.Errorf("wasmbuild: go env reports no GOROOT or GOVERSION: %s", out)
+	}
+	return v, nil
+}
+
+// sdkDir finds the SDK version the project's go.mod requires, downloading it
+// into the module cache when it is not there yet (a fresh machine starts with
+// an empty cache, and nothing else in the build fetches a module whose files
+// are copied rather than compiled), and checks it is the version the glue is
+// written for.
+func (w *Workspace) sdkDir(ctx context.Context) (string, error) {
+	out, err := w.output(ctx, "mod", "download", "-json", SDKModule)
+	if err != nil {
+		return "", err
+	}
+	var mod struct{ Version, Dir, Error string }
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return "", fmt.Errorf("wasmbuild: reading `go mod download -json %s`: %w: %q", SDKModule, err, out)
+	}
+	if mod.Error != "" || mod.Dir == "" {
+		return "", fmt.Errorf("wasmbuild: downloading %s: %s", SDKModule, mod.Error)
+	}
+	if mod.Version != SDKVersion {
+		return "", fmt.Errorf("wasmbuild: go.mod requires %s %s but the glue in filter/wasmbuild/_glue is written for %s; "+
+			"review the glue against the new SDK before changing SDKVersion", SDKModule, mod.Version, SDKVersion)
+	}
+	return mod.Dir, nil
+}
+
+// capture runs a go command in RepoRoot with Env and returns its standard
+// output; its standard error goes to cfg.Stderr.
+func (w *Workspace) capture(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, w.cfg.Go, args...)
+	cmd.Dir = w.cfg.RepoRoot
+	cmd.Env = w.Env()
+	cmd.Stderr = w.cfg.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", w.cfg.Go, strings.Join(args, " "), err)
+	}
+	return out, nil
+}
+
+// output runs a go command that inspects the project itself (not the
+// workspace) and returns its standard output.
+func (w *Workspace) output(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, w.cfg.Go, args...)
+	cmd.Dir = w.cfg.RepoRoot
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("wasmbuild: %s %s: %w: %s", w.cfg.Go, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out, nil
+}
+
+// goDirective matches the go line of a go.mod.
+var goDirective = regexp.MustCompile(`(?m)^go\s+(\S+)\s*$`)
+
+// writeGoWork writes workDir/go.work naming the project and the SDK copy.
+// Its go line is the project's, which is at least the SDK's (go 1.19).
+func writeGoWork(workDir, repoRoot, sdkCopy string) (string, error) {
+	mod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		return "", fmt.Errorf("reading the project's go.mod: %w", err)
+	}
+	m := goDirective.FindSubmatch(mod)
+	if m == nil {
+		return "", fmt.Errorf("%s has no go directive", filepath.Join(repoRoot, "go.mod"))
+	}
+	project, err := filepath.Rel(workDir, repoRoot)
+	if err != nil {
+		return "", err
+	}
+	sdk, err := filepath.Rel(workDir, sdkCopy)
+	if err != nil {
+		return "", err
+	}
+	content := fmt.Sprintf("// Generated by filter/wasmbuild; do not edit.\n"+
+		"// The project plus a copy of %s %s with the project's glue added.\n\n"+
+		"go %s\n\nuse (\n\t%s\n\t%s\n)\n",
+		SDKModule, SDKVersion, m[1], workRel(project), workRel(sdk))
+	path := filepath.Join(workDir, "go.work")
+	if err := writeIfChanged(path, []byte(content)); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// workRel spells a relative path the way go.work expects ("./x", "..").
+func workRel(rel string) string {
+	rel = filepath.ToSlash(rel)
+	if rel == "." || strings.HasPrefix(rel, "../") || rel == ".." {
+		return rel
+	}
+	return "./" + rel
+}
+
+// writeRuntimeOverlay writes the patched runtime file and the -overlay JSON
+// that substitutes it for the installed GOROOT's, and returns the JSON's path.
+func writeRuntimeOverlay(workDir, goroot, goVersion string) (string, error) {
+	orig := filepath.Join(goroot, "src", filepath.FromSlash(NetpollFile))
+	src, err := os.ReadFile(orig)
+	if err != nil {
+		return "", fmt.Errorf("reading %s of %s: %w", NetpollFile, goVersion, err)
+	}
+	patched, err := PatchNetpoll(src, goVersion)
+	if err != nil {
+		return "", fmt.Errorf("%w\n(file: %s)", err, orig)
+	}
+	dir := filepath.Join(workDir, "runtime-overlay")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	replacement := filepath.Join(dir, filepath.Base(orig))
+	if err := writeIfChanged(replacement, patched); err != nil {
+		return "", err
+	}
+	overlay, err := json.MarshalIndent(struct{ Replace map[string]string }{
+		Replace: map[string]string{orig: replacement},
+	}, "", "\t")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(workDir, "runtime-overlay.json")
+	if err := writeIfChanged(path, append(overlay, '\n')); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// writeIfChanged writes data to path unless it already holds exactly data.
+func writeIfChanged(path string, data []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return writeFileAtomic(path, data)
+}

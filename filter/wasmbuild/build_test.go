@@ -1,0 +1,164 @@
+package wasmbuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWriteGoWork(t *testing.T) {
+	tests := []struct {
+		name    string
+		workDir func(repo string) string
+		wantUse []string
+	}{
+		{"work dir inside the repository", func(repo string) string { return filepath.Join(repo, "build") }, []string{"\t..\n", "\t./sdk\n"}},
+		{"work dir elsewhere", func(string) string { return filepath.Join(os.TempDir(), "elsewhere-"+t.Name()) }, []string{"\t./sdk\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			writeFiles(t, repo, map[string]string{"go.mod": "module example.com/p\n\ngo 1.26.0\n\nrequire x v1.0.0\n"})
+			work := tc.workDir(repo)
+			if err := os.MkdirAll(work, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.RemoveAll(work) })
+			path, err := writeGoWork(work, repo, filepath.Join(work, "sdk"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := string(data)
+			for _, want := range append(tc.wantUse, "\ngo 1.26.0\n", "use (\n") {
+				if !strings.Contains(content, want) {
+					t.Errorf("go.work lacks %q:\n%s", want, content)
+				}
+			}
+			rel, _ := filepath.Rel(work, repo)
+			if !strings.Contains(content, "\t"+workRel(rel)+"\n") {
+				t.Errorf("go.work does not use the project (%s):\n%s", workRel(rel), content)
+			}
+		})
+	}
+	t.Run("go.mod without go directive", func(t *testing.T) {
+		repo := t.TempDir()
+		writeFiles(t, repo, map[string]string{"go.mod": "module example.com/p\n"})
+		if _, err := writeGoWork(t.TempDir(), repo, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no go directive") {
+			t.Errorf("error %v, want a missing go directive", err)
+		}
+	})
+}
+
+func TestWorkRel(t *testing.T) {
+	for in, want := range map[string]string{".": ".", "..": "..", "../a": "../a", "sdk": "./sdk", "a/b": "./a/b"} {
+		if got := workRel(in); got != want {
+			t.Errorf("workRel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsOwnFile(t *testing.T) {
+	w := &Workspace{
+		cfg:       Config{RepoRoot: "/repo", WorkDir: "/repo/build"},
+		glueFiles: []string{"/repo/build/sdk/proxywasm/internal/glue_a.go"},
+	}
+	for path, want := range map[string]bool{
+		"/repo/filter/vm.go": true,
+		"/repo/main.go":      true,
+		"/repo/build/sdk/proxywasm/internal/glue_a.go":         true,
+		"/repo/build/sdk/proxywasm/internal/hostcall_utils.go": false,
+		"/elsewhere/x.go":  false,
+		"/repository/x.go": false,
+	} {
+		if got := w.isOwnFile(path); got != want {
+			t.Errorf("isOwnFile(%s) = %t, want %t", path, got, want)
+		}
+	}
+}
+
+func TestPrepareRejects(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no repository root", Config{WorkDir: t.TempDir()}, "RepoRoot and WorkDir are required"},
+		{"no work dir", Config{RepoRoot: t.TempDir()}, "RepoRoot and WorkDir are required"},
+		{"no go command", Config{RepoRoot: t.TempDir(), WorkDir: t.TempDir(), Go: filepath.Join(t.TempDir(), "no-go")}, "env -json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Prepare(ctx, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+	if err := (&Workspace{}).Build(ctx, Target{}); err == nil {
+		t.Error("Build accepted an empty target")
+	}
+}
+
+// TestVetCoversTheGlue prepares a workspace and vets the probe plugin for
+// wasip1: the SDK's own three findings are ignored and counted, the glue
+// is vetted (TestVetFailsOnGlueFindings shows a glue finding fails).
+func TestVetCoversTheGlue(t *testing.T) {
+	root := repoRoot(t)
+	ws, err := Prepare(context.Background(), Config{RepoRoot: root, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := ws.Vet(context.Background(), "./filter/wasmtest/testdata/probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vettedInternal := false
+	for _, p := range report.Packages {
+		vettedInternal = vettedInternal || p == SDKModule+"/"+GluePackageDir
+	}
+	if !vettedInternal {
+		t.Errorf("the glue's package was not vetted: %v", report.Packages)
+	}
+	if report.IgnoredSDKFindings != 3 {
+		t.Errorf("%d SDK findings ignored, want the 3 of SDK v0.24.0 (reflect.SliceHeader)", report.IgnoredSDKFindings)
+	}
+}
+
+// TestVetFailsOnGlueFindings adds a glue file with a printf mistake to the
+// real glue and checks that Vet fails on it, naming the file.
+func TestVetFailsOnGlueFindings(t *testing.T) {
+	root := repoRoot(t)
+	glue := t.TempDir()
+	real, err := filepath.Glob(filepath.Join(root, "filter", "wasmbuild", "_glue", "*.go"))
+	if err != nil || len(real) == 0 {
+		t.Fatalf("no glue files (%v)", err)
+	}
+	for _, f := range real {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFiles(t, glue, map[string]string{filepath.Base(f): string(data)})
+	}
+	writeFiles(t, glue, map[string]string{"zz_bad.go": "package internal\n\nimport \"fmt\"\n\n" +
+		"// glueBad misuses a format.\nfunc glueBad() string { return fmt.Sprintf(\"%d\", \"not a number\") }\n"})
+	ws, err := Prepare(context.Background(), Config{RepoRoot: root, WorkDir: t.TempDir(), GlueDir: glue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ws.Vet(context.Background(), "./filter/wasmtest/testdata/probe")
+	if err == nil {
+		t.Fatal("vet passed a glue file with a printf mistake")
+	}
+	for _, want := range []string{"zz_bad.go", "printf", "1 problem"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package wasmbuild
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const (
+	projectModule = "github.com/mcp-ratelimit/mcp-ratelimit-wasm"
+	sdkModule     = "github.com/tetratelabs/proxy-wasm-go-sdk"
+	gjsonModule   = "github.com/tidwall/gjson"
+)
+
+// shippedPackages are the project's packages the module is made of; the
+// test helpers, the build tool, the local host and the image tool must
+// never be among them.
+var shippedPackages = []string{
+	projectModule,
+	projectModule + "/bucket",
+	projectModule + "/filter",
+	projectModule + "/filter/config",
+	projectModule + "/filter/jsonrpc",
+}
+
+// wasmDeps lists the non-standard packages that the packages named by args
+// import, directly or not, when built for GOOS=wasip1 GOARCH=wasm, as
+// "importpath module" lines.
+func wasmDeps(t *testing.T, root string, args ...string) map[string]string {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), "go", append([]string{"list", "-deps",
+		"-f", "{{if not .Standard}}{{.ImportPath}} {{with .Module}}{{.Path}}{{end}}{{end}}"}, args...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	deps := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		pkg, module, _ := strings.Cut(line, " ")
+		deps[pkg] = module
+	}
+	return deps
+}
+
+// TestShippedModuleImportsOnlyTheSDKAndGjson proves what the one go.mod
+// costs the shipped module: although the repository's tools and tests
+// require many modules (go-control-plane, wazero, the MCP SDK, Kubernetes
+// and Istio libraries, go-containerregistry), the .wasm links only what
+// main.go imports, and that is the project's own pure packages, the
+// proxy-wasm SDK and gjson (with gjson's own imports) besides the standard
+// library. See docs/design.md.
+func TestShippedModuleImportsOnlyTheSDKAndGjson(t *testing.T) {
+	root := repoRoot(t)
+	allowed := map[string]bool{projectModule: true, sdkModule: true}
+	for _, module := range wasmDeps(t, root, gjsonModule) {
+		allowed[module] = true
+	}
+	if !allowed[gjsonModule] {
+		t.Fatalf("go list found no module for %s", gjsonModule)
+	}
+	deps := wasmDeps(t, root, ".")
+	var own []string
+	for pkg, module := range deps {
+		switch {
+		case !allowed[module]:
+			t.Errorf("the module imports %s (module %q): only the proxy-wasm SDK and gjson may enter the .wasm", pkg, module)
+		case module == projectModule:
+			own = append(own, pkg)
+		}
+	}
+	sort.Strings(own)
+	if strings.Join(own, " ") != strings.Join(shippedPackages, " ") {
+		t.Errorf("the module is made of the project's packages\n%s\nwant\n%s",
+			strings.Join(own, "\n"), strings.Join(shippedPackages, "\n"))
+	}
+	for _, module := range []string{sdkModule, gjsonModule} {
+		found := false
+		for _, m := range deps {
+			found = found || m == module
+		}
+		if !found {
+			t.Errorf("the module does not import %s: update this test and docs/design.md", module)
+		}
+	}
+}
