@@ -12,7 +12,7 @@ import (
 // demands, each bucket's cost and capacity as exact spans), the store
 // compares and adds spans only, and returns each bucket's debt before the
 // take; DecideRemote then derives the Decision with the same arithmetic
-// and the same rules (decide, in shared.go) as StoreLimiter. A store that
+// and the same rules (decide, in read.go) as StoreLimiter. A store that
 // can only add and compare numbers below 2^53 (Lua's doubles) thus makes
 // exactly the decisions of shared data.
 

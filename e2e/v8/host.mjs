@@ -544,6 +544,21 @@ export class VM {
         stat.value = BigInt.asUintN(64, stat.value + offset);
         return R.OK;
       },
+      proxy_record_metric: (id, value) => {
+        // Only histograms take samples (C recordMetric); the V8 host keeps
+        // their sample count, which no scenario compares.
+        if (((id >>> 0) & 3) !== MetricKind.Histogram) return R.BadArgument;
+        const stat = this.metricIds.get(id >>> 0);
+        if (!stat) return R.NotFound;
+        stat.value += 1n;
+        return R.OK;
+      },
+      proxy_http_call: () => {
+        // The V8 host has no clusters: Envoy answers a call to a cluster it
+        // does not know with BadArgument (C httpCall), and the filter then
+        // decides on its redis.failureMode. No scenario configures redis.
+        return R.BadArgument;
+      },
       proxy_get_metric: (id, out) => {
         if (((id >>> 0) & 3) === MetricKind.Histogram) return R.BadArgument;
         const stat = this.metricIds.get(id >>> 0);

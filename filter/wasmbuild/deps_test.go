@@ -22,6 +22,7 @@ const (
 var shippedPackages = []string{
 	projectModule,
 	projectModule + "/bucket",
+	projectModule + "/bucket/redis",
 	projectModule + "/filter",
 	projectModule + "/filter/config",
 	projectModule + "/filter/jsonrpc",
