@@ -14,7 +14,7 @@ import (
 )
 
 // The differential test: the same request goes, through the filter (the
-// compiled module in the e2e host), to several real MCP servers whose tools
+// compiled module in the local host), to several real MCP servers whose tools
 // count their runs: the official Go SDK, the official TypeScript SDK's
 // Express app and its web-standard transport, and a model of the Python
 // SDK's reader (json.loads). For every request and every server, each tool
