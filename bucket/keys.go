@@ -61,8 +61,11 @@ func (k Kind) hasTool() bool { return k == KindTool || k == KindUserTool }
 // perUser reports whether buckets of kind k are per user.
 func (k Kind) perUser() bool { return k == KindUser || k == KindUserTool }
 
-// escapeKeyPart escapes s for use as one segment of a key.
-func escapeKeyPart(s string) string {
+// EscapeKeyPart escapes s for use as one segment of a store key: every byte
+// outside [A-Za-z0-9._~-] is percent-encoded, so segments never contain the
+// separator and distinct names never share a key. The Redis store names its
+// keys the same way.
+func EscapeKeyPart(s string) string {
 	const hex = "0123456789ABCDEF"
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -100,7 +103,7 @@ type keys struct {
 }
 
 func newKeys(namespace string) keys {
-	return keys{prefix: keyFormat + "/" + escapeKeyPart(namespace) + "/"}
+	return keys{prefix: keyFormat + "/" + EscapeKeyPart(namespace) + "/"}
 }
 
 // bucket is the key of a bucket that is not per user, or, for a per-user
@@ -112,7 +115,7 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 	b.WriteString(kindWord(kind))
 	if kind.hasTool() {
 		b.WriteByte('/')
-		b.WriteString(escapeKeyPart(tool))
+		b.WriteString(EscapeKeyPart(tool))
 	}
 	b.WriteByte('/')
 	b.WriteString(strconv.FormatInt(l.MaxTokens, 10))

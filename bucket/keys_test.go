@@ -20,13 +20,13 @@ func TestEscapeKeyPart(t *testing.T) {
 		{"../x", "..%2Fx"},
 	}
 	for _, tt := range tests {
-		if got := escapeKeyPart(tt.in); got != tt.want {
-			t.Errorf("escapeKeyPart(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := EscapeKeyPart(tt.in); got != tt.want {
+			t.Errorf("EscapeKeyPart(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
-// unescapeKeyPart inverts escapeKeyPart; ok is false on malformed input.
+// unescapeKeyPart inverts EscapeKeyPart; ok is false on malformed input.
 func unescapeKeyPart(s string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -58,7 +58,7 @@ func FuzzEscapeKeyPart(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e := escapeKeyPart(s)
+		e := EscapeKeyPart(s)
 		if strings.ContainsRune(e, '/') {
 			t.Fatalf("escape(%q) = %q contains '/'", s, e)
 		}

@@ -36,7 +36,7 @@ type keys struct {
 }
 
 func newKeys(keyPrefix, namespace string) keys {
-	tag := escape(namespace)
+	tag := bucket.EscapeKeyPart(namespace)
 	if tag == "" {
 		// "{}" is no hash tag (the whole key would be hashed); a lone "%"
 		// is no escaped name either.
@@ -53,7 +53,7 @@ func (k keys) of(b bucket.Bucket) string {
 	s.WriteString(b.Kind.String())
 	if b.Kind == bucket.KindTool || b.Kind == bucket.KindUserTool {
 		s.WriteByte('/')
-		s.WriteString(escape(b.Tool))
+		s.WriteString(bucket.EscapeKeyPart(b.Tool))
 	}
 	if b.Kind == bucket.KindUser || b.Kind == bucket.KindUserTool {
 		s.WriteByte('/')
@@ -70,22 +70,4 @@ func (k keys) of(b bucket.Bucket) string {
 func userDigest(user string) string {
 	sum := sha256.Sum256([]byte(user))
 	return hex.EncodeToString(sum[:16])
-}
-
-// escape percent-encodes every byte of s outside [A-Za-z0-9._~-].
-func escape(s string) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '.' || c == '_' || c == '~' || c == '-' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
-	}
-	return b.String()
 }
