@@ -250,6 +250,8 @@ var validConfigs = []schemaCase{
 	{"micro sign", `{"shared":{"maxTokens":2,"refillPeriod":"5000µs"}}`},
 	{"error code outside the reserved ranges", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":-32099}`},
 	{"positive error code", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":429}`},
+	{"tool with a cost only", `{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5}]}`},
+	{"missing identity rejected", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`},
 	{"unicode tool name", `{"tools":[{"name":"recherche-étendue","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`},
 	{"tools empty but shared set", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"tools":[]}`},
 }
@@ -261,6 +263,9 @@ var refusedByBoth = []schemaCase{
 	{"unknown field", `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"sharedd":{}}`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1m"}}`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1m","burst":2}}`},
+	{"cost zero", `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"tools":[{"name":"a","cost":0}]}`},
+	{"cost fractional", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":1.5}]}`},
+	{"missing identity unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`},
 	{"zero tokens", `{"shared":{"maxTokens":0,"refillPeriod":"1m"}}`},
 	{"too many tokens", `{"shared":{"maxTokens":1000000001,"refillPeriod":"1m"}}`},
 	{"fractional tokens", `{"shared":{"maxTokens":1.5,"refillPeriod":"1m"}}`},
@@ -312,6 +317,7 @@ var refusedByParserOnly = []schemaCase{
 	{"refillPeriod zero", `{"shared":{"maxTokens":1,"refillPeriod":"0s"}}`},
 	{"refillPeriod above 365 days", `{"shared":{"maxTokens":1,"refillPeriod":"8761h"}}`},
 	{"tool name over 256 bytes", `{"tools":[{"name":"` + strings.Repeat("é", 200) + `","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`},
+	{"tool cost above a bucket", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":3}]}`},
 }
 
 // TestSchemaAgreesWithTheParser runs the three tables.
@@ -360,13 +366,13 @@ func TestSchemaIsNeverStricterThanTheParser(t *testing.T) {
 		"perUser": map[string]any{"maxTokens": 20, "refillPeriod": "1m"},
 		"tools": []any{map[string]any{"name": "search",
 			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
-			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}}},
-		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "cost": 1}},
+		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id", "missing": "shared"},
 		"maxTrackedUsers": 10000, "paths": []any{"/mcp"}, "maxRequestBodyBytes": 1048576,
 		"batch": "reject", "errorCode": -32029, "rejectStatus": 429, "dryRun": false, "rateLimitHeaders": false,
 	}
 	values := []any{nil, true, false, 0, 1, -1, 1.5, 200, 429, 1e6, -32029, -32020, -32100, -32101, 4294967296,
-		"", "x", "1m", "0s", "1d", "/mcp", "header", "sourceAddress", "limit", "x-user-id", " x",
+		"", "x", "1m", "0s", "1d", "/mcp", "header", "sourceAddress", "limit", "x-user-id", " x", "anonymous", "reject",
 		[]any{}, []any{"/a"}, []any{"/a", "/a"}, map[string]any{}, map[string]any{"maxTokens": 1, "refillPeriod": "1s"}}
 	checked, parserOnly := 0, 0
 	for _, path := range config.FieldPaths() {

@@ -125,8 +125,9 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	return request
 }
 
-// demands lists the tokens a request needs: one per tools/call from each
-// bucket that applies to it, summed per bucket.
+// demands lists the tokens a request needs: the cost of each tools/call
+// (its tool's cost, 1 for a tool without one) from each bucket that
+// applies to it, summed per bucket.
 //
 //   - the shared bucket, when configured;
 //   - the user's bucket, when configured and the request has an identity;
@@ -138,30 +139,34 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 // counted, and per-tool state is never created for names a client invents.
 func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 	var list []bucket.Demand
-	add := func(b bucket.Bucket) {
+	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
 			if list[i].Bucket == b {
-				list[i].Tokens++
+				list[i].Tokens += tokens
 				return
 			}
 		}
-		list = append(list, bucket.Demand{Bucket: b, Tokens: 1})
+		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
 	}
 	for _, call := range calls {
+		cost := int64(config.DefaultCost)
+		if call.tool != nil {
+			cost = call.tool.cost
+		}
 		if s.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared})
+			add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
 		}
 		if user != "" && s.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser})
+			add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser}, cost)
 		}
 		if call.tool == nil {
 			continue
 		}
 		if call.tool.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindTool, Tool: call.tool.name, Limit: *call.tool.shared})
+			add(bucket.Bucket{Kind: bucket.KindTool, Tool: call.tool.name, Limit: *call.tool.shared}, cost)
 		}
 		if user != "" && call.tool.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUserTool, Tool: call.tool.name, User: user, Limit: *call.tool.perUser})
+			add(bucket.Bucket{Kind: bucket.KindUserTool, Tool: call.tool.name, User: user, Limit: *call.tool.perUser}, cost)
 		}
 	}
 	return list
@@ -180,13 +185,23 @@ func (h *httpContext) act(request examined) types.Action {
 		h.phase = phasePassThrough
 		return types.ActionContinue
 	}
-	demands := h.settings.demands(request.calls, h.identity)
+	user, known := h.settings.userOf(h.identity)
+	if !known {
+		return h.replyMissingIdentity(&request)
+	}
+	return h.limit(&request, user)
+}
+
+// limit asks the limiter for the tokens of a request's calls, user's
+// per-user buckets included ("" for none), and admits or rejects it.
+func (h *httpContext) limit(request *examined, user string) types.Action {
+	demands := h.settings.demands(request.calls, user)
 	if len(demands) == 0 {
-		h.admit(&request, bucket.Decision{Allowed: true}, false)
+		h.admit(request, bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue
 	}
 	h.phase = phaseDeciding
-	h.pending = &request
+	h.pending = request
 	h.inTake = true
 	h.settings.limiter.Take(h.settings.now(), demands, h.onDecision)
 	h.inTake = false

@@ -27,6 +27,7 @@ const (
 	metricOversized       = "requests.oversized"
 	metricHeaderMismatch  = "requests.header_mismatch"
 	metricUnsupportedEnc  = "requests.unsupported_encoding"
+	metricIdentityMissing = "requests.identity_missing"
 	metricUserOverflow    = "users.table_overflow"
 	metricStoreErrors     = "store.errors"
 
@@ -50,8 +51,12 @@ type metrics struct {
 	// charset, content coding or repeated header could make the server
 	// read their body differently.
 	unsupportedEncoding proxywasm.MetricCounter
-	userOverflow        proxywasm.MetricCounter
-	storeErrors         proxywasm.MetricCounter
+	// identityMissing counts limited requests without a user identity
+	// refused (or, in a dry run, that would have been) under
+	// userIdentity.missing "reject".
+	identityMissing proxywasm.MetricCounter
+	userOverflow    proxywasm.MetricCounter
+	storeErrors     proxywasm.MetricCounter
 }
 
 // defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
@@ -75,6 +80,7 @@ func defineMetrics(prefix string) metrics {
 		oversized:           define(metricOversized),
 		headerMismatch:      define(metricHeaderMismatch),
 		unsupportedEncoding: define(metricUnsupportedEnc),
+		identityMissing:     define(metricIdentityMissing),
 		userOverflow:        define(metricUserOverflow),
 		storeErrors:         define(metricStoreErrors),
 	}

@@ -53,6 +53,7 @@ type toolLimits struct {
 	name     string // the configured name; never a string from a request body
 	shared   *bucket.Limit
 	perUser  *bucket.Limit
+	cost     int64 // tokens a call takes from each bucket
 	admitted proxywasm.MetricCounter
 	rejected proxywasm.MetricCounter
 }
@@ -111,6 +112,7 @@ func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d
 			name:     tool.Name,
 			shared:   limitOf(tool.Shared),
 			perUser:  limitOf(tool.PerUser),
+			cost:     tool.Cost,
 			admitted: proxywasm.DefineCounterMetric(toolPrefix + metricToolAdmitted),
 			rejected: proxywasm.DefineCounterMetric(toolPrefix + metricToolRejected),
 		}

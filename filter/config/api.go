@@ -22,6 +22,7 @@ const (
 	DefaultMaxRequestBodyBytes = 1 << 20
 	DefaultErrorCode           = -32029
 	DefaultRejectStatus        = 429
+	DefaultCost                = 1
 )
 
 // Bucket is one token bucket's parameters as configured: it holds at most
@@ -33,11 +34,15 @@ type Bucket struct {
 }
 
 // Tool is the limits of one named tool ("tools" entries). At least one of
-// Shared and PerUser is set.
+// Shared, PerUser and "cost" is set.
 type Tool struct {
 	Name    string  // "name": the tool name exactly as in tools/call params.name (case-sensitive)
 	Shared  *Bucket // "shared": one bucket for all calls of this tool, or nil
 	PerUser *Bucket // "perUser": one bucket per user for this tool, or nil
+	// Cost ("cost", default 1) is the number of tokens one call of this
+	// tool takes from every bucket it draws from, the top-level ones
+	// included. It is at most the maxTokens of each of those buckets.
+	Cost int64
 }
 
 // IdentitySource says where a request's user identity comes from.
@@ -55,10 +60,29 @@ const (
 	IdentitySourceAddress IdentitySource = "sourceAddress"
 )
 
+// MissingIdentity says what happens to a limited request without a user
+// identity.
+type MissingIdentity string
+
+// Ways of handling a request without an identity.
+const (
+	// MissingShared limits the request by the buckets that are not per
+	// user only.
+	MissingShared MissingIdentity = "shared"
+	// MissingAnonymous puts every request without an identity in one
+	// per-user bucket, the anonymous user's.
+	MissingAnonymous MissingIdentity = "anonymous"
+	// MissingReject answers the request with HTTP 401 and a JSON-RPC error.
+	MissingReject MissingIdentity = "reject"
+)
+
 // UserIdentity configures how users are told apart ("userIdentity").
 type UserIdentity struct {
 	From   IdentitySource // "from"
 	Header string         // "header": lower-case header name, only with From == IdentityHeader
+	// Missing ("missing", default "shared") says what happens to a limited
+	// request without an identity.
+	Missing MissingIdentity
 }
 
 // BatchMode says what happens to JSON-RPC batches.

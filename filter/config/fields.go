@@ -76,9 +76,11 @@ var toolMembers = []fieldSpec{
 	{name: "name", typ: "string", required: true,
 		doc: "The tool name, matched exactly (case-sensitive) against params.name of tools/call. Unique among tools, non-empty, at most " + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces."},
 	{name: "shared", typ: "object", members: bucketMembers,
-		doc: "Bucket shared by all calls of this tool. Each tool needs shared, perUser or both."},
+		doc: "Bucket shared by all calls of this tool. Each tool sets at least one of shared, perUser and cost."},
 	{name: "perUser", typ: "object", members: bucketMembers,
 		doc: "Bucket per user for calls of this tool; requires userIdentity."},
+	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
+		doc: "Tokens one call of this tool takes from every bucket it draws from (shared, perUser and the tool's own): an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of those buckets."},
 }
 
 var userIdentityMembers = []fieldSpec{
@@ -86,6 +88,8 @@ var userIdentityMembers = []fieldSpec{
 		doc: `Where the user identity comes from: "header" (a request header set by a trusted authentication layer, e.g. Istio's outputClaimToHeaders), "peerPrincipal" (the mTLS peer certificate's URI SAN) or "sourceAddress" (the client IP, without port).`},
 	{name: "header", typ: "string",
 		doc: `The request header holding the identity: required with from "header", not allowed otherwise. A valid HTTP header name (RFC 9110 token), matched case-insensitively.`},
+	{name: "missing", typ: "string", def: strconv.Quote(string(MissingShared)),
+		doc: `What happens to a limited request without an identity: "shared" limits it by the buckets that are not per user only; "anonymous" makes all such requests one user, with one per-user bucket; "reject" answers HTTP 401 with a JSON-RPC error.`},
 }
 
 var rootMembers = []fieldSpec{
@@ -96,7 +100,7 @@ var rootMembers = []fieldSpec{
 	{name: "tools", typ: "array of objects", members: toolMembers, elements: true,
 		doc: "Limits of individual tools. At least one of shared, perUser and tools must be set."},
 	{name: "userIdentity", typ: "object", members: userIdentityMembers,
-		doc: "How users are told apart. Required when any perUser limit is set, and not allowed without one (it would have no effect). A request without an identity is limited by the shared buckets only."},
+		doc: "How users are told apart. Required when any perUser limit is set, and not allowed without one (it would have no effect). A request without an identity is handled as missing says."},
 	{name: "maxTrackedUsers", typ: "integer", def: strconv.Itoa(DefaultMaxTrackedUsers),
 		doc: "The most users with their own per-user state (Envoy shared data keys are never deleted, so the state is bounded): an integer from 1 to " + strconv.Itoa(MaxMaxTrackedUsers) + "."},
 	{name: "paths", typ: "array of strings",

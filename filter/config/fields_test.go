@@ -17,7 +17,8 @@ func TestFieldPaths(t *testing.T) {
 		"tools", "tools[].name",
 		"tools[].shared", "tools[].shared.maxTokens", "tools[].shared.refillPeriod",
 		"tools[].perUser", "tools[].perUser.maxTokens", "tools[].perUser.refillPeriod",
-		"userIdentity", "userIdentity.from", "userIdentity.header",
+		"tools[].cost",
+		"userIdentity", "userIdentity.from", "userIdentity.header", "userIdentity.missing",
 		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
 		"rejectStatus", "dryRun", "rateLimitHeaders",
 	}
@@ -88,7 +89,8 @@ func TestFieldsDescribeEveryField(t *testing.T) {
 }
 
 func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
-	cfg, err := Parse([]byte(`{` + shared + `}`))
+	// Defaults of nested fields apply inside their objects.
+	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `}],"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +101,12 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 			continue
 		}
 		withDefault++
-		if got := encoded.Get(f.Path); got.Raw != f.Default {
+		if got := encoded.Get(strings.ReplaceAll(f.Path, "[]", ".0")); got.Raw != f.Default {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 7 {
-		t.Errorf("%d fields have defaults, want 7", withDefault)
+	if withDefault != 9 {
+		t.Errorf("%d fields have defaults, want 9", withDefault)
 	}
 }
 
@@ -124,10 +126,12 @@ func encodeConfig(cfg *Config) []byte {
 		Name    string      `json:"name"`
 		Shared  *bucketJSON `json:"shared,omitempty"`
 		PerUser *bucketJSON `json:"perUser,omitempty"`
+		Cost    int64       `json:"cost"`
 	}
 	type identityJSON struct {
-		From   string `json:"from"`
-		Header string `json:"header,omitempty"`
+		From    string `json:"from"`
+		Header  string `json:"header,omitempty"`
+		Missing string `json:"missing"`
 	}
 	out := struct {
 		Shared              *bucketJSON   `json:"shared,omitempty"`
@@ -155,10 +159,10 @@ func encodeConfig(cfg *Config) []byte {
 		RateLimitHeaders:    cfg.RateLimitHeaders,
 	}
 	for _, tool := range cfg.Tools {
-		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser)})
+		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Cost: tool.Cost})
 	}
 	if cfg.UserIdentity != nil {
-		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header}
+		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

@@ -19,6 +19,9 @@ var fuzzSeeds = []string{
 	`{"\u0073hared":{"maxTokens":1,"refillPeriod":"1s"},"tools":[{"name":"\ud800","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
 	`{"shared":{"maxTokens":1,"refillPeriod":"1s"}} {}`,
 	`{"errorCode":-32700,"shared":{"maxTokens":1,"refillPeriod":"1s"}}`,
+	`{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5},{"name":"b","cost":6}]}`,
+	`{"tools":[{"name":"a","cost":3,"perUser":{"maxTokens":3,"refillPeriod":"1m"}}],"userIdentity":{"from":"sourceAddress","missing":"anonymous"}}`,
+	`{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","header":"x","missing":"reject"}}`,
 	`[]`,
 	``,
 }
@@ -71,8 +74,13 @@ func checkInvariants(cfg *Config) string {
 			return "has a bad or duplicate tool name " + tool.Name
 		}
 		names[tool.Name] = true
-		if tool.Shared == nil && tool.PerUser == nil {
-			return "has a tool without limits"
+		if tool.Cost < 1 {
+			return "has a tool cost below 1"
+		}
+		for _, b := range []*Bucket{tool.Shared, tool.PerUser, cfg.Shared, cfg.PerUser} {
+			if b != nil && b.MaxTokens < tool.Cost {
+				return "has a tool cost above a bucket's maxTokens"
+			}
 		}
 		buckets = append(buckets, tool.Shared, tool.PerUser)
 	}
@@ -96,6 +104,9 @@ func checkInvariants(cfg *Config) string {
 			}
 		default:
 			return "has an unknown identity source"
+		}
+		if id.Missing != MissingShared && id.Missing != MissingAnonymous && id.Missing != MissingReject {
+			return "has an unknown missing-identity mode"
 		}
 	}
 	if cfg.MaxTrackedUsers < 1 || cfg.MaxTrackedUsers > MaxMaxTrackedUsers ||

@@ -333,7 +333,8 @@ func parseTool(path string, v gjson.Result) (Tool, *Error) {
 	if !v.IsObject() {
 		return Tool{}, errorf(path, `must be an object such as {"name": "search", "shared": {...}}, got %s`, shown(v))
 	}
-	var tool Tool
+	tool := Tool{Cost: DefaultCost}
+	hasCost := false
 	err := eachMember(v, path, toolMembers, func(name, path string, v gjson.Result) *Error {
 		var err *Error
 		switch name {
@@ -343,6 +344,11 @@ func parseTool(path string, v gjson.Result) (Tool, *Error) {
 			tool.Shared, err = parseBucket(path, v)
 		case "perUser":
 			tool.PerUser, err = parseBucket(path, v)
+		case "cost":
+			hasCost = true
+			var n int
+			n, err = intInRange(path, v, 1, MaxMaxTokens, " (the largest maxTokens)")
+			tool.Cost = int64(n)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
@@ -351,8 +357,8 @@ func parseTool(path string, v gjson.Result) (Tool, *Error) {
 	if err != nil {
 		return Tool{}, err
 	}
-	if tool.Shared == nil && tool.PerUser == nil {
-		return Tool{}, errorf(path, "tool %s sets no limit; it must set shared, perUser or both", quoted(tool.Name))
+	if tool.Shared == nil && tool.PerUser == nil && !hasCost {
+		return Tool{}, errorf(path, "tool %s sets no limit; it must set shared, perUser, cost or several of them", quoted(tool.Name))
 	}
 	return tool, nil
 }
@@ -383,7 +389,7 @@ func parseUserIdentity(path string, v gjson.Result) (*UserIdentity, *Error) {
 	if !v.IsObject() {
 		return nil, errorf(path, `must be an object such as {"from": "header", "header": "x-user-id"}, got %s`, shown(v))
 	}
-	identity := &UserIdentity{}
+	identity := &UserIdentity{Missing: MissingShared}
 	headerPath := joinPath(path, "header")
 	hasHeader := false
 	err := eachMember(v, path, userIdentityMembers, func(name, path string, v gjson.Result) *Error {
@@ -396,6 +402,10 @@ func parseUserIdentity(path string, v gjson.Result) (*UserIdentity, *Error) {
 		case "header":
 			hasHeader = true
 			identity.Header, err = parseHeaderName(path, v)
+		case "missing":
+			var missing string
+			missing, err = oneOf(path, v, string(MissingShared), string(MissingAnonymous), string(MissingReject))
+			identity.Missing = MissingIdentity(missing)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
@@ -495,6 +505,30 @@ func checkLimits(cfg *Config) *Error {
 		}
 	} else if !cfg.HasPerUser() {
 		return errorf("userIdentity", "has no effect without a perUser limit (top-level or in a tool); add one or remove userIdentity")
+	}
+	return checkCosts(cfg)
+}
+
+// checkCosts refuses a tool whose cost exceeds the capacity of a bucket
+// its calls draw from: such a call could never be admitted.
+func checkCosts(cfg *Config) *Error {
+	for i, tool := range cfg.Tools {
+		buckets := []struct {
+			path string
+			b    *Bucket
+		}{
+			{joinPath(indexPath("tools", i), "shared"), tool.Shared},
+			{joinPath(indexPath("tools", i), "perUser"), tool.PerUser},
+			{"shared", cfg.Shared},
+			{"perUser", cfg.PerUser},
+		}
+		for _, b := range buckets {
+			if b.b != nil && b.b.MaxTokens < tool.Cost {
+				return errorf(joinPath(indexPath("tools", i), "cost"),
+					"%d is more than %s.maxTokens %d: a call of tool %s could never be admitted; lower the cost or raise maxTokens",
+					tool.Cost, b.path, b.b.MaxTokens, quoted(tool.Name))
+			}
+		}
 	}
 	return nil
 }

@@ -14,9 +14,9 @@ const issueExample = `{
   "shared":  {"maxTokens": 100, "refillPeriod": "1m"},
   "perUser": {"maxTokens": 20,  "refillPeriod": "1m"},
   "tools": [
-    {"name": "search", "shared": {"maxTokens": 10, "refillPeriod": "1m"}, "perUser": {"maxTokens": 2, "refillPeriod": "1m"}}
+    {"name": "search", "shared": {"maxTokens": 10, "refillPeriod": "1m"}, "perUser": {"maxTokens": 2, "refillPeriod": "1m"}, "cost": 2}
   ],
-  "userIdentity": {"from": "header", "header": "x-user-id"},
+  "userIdentity": {"from": "header", "header": "x-user-id", "missing": "anonymous"},
   "maxTrackedUsers": 10000,
   "paths": ["/mcp"],
   "maxRequestBodyBytes": 1048576,
@@ -49,6 +49,14 @@ func withDefaults(cfg Config) *Config {
 	if cfg.RejectStatus == 0 {
 		cfg.RejectStatus = DefaultRejectStatus
 	}
+	for i := range cfg.Tools {
+		if cfg.Tools[i].Cost == 0 {
+			cfg.Tools[i].Cost = DefaultCost
+		}
+	}
+	if cfg.UserIdentity != nil && cfg.UserIdentity.Missing == "" {
+		cfg.UserIdentity.Missing = MissingShared
+	}
 	return &cfg
 }
 
@@ -63,13 +71,17 @@ var parseAcceptTests = []struct {
 	{"issue example", issueExample, withDefaults(Config{
 		Shared:       bucket(100, time.Minute),
 		PerUser:      bucket(20, time.Minute),
-		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute)}},
-		UserIdentity: &UserIdentity{From: IdentityHeader, Header: "x-user-id"},
+		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute), Cost: 2}},
+		UserIdentity: &UserIdentity{From: IdentityHeader, Header: "x-user-id", Missing: MissingAnonymous},
 		Paths:        []string{"/mcp"},
 	})},
 	{"shared only, defaults", `{` + shared + `}`, withDefaults(Config{Shared: sharedBucket})},
 	{"surrounding whitespace", " \n\t{" + shared + "}\r\n ", withDefaults(Config{Shared: sharedBucket})},
 	{"escaped field names", `{"\u0073hared":{"max\u0054okens":5,"refillPeriod":"1\u0073"}}`, withDefaults(Config{Shared: sharedBucket})},
+	{"cost alone weights the shared bucket", `{` + shared + `,"tools":[{"name":"a","cost":5}]}`,
+		withDefaults(Config{Shared: sharedBucket, Tools: []Tool{{Name: "a", Cost: 5}}})},
+	{"missing reject", `{"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`,
+		withDefaults(Config{PerUser: sharedBucket, UserIdentity: &UserIdentity{From: IdentitySourceAddress, Missing: MissingReject}})},
 	{"tools only", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1h"}}]}`,
 		withDefaults(Config{Tools: []Tool{{Name: "a", Shared: bucket(1, time.Hour)}}})},
 	{"empty tools with shared", `{` + shared + `,"tools":[]}`, withDefaults(Config{Shared: sharedBucket})},
@@ -186,8 +198,8 @@ var parseRefuseTests = []struct {
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1s"}}`, `Shared: unknown field; field names are case-sensitive: did you mean "shared"?`},
 	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","burst":2}}`, `shared.burst: unknown field; the known fields here are maxTokens, refillPeriod`},
-	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser`},
-	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header`},
+	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser, cost`},
+	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header, missing`},
 	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
 	{"duplicate field", `{` + shared + `,` + shared + `}`, `shared: duplicate field`},
 	{"duplicate escaped field", `{` + shared + `,"s\u0068ared":{}}`, `shared: duplicate field`},
@@ -233,7 +245,20 @@ var parseRefuseTests = []struct {
 	{"tool name with control character", `{"tools":[{"name":"a\u0000b","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must not contain control characters, got "a\x00b"`},
 	{"tool name with lone surrogate", `{"tools":[{"name":"a\udc00","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must not contain a lone UTF-16 surrogate escape, got "a�"`},
 	{"tool name too long", `{"tools":[{"name":"` + strings.Repeat("n", MaxToolNameBytes+1) + `","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must be at most 256 bytes long, got 257 bytes: "` + strings.Repeat("n", 64) + `..."`},
-	{"tool without limit", `{"tools":[{"name":"a"}]}`, `tools[0]: tool "a" sets no limit; it must set shared, perUser or both`},
+	{"tool without limit", `{"tools":[{"name":"a"}]}`, `tools[0]: tool "a" sets no limit; it must set shared, perUser, cost or several of them`},
+	{"cost zero", `{` + shared + `,"tools":[{"name":"a","cost":0}]}`, `tools[0].cost: must be an integer >= 1, got 0`},
+	{"cost fractional", `{` + shared + `,"tools":[{"name":"a","cost":1.5}]}`, `tools[0].cost: must be an integer from 1 to 1000000000, got 1.5`},
+	{"cost string", `{` + shared + `,"tools":[{"name":"a","cost":"2"}]}`, `tools[0].cost: must be an integer from 1 to 1000000000, got "2"`},
+	{"cost above the tool's bucket", `{"tools":[{"name":"a","cost":4,"shared":{"maxTokens":3,"refillPeriod":"1m"}}]}`,
+		`tools[0].cost: 4 is more than tools[0].shared.maxTokens 3: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the tool's per-user bucket", `{"tools":[{"name":"a","cost":4,"perUser":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"sourceAddress"}}`,
+		`tools[0].cost: 4 is more than tools[0].perUser.maxTokens 2: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the shared bucket", `{` + shared + `,"tools":[{"name":"b","cost":1},{"name":"a","cost":6}]}`,
+		`tools[1].cost: 6 is more than shared.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the per-user bucket", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"a","cost":6}],"userIdentity":{"from":"sourceAddress"}}`,
+		`tools[0].cost: 6 is more than perUser.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"missing unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`,
+		`userIdentity.missing: must be one of "shared", "anonymous", "reject", got "deny"`},
 	{"duplicate tool", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"b","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"a","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`, `tools[2].name: duplicate tool name "a", also in tools[0]`},
 	{"duplicate escaped tool", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"\u0061","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`, `tools[1].name: duplicate tool name "a", also in tools[0]`},
 	{"tool bucket error", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"b","perUser":{"maxTokens":1,"refillPeriod":"0s"}}],"userIdentity":{"from":"sourceAddress"}}`, `tools[1].perUser.refillPeriod: must be a Go duration > 0, got "0s"`},

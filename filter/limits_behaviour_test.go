@@ -1,0 +1,120 @@
+package filter_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// Behaviour tests of tool costs and of requests without an identity, run
+// natively and against the compiled module (forEachVM).
+
+func TestToolCostTakesThatManyTokens(t *testing.T) {
+	// 5 tokens a minute: one every 12 seconds.
+	const cfg = `{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"heavy","cost":3}]}`
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		expectForwarded(t, e.send(request{body: toolsCall("1", "heavy")}), "first heavy call (3 of 5)")
+		// 2 tokens left, 3 needed: the wait is one token's refill, 12s.
+		o := e.send(request{body: toolsCall("2", "heavy")})
+		expectReply(t, o, "second heavy call", 429, rateLimitedBody("2", -32029, 12))
+		if got, _ := header(o.reply.Headers, "retry-after"); got != "12" {
+			t.Errorf("retry-after = %q, want 12", got)
+		}
+		// The rejected call took nothing: two light calls still pass.
+		expectForwarded(t, e.send(request{body: toolsCall("3", "light")}), "light call (cost 1)")
+		expectForwarded(t, e.send(request{body: toolsCall("4", "light")}), "second light call")
+		expectReply(t, e.send(request{body: toolsCall("5", "light")}), "light call on an empty bucket", 429,
+			rateLimitedBody("5", -32029, 12))
+		if got := e.counter(metricName("tools_call.admitted")); got != 3 {
+			t.Errorf("admitted = %d, want 3 (calls, not tokens)", got)
+		}
+		if got := e.counter(metricName("tools_call.rejected")); got != 2 {
+			t.Errorf("rejected = %d, want 2", got)
+		}
+	})
+}
+
+func TestToolCostInABatchIsAllOrNothing(t *testing.T) {
+	const cfg = `{"shared":{"maxTokens":4,"refillPeriod":"1h"},"tools":[{"name":"heavy","cost":3}],"batch":"limit"}`
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		// 3 + 3 = 6 tokens from a bucket of 4: more than it can ever hold.
+		batch := "[" + toolsCall("1", "heavy") + "," + toolsCall("2", "heavy") + "]"
+		expectReply(t, e.send(request{body: batch}), "batch of two heavy calls", 429, `"id":1`, `"id":2`)
+		// Nothing was taken: one heavy call and one light call pass.
+		expectForwarded(t, e.send(request{body: "[" + toolsCall("3", "heavy") + "," + toolsCall("4", "light") + "]"}), "heavy and light")
+		expectReply(t, e.send(request{body: toolsCall("5", "light")}), "bucket empty", 429)
+	})
+}
+
+func TestToolCostAboveABucketIsRefused(t *testing.T) {
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e, started := tryStartFilter(t, newVM(), `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"heavy","cost":3}]}`)
+		if started {
+			t.Fatal("plugin started with a cost above shared.maxTokens")
+		}
+		want := `tools[0].cost: 3 is more than shared.maxTokens 2`
+		logs := e.host.GetCriticalLogs()
+		if len(logs) != 1 || !strings.Contains(logs[0], want) {
+			t.Errorf("critical logs = %q, want one line with %q", logs, want)
+		}
+	})
+}
+
+func TestMissingIdentity(t *testing.T) {
+	const perUser = `"perUser":{"maxTokens":1,"refillPeriod":"1h"},"userIdentity":{"from":"header","header":"x-user-id"`
+	alice := [][2]string{{"x-user-id", "alice"}}
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		t.Run("shared", func(t *testing.T) {
+			// The default: without an identity only the other buckets apply
+			// (here none), so such calls are never limited per user.
+			e := startFilter(t, newVM(), `{`+perUser+`}}`)
+			for _, id := range []string{"1", "2", "3"} {
+				expectForwarded(t, e.send(request{body: toolsCall(id, "echo")}), "call without identity "+id)
+			}
+		})
+		t.Run("anonymous", func(t *testing.T) {
+			e := startFilter(t, newVM(), `{`+perUser+`,"missing":"anonymous"}}`)
+			expectForwarded(t, e.send(request{body: toolsCall("1", "echo")}), "first anonymous call")
+			expectReply(t, e.send(request{body: toolsCall("2", "echo")}), "second anonymous call", 429, rateLimitedBody("2", -32029, 3600))
+			// The anonymous bucket is nobody's: neither alice's nor that of a
+			// user called "anonymous".
+			expectForwarded(t, e.send(request{body: toolsCall("3", "echo"), headers: alice}), "alice")
+			expectForwarded(t, e.send(request{body: toolsCall("4", "echo"), headers: [][2]string{{"x-user-id", "anonymous"}}}), `user "anonymous"`)
+			expectForwarded(t, e.send(request{body: rpc("5", "tools/list")}), "tools/list without identity")
+		})
+		t.Run("reject", func(t *testing.T) {
+			e := startFilter(t, newVM(), `{`+perUser+`,"missing":"reject"},"batch":"limit"}`)
+			o := e.send(request{body: toolsCall("7", "echo")})
+			expectReply(t, o, "call without identity", 401,
+				`{"jsonrpc":"2.0","id":7,"error":{"code":-32600,"message":"Missing user identity"}}`)
+			if ct, _ := header(o.reply.Headers, "content-type"); ct != "application/json" {
+				t.Errorf("content-type = %q, want application/json", ct)
+			}
+			if _, ok := header(o.reply.Headers, "retry-after"); ok {
+				t.Error("a 401 carries retry-after")
+			}
+			expectReply(t, e.send(request{body: "[" + toolsCall("8", "echo") + "," + rpc("9", "tools/list") + "]"}),
+				"batch without identity", 401, `[{"jsonrpc":"2.0","id":8,`, `{"jsonrpc":"2.0","id":9,`)
+			// Methods that are not limited pass without an identity.
+			expectForwarded(t, e.send(request{body: rpc("10", "tools/list")}), "tools/list without identity")
+			// Nothing was taken: alice still has her token.
+			expectForwarded(t, e.send(request{body: toolsCall("11", "echo"), headers: alice}), "alice")
+			if got := e.counter(metricName("requests.identity_missing")); got != 2 {
+				t.Errorf("requests.identity_missing = %d, want 2", got)
+			}
+			if got := e.counter(metricName("tools_call.rejected")); got != 0 {
+				t.Errorf("tools_call.rejected = %d, want 0 (a 401 is no rate limit)", got)
+			}
+		})
+		t.Run("reject in a dry run", func(t *testing.T) {
+			e := startFilter(t, newVM(), `{`+perUser+`,"missing":"reject"},"dryRun":true}`)
+			expectForwarded(t, e.send(request{body: toolsCall("1", "echo")}), "call without identity")
+			if got := e.counter(metricName("requests.identity_missing")); got != 1 {
+				t.Errorf("requests.identity_missing = %d, want 1", got)
+			}
+		})
+	})
+}
