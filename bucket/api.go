@@ -39,13 +39,32 @@ const (
 	KindUser
 	// KindUserTool is one user's bucket for one tool.
 	KindUserTool
+	// KindMethod is the server-wide bucket of one JSON-RPC method other
+	// than tools/call; KindUserMethod one user's bucket for it.
+	KindMethod
+	KindUserMethod
+	// KindPrompt is the server-wide bucket of one prompt (prompts/get);
+	// KindUserPrompt one user's bucket for it.
+	KindPrompt
+	KindUserPrompt
+	// KindResource is the server-wide bucket of one resource URI
+	// (resources/read); KindUserResource one user's bucket for it.
+	KindResource
+	KindUserResource
+
+	// lastKind is the largest valid Kind.
+	lastKind = KindUserResource
 )
 
 // Bucket names one bucket a call draws from.
 type Bucket struct {
-	Kind  Kind
-	Tool  string // set for KindTool and KindUserTool
-	User  string // the user identity, set for KindUser and KindUserTool
+	Kind Kind
+	// Tool names what a named kind limits: the tool (KindTool,
+	// KindUserTool), the method (KindMethod, KindUserMethod), the prompt
+	// (KindPrompt, KindUserPrompt) or the resource URI (KindResource,
+	// KindUserResource).
+	Tool  string
+	User  string // the user identity, set for the per-user kinds
 	Limit Limit
 }
 

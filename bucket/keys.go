@@ -17,6 +17,8 @@ import (
 //	mcprl1/<ns>/user/<maxTokens>/<refillNanos>/<tableSize>/overflow
 //	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/slot/<i>
 //	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/overflow
+//	(and likewise method/<method>, prompt/<name>, resource/<uri> and their
+//	user-method, user-prompt and user-resource tables)
 //	mcprl1/<ns>/sentinel   (written to create keys safely, see create)
 //	mcprl1/<ns>/salt       (the random key of the user digests)
 //
@@ -48,18 +50,38 @@ func kindWord(k Kind) string {
 		return "user"
 	case KindUserTool:
 		return "user-tool"
+	case KindMethod:
+		return "method"
+	case KindUserMethod:
+		return "user-method"
+	case KindPrompt:
+		return "prompt"
+	case KindUserPrompt:
+		return "user-prompt"
+	case KindResource:
+		return "resource"
+	case KindUserResource:
+		return "user-resource"
 	}
 	return "kind" + strconv.Itoa(int(k))
 }
 
-// String names the kind: "shared", "tool", "user" or "user-tool".
+// String names the kind: "shared", "tool", "user", "user-tool", "method",
+// "user-method", "prompt", "user-prompt", "resource" or "user-resource".
 func (k Kind) String() string { return kindWord(k) }
 
-// hasTool reports whether buckets of kind k are per tool.
-func (k Kind) hasTool() bool { return k == KindTool || k == KindUserTool }
+// hasTool reports whether buckets of kind k are per name (tool, method,
+// prompt or resource): every kind but KindShared and KindUser.
+func (k Kind) hasTool() bool { return k != KindShared && k != KindUser }
 
 // perUser reports whether buckets of kind k are per user.
-func (k Kind) perUser() bool { return k == KindUser || k == KindUserTool }
+func (k Kind) perUser() bool {
+	switch k {
+	case KindUser, KindUserTool, KindUserMethod, KindUserPrompt, KindUserResource:
+		return true
+	}
+	return false
+}
 
 // escapeKeyPart escapes s for use as one segment of a key.
 func escapeKeyPart(s string) string {

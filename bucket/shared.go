@@ -323,7 +323,7 @@ func (l *SharedLimiter) prepare(now int64, demands []Demand) ([]*request, error)
 		if d.Tokens == 0 {
 			continue
 		}
-		if b.Kind > KindUserTool {
+		if b.Kind > lastKind {
 			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
 		}
 		g, err := newGCRA(b.Limit, now)
@@ -331,7 +331,7 @@ func (l *SharedLimiter) prepare(now int64, demands []Demand) ([]*request, error)
 			return nil, fmt.Errorf("bucket: demand %d (%s bucket): %w", i, b.Kind, err)
 		}
 		if b.Kind.hasTool() && b.Tool == "" {
-			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a tool name", i, b.Kind)
+			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
 		}
 		if b.Kind.perUser() {
 			switch {

@@ -250,6 +250,7 @@ var validConfigs = []schemaCase{
 	{"micro sign", `{"shared":{"maxTokens":2,"refillPeriod":"5000µs"}}`},
 	{"error code outside the reserved ranges", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":-32099}`},
 	{"positive error code", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":429}`},
+	{"methods, prompts and resources", `{"methods":[{"name":"resources/read","shared":{"maxTokens":5,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":5}],"resources":[{"uri":"file:///a b","perUser":{"maxTokens":1,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`},
 	{"tool with a cost only", `{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5}]}`},
 	{"missing identity rejected", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`},
 	{"unicode tool name", `{"tools":[{"name":"recherche-étendue","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`},
@@ -265,6 +266,10 @@ var refusedByBoth = []schemaCase{
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1m","burst":2}}`},
 	{"cost zero", `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"tools":[{"name":"a","cost":0}]}`},
 	{"cost fractional", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":1.5}]}`},
+	{"method without limit", `{"methods":[{"name":"ping"}]}`},
+	{"method with a cost", `{"methods":[{"name":"ping","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
+	{"resource by name", `{"resources":[{"name":"demo://a","cost":2}]}`},
+	{"prompt per user without identity", `{"prompts":[{"name":"p","perUser":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
 	{"missing identity unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`},
 	{"zero tokens", `{"shared":{"maxTokens":0,"refillPeriod":"1m"}}`},
 	{"too many tokens", `{"shared":{"maxTokens":1000000001,"refillPeriod":"1m"}}`},
@@ -317,6 +322,8 @@ var refusedByParserOnly = []schemaCase{
 	{"refillPeriod zero", `{"shared":{"maxTokens":1,"refillPeriod":"0s"}}`},
 	{"refillPeriod above 365 days", `{"shared":{"maxTokens":1,"refillPeriod":"8761h"}}`},
 	{"tool name over 256 bytes", `{"tools":[{"name":"` + strings.Repeat("é", 200) + `","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`},
+	{"tools/call as a method", `{"methods":[{"name":"tools/call","shared":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
+	{"prompt cost above its method's bucket", `{"methods":[{"name":"prompts/get","shared":{"maxTokens":2,"refillPeriod":"1m"}}],"prompts":[{"name":"p","cost":3}]}`},
 	{"tool cost above a bucket", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":3}]}`},
 }
 
@@ -365,6 +372,15 @@ func TestSchemaIsNeverStricterThanTheParser(t *testing.T) {
 		"shared":  map[string]any{"maxTokens": 100, "refillPeriod": "1m"},
 		"perUser": map[string]any{"maxTokens": 20, "refillPeriod": "1m"},
 		"tools": []any{map[string]any{"name": "search",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "cost": 1}},
+		"methods": []any{map[string]any{"name": "resources/read",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}}},
+		"prompts": []any{map[string]any{"name": "summarize",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "cost": 1}},
+		"resources": []any{map[string]any{"uri": "demo://clock",
 			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
 			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "cost": 1}},
 		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id", "missing": "shared"},
@@ -643,7 +659,8 @@ func TestMetricsReference(t *testing.T) {
 		t.Fatalf("found %d metric names in filter/METRICS.md", len(names))
 	}
 	concrete := func(name string) string {
-		return strings.NewReplacer("<namespace>", "mcp-ratelimit", "<tool>", "search").Replace(name)
+		return strings.NewReplacer("<namespace>", "mcp-ratelimit", "<tool>", "search", "<method>", "resources_read",
+			"<prompt>", "summarize", "<resource>", "demo___clock").Replace(name)
 	}
 	var stats []string
 	for name := range names {
@@ -661,7 +678,8 @@ func TestMetricsReference(t *testing.T) {
 			t.Errorf("docs/metrics.md documents %s, which filter/METRICS.md does not list", m[1])
 		}
 	}
-	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`)
+	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}],` +
+		`"methods":[{"name":"resources/read","shared":{"maxTokens":1,"refillPeriod":"1m"}}],"prompts":[{"name":"summarize","cost":1}],"resources":[{"uri":"demo://clock","cost":1}]}`)
 	defined, err := pluginstart.DefinedCounters(cfg, pluginstart.Plugin{RootID: "mcp-ratelimit"}, stats)
 	if err != nil {
 		t.Fatal(err)

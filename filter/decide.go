@@ -42,7 +42,8 @@ type examined struct {
 	reply *localReply
 	// batch is true for a JSON array body.
 	batch bool
-	// calls are the tools/call requests, in body order.
+	// calls are the limited requests (tools/call and the configured
+	// methods), in body order.
 	calls []toolCall
 	// replyIDs are the ids (copies) of the requests that get an error
 	// response when the request is rejected: every request with an id,
@@ -51,11 +52,17 @@ type examined struct {
 	replyIDs [][]byte
 }
 
-// toolCall is one tools/call request.
+// toolCall is one limited request: a tools/call, or a call of another
+// limited method (see methods.go).
 type toolCall struct {
 	// tool is the configured tool called, or nil (a tool without limits of
-	// its own, or a call without a string name).
+	// its own, or a call without a string name). For another method it is
+	// the configured prompt or resource named, or nil.
 	tool *toolLimits
+	// other is true for a call of a method other than tools/call; method
+	// is then its methods entry, or nil.
+	other  bool
+	method *toolLimits
 }
 
 // localReply is a reply the filter sends itself.
@@ -114,6 +121,9 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 			request.replyIDs = append(request.replyIDs, bytes.Clone(r.ID))
 		}
 		if r.Method != jsonrpc.MethodToolsCall {
+			if call, limited := s.otherCall(r); limited {
+				request.calls = append(request.calls, call)
+			}
 			continue
 		}
 		call := toolCall{}
@@ -148,25 +158,32 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 		}
 		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
 	}
+	addNamed := func(l *toolLimits, cost int64) {
+		if l.shared != nil {
+			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
+		}
+		if user != "" && l.perUser != nil {
+			add(bucket.Bucket{Kind: l.userKind, Tool: l.name, User: user, Limit: *l.perUser}, cost)
+		}
+	}
 	for _, call := range calls {
 		cost := int64(config.DefaultCost)
 		if call.tool != nil {
 			cost = call.tool.cost
 		}
-		if s.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
+		switch {
+		case call.other && call.method != nil:
+			addNamed(call.method, cost)
+		case !call.other:
+			if s.shared != nil {
+				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
+			}
+			if user != "" && s.perUser != nil {
+				add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser}, cost)
+			}
 		}
-		if user != "" && s.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser}, cost)
-		}
-		if call.tool == nil {
-			continue
-		}
-		if call.tool.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindTool, Tool: call.tool.name, Limit: *call.tool.shared}, cost)
-		}
-		if user != "" && call.tool.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUserTool, Tool: call.tool.name, User: user, Limit: *call.tool.perUser}, cost)
+		if call.tool != nil {
+			addNamed(call.tool, cost)
 		}
 	}
 	return list
@@ -253,8 +270,8 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 	case decision.Allowed:
 		h.admit(request, decision, true)
 	case h.settings.cfg.DryRun:
-		m.dryRunRejected.Increment(uint64(len(request.calls)))
-		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d tools/call (%s), retry after %ds",
+		incrementBy(m.dryRunRejected, request.toolCalls())
+		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d limited calls (%s), retry after %ds",
 			len(request.calls), rejectedKinds(decision.Rejected), retryAfterSeconds(decision.RetryAfter))
 		h.admit(request, decision, true)
 	default:
@@ -274,10 +291,13 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 func (h *httpContext) admit(request *examined, decision bucket.Decision, withHeaders bool) {
 	h.phase = phaseAdmitted
 	if decision.Allowed {
-		h.settings.metrics.admitted.Increment(uint64(len(request.calls)))
+		incrementBy(h.settings.metrics.admitted, request.toolCalls())
 		for _, call := range request.calls {
 			if call.tool != nil {
 				call.tool.admitted.Increment(1)
+			}
+			if call.method != nil {
+				call.method.admitted.Increment(1)
 			}
 		}
 	}
@@ -299,26 +319,29 @@ func (h *httpContext) admit(request *examined, decision bucket.Decision, withHea
 // body at all (JSON-RPC 2.0 section 6: "should return nothing at all").
 func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	s := h.settings
-	calls := uint64(len(request.calls))
-	s.metrics.rejected.Increment(calls)
+	calls := request.toolCalls()
+	incrementBy(s.metrics.rejected, calls)
 	seen := [len(s.metrics.rejectedByKind)]bool{}
 	for _, kind := range decision.Rejected {
 		if int(kind) < len(seen) && !seen[kind] {
 			seen[kind] = true
-			s.metrics.rejectedByKind[kind].Increment(calls)
+			incrementBy(s.metrics.rejectedByKind[kind], calls)
 		}
 	}
 	if decision.Contended {
-		s.metrics.contended.Increment(calls)
+		incrementBy(s.metrics.contended, calls)
 	}
 	for _, call := range request.calls {
 		if call.tool != nil {
 			call.tool.rejected.Increment(1)
 		}
+		if call.method != nil {
+			call.method.rejected.Increment(1)
+		}
 	}
 	wait := retryAfterSeconds(decision.RetryAfter)
-	proxywasm.LogDebugf("mcp-ratelimit: rejected %d tools/call (%s), retry after %ds",
-		calls, rejectedKinds(decision.Rejected), wait)
+	proxywasm.LogDebugf("mcp-ratelimit: rejected %d limited calls (%s), retry after %ds",
+		len(request.calls), rejectedKinds(decision.Rejected), wait)
 
 	data := jsonrpc.RateLimitData(wait)
 	var body []byte

@@ -114,7 +114,7 @@ func (h *httpContext) replyMissingIdentity(request *examined) types.Action {
 	s := h.settings
 	s.metrics.identityMissing.Increment(1)
 	if s.cfg.DryRun {
-		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject a request without a user identity (%d tools/call)", len(request.calls))
+		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject a request without a user identity (%d limited calls)", len(request.calls))
 		return h.limit(request, "")
 	}
 	proxywasm.LogDebugf("mcp-ratelimit: answered %d: no user identity", statusMissingIdentity)

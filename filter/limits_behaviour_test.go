@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,5 +117,76 @@ func TestMissingIdentity(t *testing.T) {
 				t.Errorf("requests.identity_missing = %d, want 1", got)
 			}
 		})
+	})
+}
+
+// resourcesRead and promptsGet are request bodies of other MCP methods.
+func resourcesRead(id, uri string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"method":"resources/read","params":{"uri":"` + uri + `"}}`
+}
+
+func promptsGet(id, name string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"method":"prompts/get","params":{"name":"` + name + `"}}`
+}
+
+func TestOtherMethodsAreLimited(t *testing.T) {
+	// resources/read: 3 an hour (one token every 1200s); demo://big costs 2.
+	const cfg = `{"shared":{"maxTokens":1,"refillPeriod":"1h"},` +
+		`"methods":[{"name":"resources/read","shared":{"maxTokens":3,"refillPeriod":"1h"}},{"name":"resources/list","shared":{"maxTokens":1,"refillPeriod":"1h"}}],` +
+		`"prompts":[{"name":"summarize","shared":{"maxTokens":1,"refillPeriod":"1h"}}],` +
+		`"resources":[{"uri":"demo://big","cost":2}]}`
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		expectForwarded(t, e.send(request{body: resourcesRead("1", "demo://big")}), "big resource (2 of 3)")
+		expectReply(t, e.send(request{body: resourcesRead("2", "demo://big")}), "big resource again", 429, rateLimitedBody("2", -32029, 1200))
+		expectForwarded(t, e.send(request{body: resourcesRead("3", "demo://small")}), "small resource (the last token)")
+		expectReply(t, e.send(request{body: resourcesRead("4", "demo://small")}), "small resource again", 429, rateLimitedBody("4", -32029, 1200))
+		expectForwarded(t, e.send(request{body: rpc("5", "resources/list")}), "resources/list")
+		expectReply(t, e.send(request{body: rpc("6", "resources/list")}), "resources/list again", 429)
+		expectForwarded(t, e.send(request{body: promptsGet("7", "summarize")}), "summarize")
+		expectReply(t, e.send(request{body: promptsGet("8", "summarize")}), "summarize again", 429, rateLimitedBody("8", -32029, 3600))
+		// Prompts not listed, and methods without limits, pass.
+		for i, body := range []string{promptsGet("9", "other"), promptsGet("10", "Summarize"), rpc("11", "tools/list"), rpc("12", "prompts/list")} {
+			expectForwarded(t, e.send(request{body: body}), "unlimited "+strconv.Itoa(i))
+		}
+		// tools/call has its own bucket, untouched by the others.
+		expectForwarded(t, e.send(request{body: toolsCall("13", "echo")}), "tools/call")
+		expectReply(t, e.send(request{body: toolsCall("14", "echo")}), "tools/call again", 429)
+		for name, want := range map[string]uint64{
+			"method.resources_read.admitted": 2, "method.resources_read.rejected": 2,
+			"method.resources_list.admitted": 1, "method.resources_list.rejected": 1,
+			"resource.demo___big.admitted": 1, "resource.demo___big.rejected": 1,
+			"prompt.summarize.admitted": 1, "prompt.summarize.rejected": 1,
+			"tools_call.admitted": 1, "tools_call.rejected": 1,
+		} {
+			if got := e.counter(metricName(name)); got != want {
+				t.Errorf("%s = %d, want %d", name, got, want)
+			}
+		}
+	})
+}
+
+func TestOtherMethodsPerUserAndInBatches(t *testing.T) {
+	const cfg = `{"shared":{"maxTokens":10,"refillPeriod":"1h"},` +
+		`"methods":[{"name":"prompts/get","perUser":{"maxTokens":2,"refillPeriod":"1h"}}],` +
+		`"userIdentity":{"from":"header","header":"x-user-id","missing":"reject"},"batch":"limit"}`
+	alice := [][2]string{{"x-user-id", "alice"}}
+	bob := [][2]string{{"x-user-id", "bob"}}
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		expectReply(t, e.send(request{body: promptsGet("1", "p")}), "prompts/get without identity", 401, `"code":-32600`)
+		// A batch of a tools/call and three prompts/get needs 3 of alice's 2.
+		batch := "[" + toolsCall("2", "echo") + "," + promptsGet("3", "p") + "," + promptsGet("4", "q") + "," + promptsGet("5", "r") + "]"
+		expectReply(t, e.send(request{body: batch, headers: alice}), "batch over alice's budget", 429, `"id":2`, `"id":5`)
+		// Nothing was taken from either bucket.
+		expectForwarded(t, e.send(request{body: "[" + promptsGet("6", "p") + "," + promptsGet("7", "q") + "]", headers: alice}), "two prompts for alice")
+		expectReply(t, e.send(request{body: promptsGet("8", "p"), headers: alice}), "alice's third prompt", 429)
+		expectForwarded(t, e.send(request{body: promptsGet("9", "p"), headers: bob}), "bob's prompt")
+		if got := e.counter(metricName("tools_call.rejected")); got != 1 {
+			t.Errorf("tools_call.rejected = %d, want 1 (the batch's one tools/call)", got)
+		}
+		if got := e.counter(metricName("method.prompts_get.rejected")); got != 4 {
+			t.Errorf("method.prompts_get.rejected = %d, want 4", got)
+		}
 	})
 }

@@ -31,10 +31,14 @@ const (
 	metricUserOverflow    = "users.table_overflow"
 	metricStoreErrors     = "store.errors"
 
-	// Per configured tool: "tool.<tool>.admitted" and "tool.<tool>.rejected".
-	metricToolSegment  = "tool."
-	metricToolAdmitted = ".admitted"
-	metricToolRejected = ".rejected"
+	// Per configured tool: "tool.<tool>.admitted" and "tool.<tool>.rejected";
+	// likewise per methods, prompts and resources entry.
+	metricToolSegment     = "tool."
+	metricMethodSegment   = "method."
+	metricPromptSegment   = "prompt."
+	metricResourceSegment = "resource."
+	metricToolAdmitted    = ".admitted"
+	metricToolRejected    = ".rejected"
 )
 
 // metrics are the counters of one plugin context.

@@ -45,17 +45,25 @@ type settings struct {
 	shared    *bucket.Limit
 	perUser   *bucket.Limit
 	tools     map[string]*toolLimits
+	// methods, prompts and resources are the limits of other methods
+	// (see methods.go), by method, prompt name and resource URI.
+	methods   map[string]*toolLimits
+	prompts   map[string]*toolLimits
+	resources map[string]*toolLimits
 	now       func() time.Time
 }
 
-// toolLimits are the buckets and counters of one configured tool.
+// toolLimits are the buckets and counters of one configured tool (or
+// method, prompt or resource: see methods.go).
 type toolLimits struct {
-	name     string // the configured name; never a string from a request body
-	shared   *bucket.Limit
-	perUser  *bucket.Limit
-	cost     int64 // tokens a call takes from each bucket
-	admitted proxywasm.MetricCounter
-	rejected proxywasm.MetricCounter
+	name    string // the configured name; never a string from a request body
+	shared  *bucket.Limit
+	perUser *bucket.Limit
+	cost    int64 // tokens a call takes from each bucket
+	// kind and userKind are the bucket kinds of shared and perUser.
+	kind, userKind bucket.Kind
+	admitted       proxywasm.MetricCounter
+	rejected       proxywasm.MetricCounter
 }
 
 // OnPluginStart implements types.PluginContext. It parses the plugin
@@ -98,25 +106,12 @@ func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d
 		metrics:   defineMetrics(prefix),
 		shared:    limitOf(cfg.Shared),
 		perUser:   limitOf(cfg.PerUser),
-		tools:     make(map[string]*toolLimits, len(cfg.Tools)),
 		now:       d.now,
 	}
-	names := make([]string, len(cfg.Tools))
-	for i, tool := range cfg.Tools {
-		names[i] = tool.Name
-	}
-	segments := toolMetricSegments(names)
-	for i, tool := range cfg.Tools {
-		toolPrefix := prefix + metricToolSegment + segments[i]
-		s.tools[tool.Name] = &toolLimits{
-			name:     tool.Name,
-			shared:   limitOf(tool.Shared),
-			perUser:  limitOf(tool.PerUser),
-			cost:     tool.Cost,
-			admitted: proxywasm.DefineCounterMetric(toolPrefix + metricToolAdmitted),
-			rejected: proxywasm.DefineCounterMetric(toolPrefix + metricToolRejected),
-		}
-	}
+	s.tools = namedLimits(cfg.Tools, prefix+metricToolSegment, bucket.KindTool, bucket.KindUserTool)
+	s.methods = namedLimits(cfg.Methods, prefix+metricMethodSegment, bucket.KindMethod, bucket.KindUserMethod)
+	s.prompts = namedLimits(cfg.Prompts, prefix+metricPromptSegment, bucket.KindPrompt, bucket.KindUserPrompt)
+	s.resources = namedLimits(cfg.Resources, prefix+metricResourceSegment, bucket.KindResource, bucket.KindUserResource)
 	return s
 }
 

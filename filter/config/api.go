@@ -33,17 +33,24 @@ type Bucket struct {
 	RefillPeriod time.Duration // "refillPeriod", Go duration string from MinRefillPeriod to MaxRefillPeriod
 }
 
-// Tool is the limits of one named tool ("tools" entries). At least one of
-// Shared, PerUser and "cost" is set.
-type Tool struct {
-	Name    string  // "name": the tool name exactly as in tools/call params.name (case-sensitive)
-	Shared  *Bucket // "shared": one bucket for all calls of this tool, or nil
-	PerUser *Bucket // "perUser": one bucket per user for this tool, or nil
-	// Cost ("cost", default 1) is the number of tokens one call of this
-	// tool takes from every bucket it draws from, the top-level ones
-	// included. It is at most the maxTokens of each of those buckets.
+// Named is the limits of one named tool ("tools"), prompt ("prompts"),
+// resource ("resources") or method ("methods"). At least one of Shared,
+// PerUser and "cost" is set.
+type Named struct {
+	// Name ("name"; "uri" for a resource) is matched exactly
+	// (case-sensitive) against params.name of tools/call or prompts/get,
+	// params.uri of resources/read, or the JSON-RPC method.
+	Name    string
+	Shared  *Bucket // "shared": one bucket for all calls of it, or nil
+	PerUser *Bucket // "perUser": one bucket per user for it, or nil
+	// Cost ("cost", default 1; methods have none) is the number of tokens
+	// one call of it takes from every bucket it draws from, those of its
+	// method included. It is at most the maxTokens of each of them.
 	Cost int64
 }
+
+// Tool is the limits of one tool ("tools" entries).
+type Tool = Named
 
 // IdentitySource says where a request's user identity comes from.
 type IdentitySource string
@@ -107,6 +114,13 @@ type Config struct {
 	PerUser *Bucket
 	// Tools ("tools") are the per-tool limits, with unique names.
 	Tools []Tool
+	// Methods ("methods") are the limits of JSON-RPC methods other than
+	// tools/call, with unique names.
+	Methods []Named
+	// Prompts ("prompts") are the limits of prompts/get by params.name,
+	// and Resources ("resources") those of resources/read by params.uri.
+	Prompts   []Named
+	Resources []Named
 	// UserIdentity ("userIdentity") says how users are identified; set
 	// exactly when some perUser limit is configured.
 	UserIdentity *UserIdentity
@@ -157,15 +171,28 @@ func (c *Config) Tool(name string) *Tool {
 	return nil
 }
 
-// HasPerUser reports whether any per-user limit (top-level or in a tool)
-// is configured.
+// Method returns the configured limits of the JSON-RPC method called
+// name, or nil.
+func (c *Config) Method(name string) *Named {
+	for i := range c.Methods {
+		if c.Methods[i].Name == name {
+			return &c.Methods[i]
+		}
+	}
+	return nil
+}
+
+// HasPerUser reports whether any per-user limit (top-level, or of a tool,
+// prompt, resource or method) is configured.
 func (c *Config) HasPerUser() bool {
 	if c.PerUser != nil {
 		return true
 	}
-	for _, tool := range c.Tools {
-		if tool.PerUser != nil {
-			return true
+	for _, list := range [][]Named{c.Tools, c.Methods, c.Prompts, c.Resources} {
+		for _, entry := range list {
+			if entry.PerUser != nil {
+				return true
+			}
 		}
 	}
 	return false

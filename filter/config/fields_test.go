@@ -18,6 +18,17 @@ func TestFieldPaths(t *testing.T) {
 		"tools[].shared", "tools[].shared.maxTokens", "tools[].shared.refillPeriod",
 		"tools[].perUser", "tools[].perUser.maxTokens", "tools[].perUser.refillPeriod",
 		"tools[].cost",
+		"methods", "methods[].name",
+		"methods[].shared", "methods[].shared.maxTokens", "methods[].shared.refillPeriod",
+		"methods[].perUser", "methods[].perUser.maxTokens", "methods[].perUser.refillPeriod",
+		"prompts", "prompts[].name",
+		"prompts[].shared", "prompts[].shared.maxTokens", "prompts[].shared.refillPeriod",
+		"prompts[].perUser", "prompts[].perUser.maxTokens", "prompts[].perUser.refillPeriod",
+		"prompts[].cost",
+		"resources", "resources[].uri",
+		"resources[].shared", "resources[].shared.maxTokens", "resources[].shared.refillPeriod",
+		"resources[].perUser", "resources[].perUser.maxTokens", "resources[].perUser.refillPeriod",
+		"resources[].cost",
 		"userIdentity", "userIdentity.from", "userIdentity.header", "userIdentity.missing",
 		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
 		"rejectStatus", "dryRun", "rateLimitHeaders",
@@ -90,7 +101,7 @@ func TestFieldsDescribeEveryField(t *testing.T) {
 
 func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 	// Defaults of nested fields apply inside their objects.
-	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `}],"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
+	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `}],"prompts":[{"name":"p",` + shared + `}],"resources":[{"uri":"r",` + shared + `}],"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +116,8 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 9 {
-		t.Errorf("%d fields have defaults, want 9", withDefault)
+	if withDefault != 11 {
+		t.Errorf("%d fields have defaults, want 11", withDefault)
 	}
 }
 
@@ -128,24 +139,38 @@ func encodeConfig(cfg *Config) []byte {
 		PerUser *bucketJSON `json:"perUser,omitempty"`
 		Cost    int64       `json:"cost"`
 	}
+	type methodJSON struct {
+		Name    string      `json:"name"`
+		Shared  *bucketJSON `json:"shared,omitempty"`
+		PerUser *bucketJSON `json:"perUser,omitempty"`
+	}
+	type resourceJSON struct {
+		URI     string      `json:"uri"`
+		Shared  *bucketJSON `json:"shared,omitempty"`
+		PerUser *bucketJSON `json:"perUser,omitempty"`
+		Cost    int64       `json:"cost"`
+	}
 	type identityJSON struct {
 		From    string `json:"from"`
 		Header  string `json:"header,omitempty"`
 		Missing string `json:"missing"`
 	}
 	out := struct {
-		Shared              *bucketJSON   `json:"shared,omitempty"`
-		PerUser             *bucketJSON   `json:"perUser,omitempty"`
-		Tools               []toolJSON    `json:"tools,omitempty"`
-		UserIdentity        *identityJSON `json:"userIdentity,omitempty"`
-		MaxTrackedUsers     int           `json:"maxTrackedUsers"`
-		Paths               []string      `json:"paths,omitempty"`
-		MaxRequestBodyBytes int           `json:"maxRequestBodyBytes"`
-		Batch               string        `json:"batch"`
-		ErrorCode           int           `json:"errorCode"`
-		RejectStatus        int           `json:"rejectStatus"`
-		DryRun              bool          `json:"dryRun"`
-		RateLimitHeaders    bool          `json:"rateLimitHeaders"`
+		Shared              *bucketJSON    `json:"shared,omitempty"`
+		PerUser             *bucketJSON    `json:"perUser,omitempty"`
+		Tools               []toolJSON     `json:"tools,omitempty"`
+		Methods             []methodJSON   `json:"methods,omitempty"`
+		Prompts             []toolJSON     `json:"prompts,omitempty"`
+		Resources           []resourceJSON `json:"resources,omitempty"`
+		UserIdentity        *identityJSON  `json:"userIdentity,omitempty"`
+		MaxTrackedUsers     int            `json:"maxTrackedUsers"`
+		Paths               []string       `json:"paths,omitempty"`
+		MaxRequestBodyBytes int            `json:"maxRequestBodyBytes"`
+		Batch               string         `json:"batch"`
+		ErrorCode           int            `json:"errorCode"`
+		RejectStatus        int            `json:"rejectStatus"`
+		DryRun              bool           `json:"dryRun"`
+		RateLimitHeaders    bool           `json:"rateLimitHeaders"`
 	}{
 		Shared:              toBucket(cfg.Shared),
 		PerUser:             toBucket(cfg.PerUser),
@@ -160,6 +185,15 @@ func encodeConfig(cfg *Config) []byte {
 	}
 	for _, tool := range cfg.Tools {
 		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Cost: tool.Cost})
+	}
+	for _, m := range cfg.Methods {
+		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser)})
+	}
+	for _, p := range cfg.Prompts {
+		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Cost: p.Cost})
+	}
+	for _, r := range cfg.Resources {
+		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Cost: r.Cost})
 	}
 	if cfg.UserIdentity != nil {
 		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}

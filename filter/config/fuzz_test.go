@@ -22,6 +22,8 @@ var fuzzSeeds = []string{
 	`{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5},{"name":"b","cost":6}]}`,
 	`{"tools":[{"name":"a","cost":3,"perUser":{"maxTokens":3,"refillPeriod":"1m"}}],"userIdentity":{"from":"sourceAddress","missing":"anonymous"}}`,
 	`{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","header":"x","missing":"reject"}}`,
+	`{"methods":[{"name":"resources/read","shared":{"maxTokens":5,"refillPeriod":"1s"}},{"name":"tools/call","shared":{"maxTokens":5,"refillPeriod":"1s"}}]}`,
+	`{"methods":[{"name":"prompts/get","perUser":{"maxTokens":4,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":4}],"resources":[{"uri":"file:///a","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`,
 	`[]`,
 	``,
 }
@@ -64,8 +66,25 @@ func FuzzParse(f *testing.F) {
 // checkInvariants describes how cfg breaks the documented rules, or
 // returns "".
 func checkInvariants(cfg *Config) string {
-	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools) == 0 {
+	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
 		return "sets no limit"
+	}
+	for _, list := range [][]Named{cfg.Methods, cfg.Prompts, cfg.Resources} {
+		seen := map[string]bool{}
+		for _, entry := range list {
+			if entry.Name == "" || seen[entry.Name] || !utf8.ValidString(entry.Name) || entry.Cost < 1 {
+				return "has a bad or duplicate name or cost " + entry.Name
+			}
+			seen[entry.Name] = true
+			for _, b := range []*Bucket{entry.Shared, entry.PerUser} {
+				if b != nil && (b.MaxTokens < entry.Cost || b.MaxTokens > MaxMaxTokens || b.RefillPeriod < MinRefillPeriod || b.RefillPeriod > MaxRefillPeriod) {
+					return "has a method, prompt or resource bucket out of bounds"
+				}
+			}
+		}
+	}
+	if cfg.Method(MethodToolsCall) != nil {
+		return "limits tools/call as a method"
 	}
 	buckets := []*Bucket{cfg.Shared, cfg.PerUser}
 	names := map[string]bool{}

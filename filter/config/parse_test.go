@@ -16,6 +16,15 @@ const issueExample = `{
   "tools": [
     {"name": "search", "shared": {"maxTokens": 10, "refillPeriod": "1m"}, "perUser": {"maxTokens": 2, "refillPeriod": "1m"}, "cost": 2}
   ],
+  "methods": [
+    {"name": "resources/read", "shared": {"maxTokens": 50, "refillPeriod": "1m"}, "perUser": {"maxTokens": 10, "refillPeriod": "1m"}}
+  ],
+  "prompts": [
+    {"name": "summarize", "shared": {"maxTokens": 5, "refillPeriod": "1m"}, "perUser": {"maxTokens": 1, "refillPeriod": "1m"}, "cost": 1}
+  ],
+  "resources": [
+    {"uri": "file:///big.csv", "shared": {"maxTokens": 6, "refillPeriod": "1m"}, "perUser": {"maxTokens": 3, "refillPeriod": "1m"}, "cost": 3}
+  ],
   "userIdentity": {"from": "header", "header": "x-user-id", "missing": "anonymous"},
   "maxTrackedUsers": 10000,
   "paths": ["/mcp"],
@@ -49,9 +58,11 @@ func withDefaults(cfg Config) *Config {
 	if cfg.RejectStatus == 0 {
 		cfg.RejectStatus = DefaultRejectStatus
 	}
-	for i := range cfg.Tools {
-		if cfg.Tools[i].Cost == 0 {
-			cfg.Tools[i].Cost = DefaultCost
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for i := range list {
+			if list[i].Cost == 0 {
+				list[i].Cost = DefaultCost
+			}
 		}
 	}
 	if cfg.UserIdentity != nil && cfg.UserIdentity.Missing == "" {
@@ -72,6 +83,9 @@ var parseAcceptTests = []struct {
 		Shared:       bucket(100, time.Minute),
 		PerUser:      bucket(20, time.Minute),
 		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute), Cost: 2}},
+		Methods:      []Named{{Name: "resources/read", Shared: bucket(50, time.Minute), PerUser: bucket(10, time.Minute)}},
+		Prompts:      []Named{{Name: "summarize", Shared: bucket(5, time.Minute), PerUser: bucket(1, time.Minute)}},
+		Resources:    []Named{{Name: "file:///big.csv", Shared: bucket(6, time.Minute), PerUser: bucket(3, time.Minute), Cost: 3}},
 		UserIdentity: &UserIdentity{From: IdentityHeader, Header: "x-user-id", Missing: MissingAnonymous},
 		Paths:        []string{"/mcp"},
 	})},
@@ -80,6 +94,12 @@ var parseAcceptTests = []struct {
 	{"escaped field names", `{"\u0073hared":{"max\u0054okens":5,"refillPeriod":"1\u0073"}}`, withDefaults(Config{Shared: sharedBucket})},
 	{"cost alone weights the shared bucket", `{` + shared + `,"tools":[{"name":"a","cost":5}]}`,
 		withDefaults(Config{Shared: sharedBucket, Tools: []Tool{{Name: "a", Cost: 5}}})},
+	{"methods alone", `{"methods":[{"name":"resources/list",` + shared + `}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "resources/list", Shared: sharedBucket}}})},
+	{"a prompt's cost weighs on its method's bucket", `{"methods":[{"name":"prompts/get",` + shared + `}],"prompts":[{"name":"p","cost":5}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "prompts/get", Shared: sharedBucket}}, Prompts: []Named{{Name: "p", Cost: 5}}})},
+	{"a tool's cost ignores method buckets", `{"methods":[{"name":"prompts/get",` + shared + `}],"tools":[{"name":"t","cost":9}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "prompts/get", Shared: sharedBucket}}, Tools: []Named{{Name: "t", Cost: 9}}})},
 	{"missing reject", `{"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`,
 		withDefaults(Config{PerUser: sharedBucket, UserIdentity: &UserIdentity{From: IdentitySourceAddress, Missing: MissingReject}})},
 	{"tools only", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1h"}}]}`,
@@ -178,8 +198,8 @@ var parseRefuseTests = []struct {
 	want string // the exact error
 }{
 	// The document.
-	{"nil", "", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser" or "tools"`},
-	{"whitespace", " \n ", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser" or "tools"`},
+	{"nil", "", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`},
+	{"whitespace", " \n ", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`},
 	{"not JSON", `{shared:1}`, `the configuration is not valid JSON: invalid character 's' looking for beginning of object key string (at byte 2)`},
 	{"truncated", `{"shared":{"maxTokens":1`, `the configuration is not valid JSON: unexpected end of JSON input (at byte 24)`},
 	{"trailing data", `{` + shared + `} {}`, `the configuration is not valid JSON: invalid character '{' after top-level value (at byte 48)`},
@@ -189,18 +209,18 @@ var parseRefuseTests = []struct {
 	{"array", `[` + `{` + shared + `}]`, `the configuration must be a JSON object, got an array`},
 	{"string", `"shared"`, `the configuration must be a JSON object, got "shared"`},
 	{"null", `null`, `the configuration must be a JSON object, got null`},
-	{"empty object", `{}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
-	{"only empty tools", `{"tools":[]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
-	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
+	{"empty object", `{}`, `the configuration sets no limit; set at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`},
+	{"only empty tools", `{"tools":[]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`},
+	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`},
 
 	// Field names.
-	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1s"}}`, `Shared: unknown field; field names are case-sensitive: did you mean "shared"?`},
-	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","burst":2}}`, `shared.burst: unknown field; the known fields here are maxTokens, refillPeriod`},
 	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser, cost`},
 	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header, missing`},
-	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
+	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders`},
 	{"duplicate field", `{` + shared + `,` + shared + `}`, `shared: duplicate field`},
 	{"duplicate escaped field", `{` + shared + `,"s\u0068ared":{}}`, `shared: duplicate field`},
 	{"duplicate nested field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","maxTokens":2}}`, `shared.maxTokens: duplicate field`},
@@ -257,6 +277,27 @@ var parseRefuseTests = []struct {
 		`tools[1].cost: 6 is more than shared.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
 	{"cost above the per-user bucket", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"a","cost":6}],"userIdentity":{"from":"sourceAddress"}}`,
 		`tools[0].cost: 6 is more than perUser.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"tools/call as a method", `{"methods":[{"name":"tools/call",` + shared + `}]}`,
+		`methods[0].name: must not be "tools/call": the top-level shared and perUser and the tools entries limit it`},
+	{"duplicate method", `{"methods":[{"name":"ping",` + shared + `},{"name":"ping",` + shared + `}]}`,
+		`methods[1].name: duplicate method name "ping", also in methods[0]`},
+	{"method without limit", `{"methods":[{"name":"ping"}]}`, `methods[0]: method "ping" sets no limit; it must set shared, perUser or both`},
+	{"method with a cost", `{"methods":[{"name":"ping","cost":2,` + shared + `}]}`,
+		`methods[0].cost: unknown field; the known fields here are name, shared, perUser`},
+	{"methods not an array", `{"methods":{"name":"ping"}}`,
+		`methods: must be an array of objects such as {"name": "resources/read", "shared": {...}}, got an object`},
+	{"method per user without identity", `{"methods":[{"name":"ping","perUser":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
+		`methods[0].perUser: requires userIdentity, which says how users are told apart`},
+	{"resource without uri", `{"resources":[{"name":"x",` + shared + `}]}`,
+		`resources[0].name: unknown field; the known fields here are uri, shared, perUser, cost`},
+	{"duplicate resource", `{"resources":[{"uri":"demo://a",` + shared + `},{"uri":"demo://a","cost":1}]}`,
+		`resources[1].uri: duplicate resource uri "demo://a", also in resources[0]`},
+	{"prompt per user without identity", `{"prompts":[{"name":"p","perUser":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
+		`prompts[0].perUser: requires userIdentity, which says how users are told apart`},
+	{"prompt cost above its method's bucket", `{"methods":[{"name":"prompts/get",` + shared + `}],"prompts":[{"name":"p","cost":6}]}`,
+		`prompts[0].cost: 6 is more than methods[0].shared.maxTokens 5: a call of prompt "p" could never be admitted; lower the cost or raise maxTokens`},
+	{"resource cost above its own bucket", `{"resources":[{"uri":"demo://a","cost":6,` + shared + `}]}`,
+		`resources[0].cost: 6 is more than resources[0].shared.maxTokens 5: a call of resource "demo://a" could never be admitted; lower the cost or raise maxTokens`},
 	{"missing unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`,
 		`userIdentity.missing: must be one of "shared", "anonymous", "reject", got "deny"`},
 	{"duplicate tool", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"b","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"a","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`, `tools[2].name: duplicate tool name "a", also in tools[0]`},
