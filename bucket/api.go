@@ -68,10 +68,14 @@ type Bucket struct {
 	Limit Limit
 }
 
-// Demand is the number of tokens a request needs from one bucket.
+// Demand is the number of tokens a request needs from one bucket or,
+// when Quota is set, the number of calls it counts against a calendar
+// quota (see quota.go) of Bucket's Kind, Tool and User (Bucket.Limit is
+// then unused).
 type Demand struct {
 	Bucket Bucket
 	Tokens int64
+	Quota  *Quota
 }
 
 // Status describes a bucket after a decision, for RateLimit headers.
@@ -105,6 +109,10 @@ type Decision struct {
 	// never be admitted, and RetryAfter is the time until that bucket is
 	// full.
 	OverCapacity bool
+	// QuotaExceeded is true when a calendar quota rejected: RetryAfter is
+	// then the time until the latest of the rejecting quotas resets, and
+	// no bucket was asked.
+	QuotaExceeded bool
 	// Contended is true when the store stayed contended (every attempt
 	// lost a compare-and-swap race) for Options.MaxAttempts attempts: the
 	// request is then rejected with RetryAfter =

@@ -192,7 +192,7 @@ func (l *SharedLimiter) Stats() Stats {
 // are ignored; demands for the same bucket are merged. With no demand
 // left, the take is allowed.
 func (l *SharedLimiter) Take(now time.Time, demands []Demand, done func(Decision, error)) {
-	d, err := l.take(now, demands)
+	d, err := l.takeWithQuotas(now, demands)
 	l.stats.takes.Add(1)
 	switch {
 	case err != nil:

@@ -151,7 +151,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 	var list []bucket.Demand
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
-			if list[i].Bucket == b {
+			if list[i].Quota == nil && list[i].Bucket == b {
 				list[i].Tokens += tokens
 				return
 			}
@@ -159,6 +159,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
 	}
 	addNamed := func(l *toolLimits, cost int64) {
+		list = addQuotaDemands(list, l.quota, l.perUserQuota, l.kind, l.userKind, l.name, user)
 		if l.shared != nil {
 			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
 		}
@@ -175,6 +176,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 		case call.other && call.method != nil:
 			addNamed(call.method, cost)
 		case !call.other:
+			list = addQuotaDemands(list, s.quota, s.perUserQuota, bucket.KindShared, bucket.KindUser, "", user)
 			if s.shared != nil {
 				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
 			}
@@ -330,6 +332,9 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	}
 	if decision.Contended {
 		incrementBy(s.metrics.contended, calls)
+	}
+	if decision.QuotaExceeded {
+		incrementBy(s.metrics.rejectedQuota, calls)
 	}
 	for _, call := range request.calls {
 		if call.tool != nil {

@@ -4,12 +4,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/tzdb"
 )
 
-// Behaviour tests of tool costs and of requests without an identity, run
-// natively and against the compiled module (forEachVM).
+// Behaviour tests of tool costs, requests without an identity, other
+// methods and calendar quotas, run natively and against the compiled
+// module (forEachVM).
 
 func TestToolCostTakesThatManyTokens(t *testing.T) {
 	// 5 tokens a minute: one every 12 seconds.
@@ -188,5 +192,51 @@ func TestOtherMethodsPerUserAndInBatches(t *testing.T) {
 		if got := e.counter(metricName("method.prompts_get.rejected")); got != 4 {
 			t.Errorf("method.prompts_get.rejected = %d, want 4", got)
 		}
+	})
+}
+
+func TestQuotaRejectionWaitsForTheReset(t *testing.T) {
+	const cfg = `{"quota":{"maxCalls":2,"period":"day","timeZone":"Asia/Kolkata"},"shared":{"maxTokens":100,"refillPeriod":"1m"}}`
+	kolkata, err := tzdb.Load("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// secondsToMidnight is the Retry-After of a rejection at at.
+	secondsToMidnight := func(at time.Time) int64 {
+		local := at.In(kolkata)
+		y, m, d := local.Date()
+		wait := time.Date(y, m, d+1, 0, 0, 0, 0, kolkata).Sub(at)
+		return int64((wait + time.Second - 1) / time.Second)
+	}
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		before := time.Now()
+		expectForwarded(t, e.send(request{body: toolsCall("1", "echo")}), "first call")
+		expectForwarded(t, e.send(request{body: toolsCall("2", "echo")}), "second call")
+		o := e.send(request{body: toolsCall("3", "echo")})
+		after := time.Now()
+		if strings.HasSuffix(t.Name(), "/wasm") {
+			// The compiled module runs under wazero's default clock, a fake
+			// wall clock that starts at 2022-01-01T00:00:00Z and advances 1ms
+			// per reading (wazero internal/platform NewFakeWalltime).
+			before = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+			after = before.Add(time.Minute)
+		}
+		expectReply(t, o, "third call", 429, `"message":"Rate limit exceeded"`)
+		got, _ := header(o.reply.Headers, "retry-after")
+		wait, err := strconv.ParseInt(got, 10, 64)
+		// The module read its clock between before and after.
+		if err != nil || wait > secondsToMidnight(before) || wait < secondsToMidnight(after) {
+			t.Errorf("retry-after %q, want the seconds to midnight in Kolkata, %d to %d", got, secondsToMidnight(after), secondsToMidnight(before))
+		}
+		if !strings.Contains(string(o.reply.Data), `"retryAfterSeconds":`+got+`}`) {
+			t.Errorf("body %s does not carry retryAfterSeconds %s", o.reply.Data, got)
+		}
+		if got := e.counter(metricName("tools_call.rejected_quota")); got != 1 {
+			t.Errorf("tools_call.rejected_quota = %d, want 1", got)
+		}
+		// The rejected call took no token from the bucket; the quota is
+		// not a bucket: other methods are not counted.
+		expectForwarded(t, e.send(request{body: rpc("4", "tools/list")}), "tools/list")
 	})
 }

@@ -23,6 +23,7 @@ const (
 	metricRejectedUserTol = "tools_call.rejected_user_tool"
 	metricRejectedContend = "tools_call.rejected_contended"
 	metricDryRunRejected  = "tools_call.dry_run_rejected"
+	metricRejectedQuota   = "tools_call.rejected_quota"
 	metricInvalid         = "requests.invalid"
 	metricOversized       = "requests.oversized"
 	metricHeaderMismatch  = "requests.header_mismatch"
@@ -47,6 +48,7 @@ type metrics struct {
 	rejected       proxywasm.MetricCounter
 	rejectedByKind [bucket.KindUserTool + 1]proxywasm.MetricCounter
 	contended      proxywasm.MetricCounter
+	rejectedQuota  proxywasm.MetricCounter
 	dryRunRejected proxywasm.MetricCounter
 	invalid        proxywasm.MetricCounter
 	oversized      proxywasm.MetricCounter
@@ -79,6 +81,7 @@ func defineMetrics(prefix string) metrics {
 			bucket.KindUserTool: define(metricRejectedUserTol),
 		},
 		contended:           define(metricRejectedContend),
+		rejectedQuota:       define(metricRejectedQuota),
 		dryRunRejected:      define(metricDryRunRejected),
 		invalid:             define(metricInvalid),
 		oversized:           define(metricOversized),

@@ -44,7 +44,9 @@ type settings struct {
 	metrics   metrics
 	shared    *bucket.Limit
 	perUser   *bucket.Limit
-	tools     map[string]*toolLimits
+	// quota and perUserQuota are the calendar quotas of tools/call.
+	quota, perUserQuota *bucket.Quota
+	tools               map[string]*toolLimits
 	// methods, prompts and resources are the limits of other methods
 	// (see methods.go), by method, prompt name and resource URI.
 	methods   map[string]*toolLimits
@@ -60,10 +62,13 @@ type toolLimits struct {
 	shared  *bucket.Limit
 	perUser *bucket.Limit
 	cost    int64 // tokens a call takes from each bucket
-	// kind and userKind are the bucket kinds of shared and perUser.
+	// kind and userKind are the bucket kinds of shared and perUser (and
+	// of the quotas).
 	kind, userKind bucket.Kind
-	admitted       proxywasm.MetricCounter
-	rejected       proxywasm.MetricCounter
+	// quota and perUserQuota are its calendar quotas, or nil.
+	quota, perUserQuota *bucket.Quota
+	admitted            proxywasm.MetricCounter
+	rejected            proxywasm.MetricCounter
 }
 
 // OnPluginStart implements types.PluginContext. It parses the plugin
@@ -88,7 +93,12 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("mcp-ratelimit: plugin %q: %v", namespace, err)
 		return false
 	}
-	p.settings = newSettings(cfg, namespace, limiter, p.deps)
+	settings, err := newSettings(cfg, namespace, limiter, p.deps)
+	if err != nil {
+		proxywasm.LogCriticalf("mcp-ratelimit: plugin %q: %v", namespace, err)
+		return false
+	}
+	p.settings = settings
 	proxywasm.LogInfof("mcp-ratelimit: plugin %q started (%d tools configured, dryRun=%t)",
 		namespace, len(cfg.Tools), cfg.DryRun)
 	return true
@@ -96,7 +106,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 
 // newSettings derives the per-request lookup structures and defines the
 // counters of a started plugin.
-func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d deps) *settings {
+func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d deps) (*settings, error) {
 	prefix := metricPrefix + metricSegment(namespace) + "."
 	s := &settings{
 		cfg:       cfg,
@@ -112,7 +122,10 @@ func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d
 	s.methods = namedLimits(cfg.Methods, prefix+metricMethodSegment, bucket.KindMethod, bucket.KindUserMethod)
 	s.prompts = namedLimits(cfg.Prompts, prefix+metricPromptSegment, bucket.KindPrompt, bucket.KindUserPrompt)
 	s.resources = namedLimits(cfg.Resources, prefix+metricResourceSegment, bucket.KindResource, bucket.KindUserResource)
-	return s
+	if err := s.resolveQuotas(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // limitOf converts a configured bucket; nil stays nil.

@@ -43,11 +43,33 @@ type Named struct {
 	Name    string
 	Shared  *Bucket // "shared": one bucket for all calls of it, or nil
 	PerUser *Bucket // "perUser": one bucket per user for it, or nil
+	// Quota ("quota") is a calendar quota for all calls of it and
+	// PerUserQuota ("perUserQuota") one per user, or nil.
+	Quota        *Quota
+	PerUserQuota *Quota
 	// Cost ("cost", default 1; methods have none) is the number of tokens
 	// one call of it takes from every bucket it draws from, those of its
 	// method included. It is at most the maxTokens of each of them.
 	Cost int64
 }
+
+// Quota is a calendar quota as configured: at most MaxCalls calls in each
+// calendar Period (a day, an ISO week from Monday, a month) of TimeZone.
+type Quota struct {
+	MaxCalls int64  // "maxCalls", integer from 1 to MaxMaxTokens
+	Period   string // "period": "day", "week" or "month"
+	TimeZone string // "timeZone" (default "UTC"): an IANA time zone name
+}
+
+// Quota periods.
+const (
+	PeriodDay   = "day"
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// DefaultTimeZone is the time zone of a quota without one.
+const DefaultTimeZone = "UTC"
 
 // Tool is the limits of one tool ("tools" entries).
 type Tool = Named
@@ -112,6 +134,10 @@ type Config struct {
 	// PerUser ("perUser") is the bucket each user's tools/call draw from,
 	// or nil. Set only together with UserIdentity.
 	PerUser *Bucket
+	// Quota ("quota") is the server-wide calendar quota of tools/call and
+	// PerUserQuota ("perUserQuota") each user's, or nil.
+	Quota        *Quota
+	PerUserQuota *Quota
 	// Tools ("tools") are the per-tool limits, with unique names.
 	Tools []Tool
 	// Methods ("methods") are the limits of JSON-RPC methods other than
@@ -185,12 +211,12 @@ func (c *Config) Method(name string) *Named {
 // HasPerUser reports whether any per-user limit (top-level, or of a tool,
 // prompt, resource or method) is configured.
 func (c *Config) HasPerUser() bool {
-	if c.PerUser != nil {
+	if c.PerUser != nil || c.PerUserQuota != nil {
 		return true
 	}
 	for _, list := range [][]Named{c.Tools, c.Methods, c.Prompts, c.Resources} {
 		for _, entry := range list {
-			if entry.PerUser != nil {
+			if entry.PerUser != nil || entry.PerUserQuota != nil {
 				return true
 			}
 		}

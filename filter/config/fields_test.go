@@ -11,28 +11,28 @@ import (
 )
 
 func TestFieldPaths(t *testing.T) {
-	want := []string{
-		"shared", "shared.maxTokens", "shared.refillPeriod",
-		"perUser", "perUser.maxTokens", "perUser.refillPeriod",
-		"tools", "tools[].name",
-		"tools[].shared", "tools[].shared.maxTokens", "tools[].shared.refillPeriod",
-		"tools[].perUser", "tools[].perUser.maxTokens", "tools[].perUser.refillPeriod",
-		"tools[].cost",
-		"methods", "methods[].name",
-		"methods[].shared", "methods[].shared.maxTokens", "methods[].shared.refillPeriod",
-		"methods[].perUser", "methods[].perUser.maxTokens", "methods[].perUser.refillPeriod",
-		"prompts", "prompts[].name",
-		"prompts[].shared", "prompts[].shared.maxTokens", "prompts[].shared.refillPeriod",
-		"prompts[].perUser", "prompts[].perUser.maxTokens", "prompts[].perUser.refillPeriod",
-		"prompts[].cost",
-		"resources", "resources[].uri",
-		"resources[].shared", "resources[].shared.maxTokens", "resources[].shared.refillPeriod",
-		"resources[].perUser", "resources[].perUser.maxTokens", "resources[].perUser.refillPeriod",
-		"resources[].cost",
-		"userIdentity", "userIdentity.from", "userIdentity.header", "userIdentity.missing",
-		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
-		"rejectStatus", "dryRun", "rateLimitHeaders",
+	object := func(path string, members ...string) []string {
+		out := []string{path}
+		for _, m := range members {
+			out = append(out, path+"."+m)
+		}
+		return out
 	}
+	bucket := func(path string) []string { return object(path, "maxTokens", "refillPeriod") }
+	quota := func(path string) []string { return object(path, "maxCalls", "period", "timeZone") }
+	limits := func(prefix string) []string {
+		return slices.Concat(bucket(prefix+"shared"), bucket(prefix+"perUser"), quota(prefix+"quota"), quota(prefix+"perUserQuota"))
+	}
+	want := slices.Concat(
+		limits(""),
+		[]string{"tools", "tools[].name"}, limits("tools[]."), []string{"tools[].cost"},
+		[]string{"methods", "methods[].name"}, limits("methods[]."),
+		[]string{"prompts", "prompts[].name"}, limits("prompts[]."), []string{"prompts[].cost"},
+		[]string{"resources", "resources[].uri"}, limits("resources[]."), []string{"resources[].cost"},
+		[]string{"userIdentity", "userIdentity.from", "userIdentity.header", "userIdentity.missing",
+			"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
+			"rejectStatus", "dryRun", "rateLimitHeaders"},
+	)
 	if got := FieldPaths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("FieldPaths()\n got %q\nwant %q", got, want)
 	}
@@ -100,8 +100,9 @@ func TestFieldsDescribeEveryField(t *testing.T) {
 }
 
 func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
+	const dayQuota = `"quota":{"maxCalls":1,"period":"day"},"perUserQuota":{"maxCalls":1,"period":"day"}`
 	// Defaults of nested fields apply inside their objects.
-	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `}],"prompts":[{"name":"p",` + shared + `}],"resources":[{"uri":"r",` + shared + `}],"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
+	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `,` + dayQuota + `}],"methods":[{"name":"m",` + dayQuota + `}],"prompts":[{"name":"p",` + shared + `,` + dayQuota + `}],"resources":[{"uri":"r",` + shared + `,` + dayQuota + `}],` + dayQuota + `,"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +117,8 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 11 {
-		t.Errorf("%d fields have defaults, want 11", withDefault)
+	if withDefault != 21 {
+		t.Errorf("%d fields have defaults, want 21", withDefault)
 	}
 }
 
@@ -133,22 +134,39 @@ func encodeConfig(cfg *Config) []byte {
 		}
 		return &bucketJSON{MaxTokens: b.MaxTokens, RefillPeriod: b.RefillPeriod.String()}
 	}
+	type quotaJSON struct {
+		MaxCalls int64  `json:"maxCalls"`
+		Period   string `json:"period"`
+		TimeZone string `json:"timeZone"`
+	}
+	toQuota := func(q *Quota) *quotaJSON {
+		if q == nil {
+			return nil
+		}
+		return &quotaJSON{MaxCalls: q.MaxCalls, Period: q.Period, TimeZone: q.TimeZone}
+	}
 	type toolJSON struct {
-		Name    string      `json:"name"`
-		Shared  *bucketJSON `json:"shared,omitempty"`
-		PerUser *bucketJSON `json:"perUser,omitempty"`
-		Cost    int64       `json:"cost"`
+		Name         string      `json:"name"`
+		Shared       *bucketJSON `json:"shared,omitempty"`
+		PerUser      *bucketJSON `json:"perUser,omitempty"`
+		Quota        *quotaJSON  `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
+		Cost         int64       `json:"cost"`
 	}
 	type methodJSON struct {
-		Name    string      `json:"name"`
-		Shared  *bucketJSON `json:"shared,omitempty"`
-		PerUser *bucketJSON `json:"perUser,omitempty"`
+		Name         string      `json:"name"`
+		Shared       *bucketJSON `json:"shared,omitempty"`
+		PerUser      *bucketJSON `json:"perUser,omitempty"`
+		Quota        *quotaJSON  `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
 	}
 	type resourceJSON struct {
-		URI     string      `json:"uri"`
-		Shared  *bucketJSON `json:"shared,omitempty"`
-		PerUser *bucketJSON `json:"perUser,omitempty"`
-		Cost    int64       `json:"cost"`
+		URI          string      `json:"uri"`
+		Shared       *bucketJSON `json:"shared,omitempty"`
+		PerUser      *bucketJSON `json:"perUser,omitempty"`
+		Quota        *quotaJSON  `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
+		Cost         int64       `json:"cost"`
 	}
 	type identityJSON struct {
 		From    string `json:"from"`
@@ -158,6 +176,8 @@ func encodeConfig(cfg *Config) []byte {
 	out := struct {
 		Shared              *bucketJSON    `json:"shared,omitempty"`
 		PerUser             *bucketJSON    `json:"perUser,omitempty"`
+		Quota               *quotaJSON     `json:"quota,omitempty"`
+		PerUserQuota        *quotaJSON     `json:"perUserQuota,omitempty"`
 		Tools               []toolJSON     `json:"tools,omitempty"`
 		Methods             []methodJSON   `json:"methods,omitempty"`
 		Prompts             []toolJSON     `json:"prompts,omitempty"`
@@ -174,6 +194,8 @@ func encodeConfig(cfg *Config) []byte {
 	}{
 		Shared:              toBucket(cfg.Shared),
 		PerUser:             toBucket(cfg.PerUser),
+		Quota:               toQuota(cfg.Quota),
+		PerUserQuota:        toQuota(cfg.PerUserQuota),
 		MaxTrackedUsers:     cfg.MaxTrackedUsers,
 		Paths:               cfg.Paths,
 		MaxRequestBodyBytes: cfg.MaxRequestBodyBytes,
@@ -184,16 +206,16 @@ func encodeConfig(cfg *Config) []byte {
 		RateLimitHeaders:    cfg.RateLimitHeaders,
 	}
 	for _, tool := range cfg.Tools {
-		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Cost: tool.Cost})
+		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Quota: toQuota(tool.Quota), PerUserQuota: toQuota(tool.PerUserQuota), Cost: tool.Cost})
 	}
 	for _, m := range cfg.Methods {
-		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser)})
+		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser), Quota: toQuota(m.Quota), PerUserQuota: toQuota(m.PerUserQuota)})
 	}
 	for _, p := range cfg.Prompts {
-		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Cost: p.Cost})
+		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Quota: toQuota(p.Quota), PerUserQuota: toQuota(p.PerUserQuota), Cost: p.Cost})
 	}
 	for _, r := range cfg.Resources {
-		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Cost: r.Cost})
+		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Quota: toQuota(r.Quota), PerUserQuota: toQuota(r.PerUserQuota), Cost: r.Cost})
 	}
 	if cfg.UserIdentity != nil {
 		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}

@@ -24,6 +24,8 @@ var fuzzSeeds = []string{
 	`{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","header":"x","missing":"reject"}}`,
 	`{"methods":[{"name":"resources/read","shared":{"maxTokens":5,"refillPeriod":"1s"}},{"name":"tools/call","shared":{"maxTokens":5,"refillPeriod":"1s"}}]}`,
 	`{"methods":[{"name":"prompts/get","perUser":{"maxTokens":4,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":4}],"resources":[{"uri":"file:///a","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`,
+	`{"quota":{"maxCalls":5,"period":"day","timeZone":"Asia/Kolkata"},"tools":[{"name":"a","perUserQuota":{"maxCalls":1,"period":"month"}}],"userIdentity":{"from":"sourceAddress"}}`,
+	`{"quota":{"maxCalls":5,"period":"week","timeZone":"Local"}}`,
 	`[]`,
 	``,
 }
@@ -66,8 +68,23 @@ func FuzzParse(f *testing.F) {
 // checkInvariants describes how cfg breaks the documented rules, or
 // returns "".
 func checkInvariants(cfg *Config) string {
-	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
 		return "sets no limit"
+	}
+	quotas := []*Quota{cfg.Quota, cfg.PerUserQuota}
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for _, entry := range list {
+			quotas = append(quotas, entry.Quota, entry.PerUserQuota)
+		}
+	}
+	for _, q := range quotas {
+		if q == nil {
+			continue
+		}
+		if _, err := q.Location(); err != nil || q.TimeZone == "" || q.TimeZone == "Local" || q.MaxCalls < 1 || q.MaxCalls > MaxMaxTokens ||
+			q.Period != PeriodDay && q.Period != PeriodWeek && q.Period != PeriodMonth {
+			return "has a bad quota"
+		}
 	}
 	for _, list := range [][]Named{cfg.Methods, cfg.Prompts, cfg.Resources} {
 		seen := map[string]bool{}

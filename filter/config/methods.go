@@ -24,9 +24,13 @@ var methodMembers = []fieldSpec{
 	{name: "name", typ: "string", required: true,
 		doc: `The JSON-RPC method, matched exactly (case-sensitive), e.g. "resources/read" or "prompts/get"; not "tools/call", which the top-level shared and perUser limit. Unique among methods, non-empty, at most ` + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces."},
 	{name: "shared", typ: "object", members: bucketMembers,
-		doc: "Bucket shared by all calls of this method. Each method sets shared, perUser or both."},
+		doc: "Bucket shared by all calls of this method. Each method sets at least one of shared, perUser, quota and perUserQuota."},
 	{name: "perUser", typ: "object", members: bucketMembers,
 		doc: "Bucket per user for calls of this method; requires userIdentity."},
+	{name: "quota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota of all calls of this method."},
+	{name: "perUserQuota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota per user of calls of this method; requires userIdentity."},
 }
 
 var promptMembers = []fieldSpec{
@@ -36,6 +40,10 @@ var promptMembers = []fieldSpec{
 		doc: "Bucket shared by all prompts/get of this prompt. Each prompt sets at least one of shared, perUser and cost."},
 	{name: "perUser", typ: "object", members: bucketMembers,
 		doc: "Bucket per user for prompts/get of this prompt; requires userIdentity."},
+	{name: "quota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota of all prompts/get of this prompt."},
+	{name: "perUserQuota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota per user of prompts/get of this prompt; requires userIdentity."},
 	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
 		doc: `Tokens one prompts/get of this prompt takes from every bucket it draws from (its own and those of a "prompts/get" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."},
 }
@@ -47,6 +55,10 @@ var resourceMembers = []fieldSpec{
 		doc: "Bucket shared by all resources/read of this URI. Each resource sets at least one of shared, perUser and cost."},
 	{name: "perUser", typ: "object", members: bucketMembers,
 		doc: "Bucket per user for resources/read of this URI; requires userIdentity."},
+	{name: "quota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota of all resources/read of this URI."},
+	{name: "perUserQuota", typ: "object", members: quotaMembers,
+		doc: "Calendar quota per user of resources/read of this URI; requires userIdentity."},
 	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
 		doc: `Tokens one resources/read of this URI takes from every bucket it draws from (its own and those of a "resources/read" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."},
 }

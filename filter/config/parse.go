@@ -36,6 +36,10 @@ func parse(data []byte) (*Config, *Error) {
 			cfg.Shared, err = parseBucket(path, v)
 		case "perUser":
 			cfg.PerUser, err = parseBucket(path, v)
+		case "quota":
+			cfg.Quota, err = parseQuota(path, v)
+		case "perUserQuota":
+			cfg.PerUserQuota, err = parseQuota(path, v)
 		case "tools":
 			cfg.Tools, err = parseTools(path, v)
 		case "methods":
@@ -81,7 +85,7 @@ func parse(data []byte) (*Config, *Error) {
 // checkDocument checks that data is one JSON text in UTF-8.
 func checkDocument(data []byte) *Error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`)
+		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "tools", "methods", "prompts" or "resources"`)
 	}
 	if !utf8.Valid(data) {
 		offset := 0
@@ -376,6 +380,10 @@ func parseNamed(path string, v gjson.Result, list namedList) (Named, *Error) {
 			entry.Shared, err = parseBucket(path, v)
 		case "perUser":
 			entry.PerUser, err = parseBucket(path, v)
+		case "quota":
+			entry.Quota, err = parseQuota(path, v)
+		case "perUserQuota":
+			entry.PerUserQuota, err = parseQuota(path, v)
 		case "cost":
 			hasCost = true
 			var n int
@@ -389,11 +397,11 @@ func parseNamed(path string, v gjson.Result, list namedList) (Named, *Error) {
 	if err != nil {
 		return Named{}, err
 	}
-	if entry.Shared == nil && entry.PerUser == nil && !hasCost {
+	if entry.Shared == nil && entry.PerUser == nil && entry.Quota == nil && entry.PerUserQuota == nil && !hasCost {
 		if list.hasCost {
-			return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, cost or several of them", list.what, quoted(entry.Name))
+			return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, cost or several of them", list.what, quoted(entry.Name))
 		}
-		return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser or both", list.what, quoted(entry.Name))
+		return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota or several of them", list.what, quoted(entry.Name))
 	}
 	return entry, nil
 }
@@ -527,17 +535,25 @@ func parsePaths(path string, v gjson.Result) ([]string, *Error) {
 
 // checkLimits checks the rules that involve several fields.
 func checkLimits(cfg *Config) *Error {
-	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
-		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "tools", "methods", "prompts" or "resources"`)
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil &&
+		len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
+		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "tools", "methods", "prompts" or "resources"`)
 	}
 	if cfg.UserIdentity == nil {
-		if cfg.PerUser != nil {
-			return errorf("perUser", "requires userIdentity, which says how users are told apart")
+		const why = "requires userIdentity, which says how users are told apart"
+		switch {
+		case cfg.PerUser != nil:
+			return errorf("perUser", why)
+		case cfg.PerUserQuota != nil:
+			return errorf("perUserQuota", why)
 		}
 		for _, l := range namedLists(cfg) {
 			for i, entry := range l.list {
-				if entry.PerUser != nil {
-					return errorf(joinPath(indexPath(l.field, i), "perUser"), "requires userIdentity, which says how users are told apart")
+				switch {
+				case entry.PerUser != nil:
+					return errorf(joinPath(indexPath(l.field, i), "perUser"), why)
+				case entry.PerUserQuota != nil:
+					return errorf(joinPath(indexPath(l.field, i), "perUserQuota"), why)
 				}
 			}
 		}
