@@ -11,7 +11,9 @@
 // and an injected time, reusable by any store); shared.go the
 // SharedLimiter, which takes tokens from several buckets all or nothing
 // over a Store with shared-data semantics; table.go the bounded per-user
-// tables; keys.go and codec.go the key names and value encodings.
+// tables; quota.go the calendar quotas and inflight.go the concurrency
+// caps, taken all or nothing with the buckets; keys.go and codec.go the
+// key names and value encodings.
 // README.md describes the design, its guarantees and measurements.
 package bucket
 
@@ -72,10 +74,15 @@ type Bucket struct {
 // when Quota is set, the number of calls it counts against a calendar
 // quota (see quota.go) of Bucket's Kind, Tool and User (Bucket.Limit is
 // then unused).
+//
+// When MaxInFlight is set (> 0) the demand is instead for Tokens calls in
+// flight under a concurrency cap of MaxInFlight (see inflight.go): the
+// admitted take holds them until Decision.Lease is released.
 type Demand struct {
-	Bucket Bucket
-	Tokens int64
-	Quota  *Quota
+	Bucket      Bucket
+	Tokens      int64
+	Quota       *Quota
+	MaxInFlight int64
 }
 
 // Status describes a bucket after a decision, for RateLimit headers.
@@ -109,6 +116,14 @@ type Decision struct {
 	// never be admitted, and RetryAfter is the time until that bucket is
 	// full.
 	OverCapacity bool
+	// ConcurrencyExceeded is true when a concurrency cap rejected: as
+	// many calls as it allows are in flight. RetryAfter is then 0 (nobody
+	// can know when a call in flight ends) and no quota or bucket was
+	// charged.
+	ConcurrencyExceeded bool
+	// Lease is what an admitted take holds in concurrency caps; the
+	// caller releases it (LeaseKeeper.Release) when the call ends.
+	Lease Lease
 	// QuotaExceeded is true when a calendar quota rejected: RetryAfter is
 	// then the time until the latest of the rejecting quotas resets, and
 	// no bucket was asked.
@@ -128,6 +143,15 @@ type Decision struct {
 // network round trip); the caller must handle both.
 type Limiter interface {
 	Take(now time.Time, demands []Demand, done func(Decision, error))
+}
+
+// LeaseKeeper is implemented by limiters that enforce concurrency caps:
+// the holder of an admitted take's Decision.Lease releases it when its
+// call ends, and renews it while the call runs (more often than
+// Options.LeaseTTL), else the cap frees the calls when the lease expires.
+type LeaseKeeper interface {
+	Release(lease Lease)
+	Renew(now time.Time, lease Lease)
 }
 
 // Store is a key-value store with compare-and-swap, with the semantics of

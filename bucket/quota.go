@@ -251,21 +251,37 @@ func splitQuotaDemands(demands []Demand) (buckets, quotas []Demand) {
 // takeWithQuotas is take with the quota demands counted first: if a quota
 // rejects, no bucket is touched; if a bucket rejects or the take fails,
 // the quota counts are given back.
+//
+// Concurrency caps (inflight.go) come between the quotas and the buckets
+// in the same way; an admitted take's Decision.Lease holds them.
 func (l *SharedLimiter) takeWithQuotas(now time.Time, demands []Demand) (Decision, error) {
-	bucketDemands, quotaDemands := splitQuotaDemands(demands)
-	if len(quotaDemands) == 0 {
+	rest, capDemands := splitInFlight(demands)
+	bucketDemands, quotaDemands := splitQuotaDemands(rest)
+	if len(quotaDemands) == 0 && len(capDemands) == 0 {
 		return l.take(now, demands)
 	}
 	nowNs, err := unixNanos(now)
 	if err != nil {
 		return Decision{}, err
 	}
-	reqs, err := l.prepareQuotas(now, quotaDemands)
+	quotas, err := l.prepareQuotas(now, quotaDemands)
 	if err != nil {
 		return Decision{}, err
 	}
-	reservation, rejection, err := l.takeQuotas(nowNs, reqs)
+	caps, err := l.prepareCaps(capDemands)
+	if err != nil {
+		return Decision{}, err
+	}
+	reservation, rejection, err := l.takeQuotas(nowNs, quotas)
+	if err != nil {
+		return Decision{}, err
+	}
+	if rejection != nil {
+		return *rejection, nil
+	}
+	lease, rejection, err := l.takeCaps(nowNs, caps)
 	if err != nil || rejection != nil {
+		l.releaseQuotas(reservation)
 		if rejection != nil {
 			return *rejection, nil
 		}
@@ -274,8 +290,11 @@ func (l *SharedLimiter) takeWithQuotas(now time.Time, demands []Demand) (Decisio
 	d, err := l.take(now, bucketDemands)
 	if err != nil || !d.Allowed {
 		l.releaseQuotas(reservation)
+		l.Release(lease)
+		return d, err
 	}
-	return d, err
+	d.Lease = lease
+	return d, nil
 }
 
 // prepareQuotas validates and merges quota demands and locates the user.

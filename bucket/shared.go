@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,10 @@ type Options struct {
 	// (default crypto/rand.Reader, which a wasip1 build reads through
 	// WASI random_get).
 	Random io.Reader
+	// LeaseTTL is how long a concurrency cap's lease lasts without
+	// renewal (default DefaultLeaseTTL): the longest a call whose end
+	// nobody saw holds its place (see inflight.go).
+	LeaseTTL time.Duration
 }
 
 // Stats are cumulative counters of a SharedLimiter, for metrics.
@@ -120,6 +125,8 @@ type SharedLimiter struct {
 	keyMu    sync.Mutex
 	keyCache map[keyCacheKey]string
 
+	leaseIDs leaseIDs
+
 	stats struct {
 		takes, admitted, rejected, errors, conflicts, contended atomic.Uint64
 		refundsAbandoned, corrupt, claims, merged, overflowed   atomic.Uint64
@@ -167,7 +174,16 @@ func NewSharedLimiter(store Store, opts Options) (*SharedLimiter, error) {
 	if opts.Random == nil {
 		opts.Random = rand.Reader
 	}
-	return &SharedLimiter{store: store, opts: opts, keys: newKeys(opts.Namespace)}, nil
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	l := &SharedLimiter{store: store, opts: opts, keys: newKeys(opts.Namespace)}
+	var base [8]byte
+	if _, err := io.ReadFull(opts.Random, base[:]); err != nil {
+		return nil, fmt.Errorf("bucket: lease ids: %w", err)
+	}
+	l.leaseIDs.base.Store(binary.BigEndian.Uint64(base[:]))
+	return l, nil
 }
 
 // Stats returns the limiter's counters.

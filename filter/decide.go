@@ -151,7 +151,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 	var list []bucket.Demand
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
-			if list[i].Quota == nil && list[i].Bucket == b {
+			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
 				list[i].Tokens += tokens
 				return
 			}
@@ -160,6 +160,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 	}
 	addNamed := func(l *toolLimits, cost int64) {
 		list = addQuotaDemands(list, l.quota, l.perUserQuota, l.kind, l.userKind, l.name, user)
+		list = addCapDemands(list, l.concurrency, l.kind, l.userKind, l.name, user)
 		if l.shared != nil {
 			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
 		}
@@ -177,6 +178,7 @@ func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 			addNamed(call.method, cost)
 		case !call.other:
 			list = addQuotaDemands(list, s.quota, s.perUserQuota, bucket.KindShared, bucket.KindUser, "", user)
+			list = addCapDemands(list, s.cfg.Concurrency, bucket.KindShared, bucket.KindUser, "", user)
 			if s.shared != nil {
 				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
 			}
@@ -245,6 +247,7 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 	async := !h.inTake
 	if h.streamDone {
 		// The client went away while the limiter worked.
+		h.settings.release(decision.Lease)
 		h.phase = phasePassThrough
 		return
 	}
@@ -270,6 +273,7 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		proxywasm.LogWarnf("mcp-ratelimit: limiter failed, request admitted: %v", err)
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 	case decision.Allowed:
+		h.hold(decision.Lease)
 		h.admit(request, decision, true)
 	case h.settings.cfg.DryRun:
 		incrementBy(m.dryRunRejected, request.toolCalls())
@@ -321,6 +325,10 @@ func (h *httpContext) admit(request *examined, decision bucket.Decision, withHea
 // body at all (JSON-RPC 2.0 section 6: "should return nothing at all").
 func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	s := h.settings
+	if decision.ConcurrencyExceeded {
+		h.rejectConcurrent(request)
+		return
+	}
 	calls := request.toolCalls()
 	incrementBy(s.metrics.rejected, calls)
 	seen := [len(s.metrics.rejectedByKind)]bool{}

@@ -240,3 +240,55 @@ func TestQuotaRejectionWaitsForTheReset(t *testing.T) {
 		expectForwarded(t, e.send(request{body: rpc("4", "tools/list")}), "tools/list")
 	})
 }
+
+func TestConcurrencyCapHoldsUntilTheStreamEnds(t *testing.T) {
+	const cfg = `{"concurrency":{"shared":2},"tools":[{"name":"slow","concurrency":{"shared":1}}],"shared":{"maxTokens":100,"refillPeriod":"1m"}}`
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		first := e.send(request{body: toolsCall("1", "slow")})
+		expectForwarded(t, first, "first slow call")
+		o := e.send(request{body: toolsCall("2", "slow")})
+		expectReply(t, o, "second slow call while the first runs", 429,
+			`{"jsonrpc":"2.0","id":2,"error":{"code":-32029,"message":"Too many concurrent calls"}}`)
+		if got, ok := header(o.reply.Headers, "retry-after"); ok {
+			t.Errorf("a concurrency rejection carries retry-after %q", got)
+		}
+		echo := e.send(request{body: toolsCall("3", "echo")})
+		expectForwarded(t, echo, "echo beside the slow call")
+		expectReply(t, e.send(request{body: toolsCall("4", "echo")}), "a third call in flight", 429, "Too many concurrent calls")
+		// Calls of other methods are not capped.
+		expectForwarded(t, e.send(request{body: rpc("5", "tools/list")}), "tools/list")
+		e.respond(first) // the slow call's stream ends
+		expectForwarded(t, e.send(request{body: toolsCall("6", "slow")}), "slow call after the first ended")
+		e.host.CompleteHttpContext(echo.contextID) // reset, however it ends
+		expectForwarded(t, e.send(request{body: toolsCall("7", "echo")}), "echo after the other ended")
+		for name, want := range map[string]uint64{
+			"tools_call.rejected_concurrency": 2, "tools_call.rejected": 0, "tools_call.admitted": 4, "tool.slow.rejected": 1,
+		} {
+			if got := e.counter(metricName(name)); got != want {
+				t.Errorf("%s = %d, want %d", name, got, want)
+			}
+		}
+	})
+}
+
+func TestConcurrencyCapPerUserWithTheOtherLimits(t *testing.T) {
+	const cfg = `{"concurrency":{"perUser":1},"perUser":{"maxTokens":2,"refillPeriod":"1h"},` +
+		`"userIdentity":{"from":"header","header":"x-user-id"},"rejectStatus":200}`
+	alice := [][2]string{{"x-user-id", "alice"}}
+	bob := [][2]string{{"x-user-id", "bob"}}
+	forEachVM(t, func(t *testing.T, newVM func() types.VMContext) {
+		e := startFilter(t, newVM(), cfg)
+		held := e.send(request{body: toolsCall("1", "echo"), headers: alice})
+		expectForwarded(t, held, "alice's first call")
+		expectReply(t, e.send(request{body: toolsCall("2", "echo"), headers: alice}), "alice's second call in flight", 200, "Too many concurrent calls")
+		expectForwarded(t, e.send(request{body: toolsCall("3", "echo"), headers: bob}), "bob's call")
+		e.respond(held)
+		// The rejected call took no token: alice still has one.
+		second := e.send(request{body: toolsCall("4", "echo"), headers: alice})
+		expectForwarded(t, second, "alice's call after the first ended")
+		e.respond(second)
+		// Her bucket is empty now: a token rejection takes no place either.
+		expectReply(t, e.send(request{body: toolsCall("5", "echo"), headers: alice}), "alice's third token", 200, "Rate limit exceeded")
+	})
+}

@@ -24,6 +24,7 @@ const (
 	metricRejectedContend = "tools_call.rejected_contended"
 	metricDryRunRejected  = "tools_call.dry_run_rejected"
 	metricRejectedQuota   = "tools_call.rejected_quota"
+	metricRejectedConcur  = "tools_call.rejected_concurrency"
 	metricInvalid         = "requests.invalid"
 	metricOversized       = "requests.oversized"
 	metricHeaderMismatch  = "requests.header_mismatch"
@@ -49,6 +50,7 @@ type metrics struct {
 	rejectedByKind [bucket.KindUserTool + 1]proxywasm.MetricCounter
 	contended      proxywasm.MetricCounter
 	rejectedQuota  proxywasm.MetricCounter
+	rejectedConcur proxywasm.MetricCounter
 	dryRunRejected proxywasm.MetricCounter
 	invalid        proxywasm.MetricCounter
 	oversized      proxywasm.MetricCounter
@@ -82,6 +84,7 @@ func defineMetrics(prefix string) metrics {
 		},
 		contended:           define(metricRejectedContend),
 		rejectedQuota:       define(metricRejectedQuota),
+		rejectedConcur:      define(metricRejectedConcur),
 		dryRunRejected:      define(metricDryRunRejected),
 		invalid:             define(metricInvalid),
 		oversized:           define(metricOversized),

@@ -53,6 +53,9 @@ type settings struct {
 	prompts   map[string]*toolLimits
 	resources map[string]*toolLimits
 	now       func() time.Time
+	// inflight are the streams of this VM holding concurrency leases
+	// (see inflight.go).
+	inflight inflight
 }
 
 // toolLimits are the buckets and counters of one configured tool (or
@@ -67,8 +70,10 @@ type toolLimits struct {
 	kind, userKind bucket.Kind
 	// quota and perUserQuota are its calendar quotas, or nil.
 	quota, perUserQuota *bucket.Quota
-	admitted            proxywasm.MetricCounter
-	rejected            proxywasm.MetricCounter
+	// concurrency caps its calls in flight, or nil.
+	concurrency *config.Concurrency
+	admitted    proxywasm.MetricCounter
+	rejected    proxywasm.MetricCounter
 }
 
 // OnPluginStart implements types.PluginContext. It parses the plugin
@@ -99,6 +104,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		return false
 	}
 	p.settings = settings
+	p.startLeaseRenewal(cfg)
 	proxywasm.LogInfof("mcp-ratelimit: plugin %q started (%d tools configured, dryRun=%t)",
 		namespace, len(cfg.Tools), cfg.DryRun)
 	return true

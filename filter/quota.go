@@ -52,6 +52,7 @@ func (s *settings) resolveQuotas(cfg *config.Config) error {
 			if limits.perUserQuota, err = quotaOf(entry.PerUserQuota); err != nil {
 				return err
 			}
+			limits.concurrency = entry.Concurrency
 		}
 	}
 	return nil

@@ -47,6 +47,8 @@ type Named struct {
 	// PerUserQuota ("perUserQuota") one per user, or nil.
 	Quota        *Quota
 	PerUserQuota *Quota
+	// Concurrency ("concurrency") caps its calls in flight, or nil.
+	Concurrency *Concurrency
 	// Cost ("cost", default 1; methods have none) is the number of tokens
 	// one call of it takes from every bucket it draws from, those of its
 	// method included. It is at most the maxTokens of each of them.
@@ -138,6 +140,8 @@ type Config struct {
 	// PerUserQuota ("perUserQuota") each user's, or nil.
 	Quota        *Quota
 	PerUserQuota *Quota
+	// Concurrency ("concurrency") caps the tools/call in flight, or nil.
+	Concurrency *Concurrency
 	// Tools ("tools") are the per-tool limits, with unique names.
 	Tools []Tool
 	// Methods ("methods") are the limits of JSON-RPC methods other than
@@ -211,12 +215,12 @@ func (c *Config) Method(name string) *Named {
 // HasPerUser reports whether any per-user limit (top-level, or of a tool,
 // prompt, resource or method) is configured.
 func (c *Config) HasPerUser() bool {
-	if c.PerUser != nil || c.PerUserQuota != nil {
+	if c.PerUser != nil || c.PerUserQuota != nil || c.Concurrency != nil && c.Concurrency.PerUser > 0 {
 		return true
 	}
 	for _, list := range [][]Named{c.Tools, c.Methods, c.Prompts, c.Resources} {
 		for _, entry := range list {
-			if entry.PerUser != nil || entry.PerUserQuota != nil {
+			if entry.PerUser != nil || entry.PerUserQuota != nil || entry.Concurrency != nil && entry.Concurrency.PerUser > 0 {
 				return true
 			}
 		}

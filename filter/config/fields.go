@@ -83,6 +83,8 @@ var toolMembers = []fieldSpec{
 		doc: "Calendar quota of all calls of this tool."},
 	{name: "perUserQuota", typ: "object", members: quotaMembers,
 		doc: "Calendar quota per user of calls of this tool; requires userIdentity."},
+	{name: "concurrency", typ: "object", members: concurrencyMembers,
+		doc: "Caps on the calls of this tool in flight at once (shared, perUser)."},
 	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
 		doc: "Tokens one call of this tool takes from every bucket it draws from (shared, perUser and the tool's own): an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of those buckets."},
 }
@@ -105,6 +107,8 @@ var rootMembers = []fieldSpec{
 		doc: "Server-wide calendar quota of tools/call: at most maxCalls calls a day, week or month, beside the buckets."},
 	{name: "perUserQuota", typ: "object", members: quotaMembers,
 		doc: "Calendar quota per user of tools/call. Requires userIdentity."},
+	{name: "concurrency", typ: "object", members: concurrencyMembers,
+		doc: "Caps on the tools/call in flight at once, from admission until the response ends however it ends: all callers together (shared) and per user (perUser)."},
 	{name: "tools", typ: "array of objects", members: toolMembers, elements: true,
 		doc: "Limits of individual tools. At least one of shared, perUser, tools, methods, prompts and resources must be set."},
 	{name: "methods", typ: "array of objects", members: methodMembers, elements: true,

@@ -21,7 +21,8 @@ func TestFieldPaths(t *testing.T) {
 	bucket := func(path string) []string { return object(path, "maxTokens", "refillPeriod") }
 	quota := func(path string) []string { return object(path, "maxCalls", "period", "timeZone") }
 	limits := func(prefix string) []string {
-		return slices.Concat(bucket(prefix+"shared"), bucket(prefix+"perUser"), quota(prefix+"quota"), quota(prefix+"perUserQuota"))
+		return slices.Concat(bucket(prefix+"shared"), bucket(prefix+"perUser"), quota(prefix+"quota"), quota(prefix+"perUserQuota"),
+			object(prefix+"concurrency", "shared", "perUser"))
 	}
 	want := slices.Concat(
 		limits(""),
@@ -145,28 +146,41 @@ func encodeConfig(cfg *Config) []byte {
 		}
 		return &quotaJSON{MaxCalls: q.MaxCalls, Period: q.Period, TimeZone: q.TimeZone}
 	}
+	type concurrencyJSON struct {
+		Shared  int64 `json:"shared,omitempty"`
+		PerUser int64 `json:"perUser,omitempty"`
+	}
+	toConcurrency := func(c *Concurrency) *concurrencyJSON {
+		if c == nil {
+			return nil
+		}
+		return &concurrencyJSON{Shared: c.Shared, PerUser: c.PerUser}
+	}
 	type toolJSON struct {
-		Name         string      `json:"name"`
-		Shared       *bucketJSON `json:"shared,omitempty"`
-		PerUser      *bucketJSON `json:"perUser,omitempty"`
-		Quota        *quotaJSON  `json:"quota,omitempty"`
-		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
-		Cost         int64       `json:"cost"`
+		Name         string           `json:"name"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
+		Cost         int64            `json:"cost"`
 	}
 	type methodJSON struct {
-		Name         string      `json:"name"`
-		Shared       *bucketJSON `json:"shared,omitempty"`
-		PerUser      *bucketJSON `json:"perUser,omitempty"`
-		Quota        *quotaJSON  `json:"quota,omitempty"`
-		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
+		Name         string           `json:"name"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
 	}
 	type resourceJSON struct {
-		URI          string      `json:"uri"`
-		Shared       *bucketJSON `json:"shared,omitempty"`
-		PerUser      *bucketJSON `json:"perUser,omitempty"`
-		Quota        *quotaJSON  `json:"quota,omitempty"`
-		PerUserQuota *quotaJSON  `json:"perUserQuota,omitempty"`
-		Cost         int64       `json:"cost"`
+		URI          string           `json:"uri"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
+		Cost         int64            `json:"cost"`
 	}
 	type identityJSON struct {
 		From    string `json:"from"`
@@ -174,28 +188,30 @@ func encodeConfig(cfg *Config) []byte {
 		Missing string `json:"missing"`
 	}
 	out := struct {
-		Shared              *bucketJSON    `json:"shared,omitempty"`
-		PerUser             *bucketJSON    `json:"perUser,omitempty"`
-		Quota               *quotaJSON     `json:"quota,omitempty"`
-		PerUserQuota        *quotaJSON     `json:"perUserQuota,omitempty"`
-		Tools               []toolJSON     `json:"tools,omitempty"`
-		Methods             []methodJSON   `json:"methods,omitempty"`
-		Prompts             []toolJSON     `json:"prompts,omitempty"`
-		Resources           []resourceJSON `json:"resources,omitempty"`
-		UserIdentity        *identityJSON  `json:"userIdentity,omitempty"`
-		MaxTrackedUsers     int            `json:"maxTrackedUsers"`
-		Paths               []string       `json:"paths,omitempty"`
-		MaxRequestBodyBytes int            `json:"maxRequestBodyBytes"`
-		Batch               string         `json:"batch"`
-		ErrorCode           int            `json:"errorCode"`
-		RejectStatus        int            `json:"rejectStatus"`
-		DryRun              bool           `json:"dryRun"`
-		RateLimitHeaders    bool           `json:"rateLimitHeaders"`
+		Shared              *bucketJSON      `json:"shared,omitempty"`
+		PerUser             *bucketJSON      `json:"perUser,omitempty"`
+		Quota               *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota        *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency         *concurrencyJSON `json:"concurrency,omitempty"`
+		Tools               []toolJSON       `json:"tools,omitempty"`
+		Methods             []methodJSON     `json:"methods,omitempty"`
+		Prompts             []toolJSON       `json:"prompts,omitempty"`
+		Resources           []resourceJSON   `json:"resources,omitempty"`
+		UserIdentity        *identityJSON    `json:"userIdentity,omitempty"`
+		MaxTrackedUsers     int              `json:"maxTrackedUsers"`
+		Paths               []string         `json:"paths,omitempty"`
+		MaxRequestBodyBytes int              `json:"maxRequestBodyBytes"`
+		Batch               string           `json:"batch"`
+		ErrorCode           int              `json:"errorCode"`
+		RejectStatus        int              `json:"rejectStatus"`
+		DryRun              bool             `json:"dryRun"`
+		RateLimitHeaders    bool             `json:"rateLimitHeaders"`
 	}{
 		Shared:              toBucket(cfg.Shared),
 		PerUser:             toBucket(cfg.PerUser),
 		Quota:               toQuota(cfg.Quota),
 		PerUserQuota:        toQuota(cfg.PerUserQuota),
+		Concurrency:         toConcurrency(cfg.Concurrency),
 		MaxTrackedUsers:     cfg.MaxTrackedUsers,
 		Paths:               cfg.Paths,
 		MaxRequestBodyBytes: cfg.MaxRequestBodyBytes,
@@ -206,16 +222,16 @@ func encodeConfig(cfg *Config) []byte {
 		RateLimitHeaders:    cfg.RateLimitHeaders,
 	}
 	for _, tool := range cfg.Tools {
-		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Quota: toQuota(tool.Quota), PerUserQuota: toQuota(tool.PerUserQuota), Cost: tool.Cost})
+		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Quota: toQuota(tool.Quota), PerUserQuota: toQuota(tool.PerUserQuota), Concurrency: toConcurrency(tool.Concurrency), Cost: tool.Cost})
 	}
 	for _, m := range cfg.Methods {
-		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser), Quota: toQuota(m.Quota), PerUserQuota: toQuota(m.PerUserQuota)})
+		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser), Quota: toQuota(m.Quota), PerUserQuota: toQuota(m.PerUserQuota), Concurrency: toConcurrency(m.Concurrency)})
 	}
 	for _, p := range cfg.Prompts {
-		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Quota: toQuota(p.Quota), PerUserQuota: toQuota(p.PerUserQuota), Cost: p.Cost})
+		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Quota: toQuota(p.Quota), PerUserQuota: toQuota(p.PerUserQuota), Concurrency: toConcurrency(p.Concurrency), Cost: p.Cost})
 	}
 	for _, r := range cfg.Resources {
-		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Quota: toQuota(r.Quota), PerUserQuota: toQuota(r.PerUserQuota), Cost: r.Cost})
+		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Quota: toQuota(r.Quota), PerUserQuota: toQuota(r.PerUserQuota), Concurrency: toConcurrency(r.Concurrency), Cost: r.Cost})
 	}
 	if cfg.UserIdentity != nil {
 		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}

@@ -26,6 +26,8 @@ var fuzzSeeds = []string{
 	`{"methods":[{"name":"prompts/get","perUser":{"maxTokens":4,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":4}],"resources":[{"uri":"file:///a","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`,
 	`{"quota":{"maxCalls":5,"period":"day","timeZone":"Asia/Kolkata"},"tools":[{"name":"a","perUserQuota":{"maxCalls":1,"period":"month"}}],"userIdentity":{"from":"sourceAddress"}}`,
 	`{"quota":{"maxCalls":5,"period":"week","timeZone":"Local"}}`,
+	`{"concurrency":{"shared":3},"tools":[{"name":"slow","concurrency":{"shared":1,"perUser":1}}],"userIdentity":{"from":"sourceAddress"}}`,
+	`{"concurrency":{"perUser":0}}`,
 	`[]`,
 	``,
 }
@@ -68,13 +70,24 @@ func FuzzParse(f *testing.F) {
 // checkInvariants describes how cfg breaks the documented rules, or
 // returns "".
 func checkInvariants(cfg *Config) string {
-	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && cfg.Concurrency == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
 		return "sets no limit"
 	}
 	quotas := []*Quota{cfg.Quota, cfg.PerUserQuota}
 	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
 		for _, entry := range list {
 			quotas = append(quotas, entry.Quota, entry.PerUserQuota)
+		}
+	}
+	caps := []*Concurrency{cfg.Concurrency}
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for _, entry := range list {
+			caps = append(caps, entry.Concurrency)
+		}
+	}
+	for _, c := range caps {
+		if c != nil && (c.Shared < 0 || c.Shared > MaxConcurrency || c.PerUser < 0 || c.PerUser > MaxConcurrency || c.Shared+c.PerUser == 0) {
+			return "has a bad concurrency cap"
 		}
 	}
 	for _, q := range quotas {

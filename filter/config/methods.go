@@ -31,6 +31,8 @@ var methodMembers = []fieldSpec{
 		doc: "Calendar quota of all calls of this method."},
 	{name: "perUserQuota", typ: "object", members: quotaMembers,
 		doc: "Calendar quota per user of calls of this method; requires userIdentity."},
+	{name: "concurrency", typ: "object", members: concurrencyMembers,
+		doc: "Caps on the calls of this method in flight at once (shared, perUser)."},
 }
 
 var promptMembers = []fieldSpec{
@@ -44,6 +46,8 @@ var promptMembers = []fieldSpec{
 		doc: "Calendar quota of all prompts/get of this prompt."},
 	{name: "perUserQuota", typ: "object", members: quotaMembers,
 		doc: "Calendar quota per user of prompts/get of this prompt; requires userIdentity."},
+	{name: "concurrency", typ: "object", members: concurrencyMembers,
+		doc: "Caps on the prompts/get of this prompt in flight at once (shared, perUser)."},
 	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
 		doc: `Tokens one prompts/get of this prompt takes from every bucket it draws from (its own and those of a "prompts/get" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."},
 }
@@ -59,6 +63,8 @@ var resourceMembers = []fieldSpec{
 		doc: "Calendar quota of all resources/read of this URI."},
 	{name: "perUserQuota", typ: "object", members: quotaMembers,
 		doc: "Calendar quota per user of resources/read of this URI; requires userIdentity."},
+	{name: "concurrency", typ: "object", members: concurrencyMembers,
+		doc: "Caps on the resources/read of this URI in flight at once (shared, perUser)."},
 	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost),
 		doc: `Tokens one resources/read of this URI takes from every bucket it draws from (its own and those of a "resources/read" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."},
 }

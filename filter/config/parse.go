@@ -40,6 +40,8 @@ func parse(data []byte) (*Config, *Error) {
 			cfg.Quota, err = parseQuota(path, v)
 		case "perUserQuota":
 			cfg.PerUserQuota, err = parseQuota(path, v)
+		case "concurrency":
+			cfg.Concurrency, err = parseConcurrency(path, v)
 		case "tools":
 			cfg.Tools, err = parseTools(path, v)
 		case "methods":
@@ -85,7 +87,7 @@ func parse(data []byte) (*Config, *Error) {
 // checkDocument checks that data is one JSON text in UTF-8.
 func checkDocument(data []byte) *Error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "tools", "methods", "prompts" or "resources"`)
+		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`)
 	}
 	if !utf8.Valid(data) {
 		offset := 0
@@ -384,6 +386,8 @@ func parseNamed(path string, v gjson.Result, list namedList) (Named, *Error) {
 			entry.Quota, err = parseQuota(path, v)
 		case "perUserQuota":
 			entry.PerUserQuota, err = parseQuota(path, v)
+		case "concurrency":
+			entry.Concurrency, err = parseConcurrency(path, v)
 		case "cost":
 			hasCost = true
 			var n int
@@ -397,11 +401,11 @@ func parseNamed(path string, v gjson.Result, list namedList) (Named, *Error) {
 	if err != nil {
 		return Named{}, err
 	}
-	if entry.Shared == nil && entry.PerUser == nil && entry.Quota == nil && entry.PerUserQuota == nil && !hasCost {
+	if entry.Shared == nil && entry.PerUser == nil && entry.Quota == nil && entry.PerUserQuota == nil && entry.Concurrency == nil && !hasCost {
 		if list.hasCost {
-			return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, cost or several of them", list.what, quoted(entry.Name))
+			return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency, cost or several of them", list.what, quoted(entry.Name))
 		}
-		return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota or several of them", list.what, quoted(entry.Name))
+		return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency or several of them", list.what, quoted(entry.Name))
 	}
 	return entry, nil
 }
@@ -535,9 +539,9 @@ func parsePaths(path string, v gjson.Result) ([]string, *Error) {
 
 // checkLimits checks the rules that involve several fields.
 func checkLimits(cfg *Config) *Error {
-	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil &&
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && cfg.Concurrency == nil &&
 		len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
-		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "tools", "methods", "prompts" or "resources"`)
+		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`)
 	}
 	if cfg.UserIdentity == nil {
 		const why = "requires userIdentity, which says how users are told apart"
@@ -546,6 +550,8 @@ func checkLimits(cfg *Config) *Error {
 			return errorf("perUser", why)
 		case cfg.PerUserQuota != nil:
 			return errorf("perUserQuota", why)
+		case cfg.Concurrency != nil && cfg.Concurrency.PerUser > 0:
+			return errorf(joinPath("concurrency", "perUser"), why)
 		}
 		for _, l := range namedLists(cfg) {
 			for i, entry := range l.list {
@@ -554,6 +560,8 @@ func checkLimits(cfg *Config) *Error {
 					return errorf(joinPath(indexPath(l.field, i), "perUser"), why)
 				case entry.PerUserQuota != nil:
 					return errorf(joinPath(indexPath(l.field, i), "perUserQuota"), why)
+				case entry.Concurrency != nil && entry.Concurrency.PerUser > 0:
+					return errorf(joinPath(joinPath(indexPath(l.field, i), "concurrency"), "perUser"), why)
 				}
 			}
 		}
