@@ -1,5 +1,6 @@
 // Package filter is the proxy-wasm HTTP filter that rate-limits MCP
-// tools/call requests: the only package that talks to the proxy-wasm SDK.
+// requests (tools/call, and the methods the configuration lists): the only
+// package that talks to the proxy-wasm SDK.
 // It reads the plugin configuration (package config), reads request bodies
 // (package jsonrpc), asks the token buckets (package bucket) over Envoy
 // shared data, and turns the answers into host actions.
@@ -36,14 +37,20 @@
 //
 // # Decision
 //
-// Only tools/call takes tokens. A call takes one token from every bucket
-// that applies: the shared bucket; the user's bucket when the request has
-// an identity (header, mTLS peer URI SAN, or client IP without port); and
-// for a tool listed in the configuration its shared bucket and the user's
-// bucket for it. A tools/call without a string name, or naming a tool the
-// configuration does not list, takes from the shared and the user's bucket
-// only. A batch (batch "limit") needs the sum of its calls' tokens, all or
-// nothing. dryRun admits what it would reject, counting and logging it.
+// tools/call takes tokens, and so do the methods, prompts and resources
+// the configuration lists (methods.go). A call takes its cost (its tool's
+// "cost", else one token) from every bucket that applies: the shared
+// bucket; the user's bucket when the request has an identity (header, mTLS
+// peer URI SAN, or client IP without port; without one, as
+// userIdentity.missing says: identity.go); and for a tool listed in the
+// configuration its shared bucket and the user's bucket for it. A
+// tools/call without a string name, or naming a tool the configuration
+// does not list, takes from the shared and the user's bucket only. Beside
+// the buckets, each call counts one against every calendar quota
+// (quota.go) and holds a place under every concurrency cap (inflight.go)
+// that applies, until its stream ends. A batch (batch "limit") needs the
+// sum of its calls' demands, all or nothing. dryRun admits what it would
+// reject, counting and logging it.
 //
 // The limiter may answer inside Take (shared data) or later (a store behind
 // a network round trip): the request is then held, and the answer resumes
@@ -65,7 +72,9 @@
 //	400           -32020         request's / null Mcp-Method / Mcp-Name disagree with the body (null for a batch)
 //	413           -32600         null             body (or content-length) above maxRequestBodyBytes
 //	415           -32600         null             a charset, content coding or repeated header a server could decode the body with (docs/reading.md)
-//	rejectStatus  errorCode      request's        a bucket has no token; no id member for a notification
+//	401           -32600         request's        no user identity, with userIdentity.missing "reject"
+//	rejectStatus  errorCode      request's        a bucket has no token or a quota is spent; no id member for a notification
+//	rejectStatus  errorCode      request's        a concurrency cap is full ("Too many concurrent calls", no retry-after)
 //	500           -32603         null             the host would not hand over the buffered body
 //
 // A rate-limit reply carries retry-after: N, the whole seconds (rounded up,
