@@ -1,8 +1,12 @@
 package host
 
 import (
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -67,4 +71,55 @@ func TestQuotaResetsAtMidnightInItsZone(t *testing.T) {
 	call("report on Monday", "report", 200, "")
 	call("echo on Monday", "echo", 200, "")
 	call("third call on Monday", "report", 429, strconv.Itoa(24*3600))
+}
+
+// TestWorkersCountAQuotaExactly: 64 concurrent clients on 4 worker VMs of
+// the compiled filter race on a monthly quota of 20 calls: exactly 20 are
+// admitted, and the rest are told to wait (until the first of next month,
+// or a second for a take that stayed contended).
+func TestWorkersCountAQuotaExactly(t *testing.T) {
+	readArtifact(t, shippedWasm, "build")
+	up, hits := upstreamServer(t)
+	h := startHost(t, hostConfig{wasm: shippedWasm, plugin: `{"quota":{"maxCalls":20,"period":"month","timeZone":"Pacific/Auckland"}}`,
+		upstream: up.Listener.Addr().String(), workers: 4})
+	var admitted, rejected atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}} // own connection: spread over workers
+			req, _ := http.NewRequest(http.MethodPost, h.URL()+"/mcp", strings.NewReader(toolsCall(c, "echo")))
+			req.Header.Set("content-type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch wait, _ := strconv.Atoi(resp.Header.Get("retry-after")); {
+			case resp.StatusCode == 200:
+				admitted.Add(1)
+			case resp.StatusCode == 429 && wait > 0 && wait <= 31*24*3600:
+				rejected.Add(1)
+			default:
+				t.Errorf("status %d retry-after %q", resp.StatusCode, resp.Header.Get("retry-after"))
+			}
+		}()
+	}
+	wg.Wait()
+	// A take whose every compare-and-swap attempt lost a race is rejected
+	// as contended (retry-after 1) without counting: calls one by one use
+	// what such rejections left.
+	for i := 0; ; i++ {
+		resp, _ := post(t, h.URL()+"/mcp", map[string]string{"content-type": "application/json"}, toolsCall(1000+i, "echo"))
+		if resp.StatusCode != 200 {
+			break
+		}
+		admitted.Add(1)
+	}
+	if admitted.Load() != 20 || hits.Load() != 20 {
+		t.Fatalf("admitted %d (%d rejected in the race), upstream %d; want exactly the quota of 20", admitted.Load(), rejected.Load(), hits.Load())
+	}
 }
