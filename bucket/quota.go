@@ -399,7 +399,10 @@ func decideQuotas(now int64, entries []quotaEntry) *Decision {
 		wait := time.Duration(e.req.end - now)
 		if wait > d.RetryAfter {
 			d.RetryAfter = wait
-			d.Tightest = Status{Bucket: Bucket{Kind: e.req.kind}, Remaining: max(e.req.quota.MaxCalls-e.count, 0), ResetAfter: wait}
+			// For RateLimit headers: the quota as a bucket of MaxCalls
+			// refilled over its window.
+			window := Limit{MaxTokens: e.req.quota.MaxCalls, RefillPeriod: time.Duration(e.req.end - e.req.start)}
+			d.Tightest = Status{Bucket: Bucket{Kind: e.req.kind, Limit: window}, Remaining: max(e.req.quota.MaxCalls-e.count, 0), ResetAfter: wait}
 		}
 		if e.req.calls > e.req.quota.MaxCalls {
 			d.OverCapacity = true

@@ -332,6 +332,11 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	calls := request.toolCalls()
 	incrementBy(s.metrics.rejected, calls)
 	seen := [len(s.metrics.rejectedByKind)]bool{}
+	if decision.QuotaExceeded {
+		// The kinds name quotas, not buckets: tools_call.rejected_quota
+		// counts these.
+		seen = [len(seen)]bool{true, true, true, true}
+	}
 	for _, kind := range decision.Rejected {
 		if int(kind) < len(seen) && !seen[kind] {
 			seen[kind] = true

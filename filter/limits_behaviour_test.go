@@ -235,6 +235,9 @@ func TestQuotaRejectionWaitsForTheReset(t *testing.T) {
 		if got := e.counter(metricName("tools_call.rejected_quota")); got != 1 {
 			t.Errorf("tools_call.rejected_quota = %d, want 1", got)
 		}
+		if got := e.counter(metricName("tools_call.rejected_shared")); got != 0 {
+			t.Errorf("tools_call.rejected_shared = %d, want 0: the shared bucket had tokens", got)
+		}
 		// The rejected call took no token from the bucket; the quota is
 		// not a bucket: other methods are not counted.
 		expectForwarded(t, e.send(request{body: rpc("4", "tools/list")}), "tools/list")
