@@ -170,7 +170,8 @@ bench-filter:
 # test-buckets-race: bucket/ under the race detector (worker goroutines
 # racing on one store: exact capacity, per-user window bounds); part of test.
 # fuzz-buckets: the arithmetic against an exact rational token bucket, key
-# escaping, and random interleavings of workers, FUZZTIME each.
+# escaping, random interleavings of workers, and the calendar windows of
+# quotas, FUZZTIME each.
 # bench-buckets: Take over the in-memory store (one bucket, four buckets,
 # 10k users), with allocations and store calls per take.
 .PHONY: test-buckets-race fuzz-buckets bench-buckets
@@ -182,6 +183,7 @@ fuzz-buckets:
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzQuotaWindow$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 bench-buckets:
 	$(GO) test ./bucket/... -run '^$$' -bench . -benchmem
 # --- end of buckets ---

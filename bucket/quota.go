@@ -107,7 +107,7 @@ func (q Quota) location() *time.Location {
 // hours across a daylight-saving change), from Monday's midnight to the
 // next Monday's, from the first of the month to the first of the next. A
 // midnight that does not exist (a zone that changes its clocks at 00:00)
-// starts the window at the first instant of that date.
+// starts the window at the first instant of that date (see firstInstant).
 func (q Quota) Window(now time.Time) (start, end time.Time) {
 	loc := q.location()
 	t := now.In(loc)
@@ -115,12 +115,42 @@ func (q Quota) Window(now time.Time) (start, end time.Time) {
 	switch q.Period {
 	case PeriodWeek:
 		back := (int(t.Weekday()) + 6) % 7 // days since Monday
-		return time.Date(y, m, d-back, 0, 0, 0, 0, loc), time.Date(y, m, d-back+7, 0, 0, 0, 0, loc)
+		return firstInstant(y, m, d-back, loc), firstInstant(y, m, d-back+7, loc)
 	case PeriodMonth:
-		return time.Date(y, m, 1, 0, 0, 0, 0, loc), time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+		return firstInstant(y, m, 1, loc), firstInstant(y, m+1, 1, loc)
 	default:
-		return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+		return firstInstant(y, m, d, loc), firstInstant(y, m, d+1, loc)
 	}
+}
+
+// firstInstant is the first instant whose date in loc is the given date
+// (normalised like time.Date) or later. It is local midnight, except where
+// the clocks jump over midnight (Havana's summer time starts at 00:00) or
+// a date is skipped (Samoa skipped 30 December 2011): time.Date may then
+// answer an instant of the day before, and the window starts instead at
+// the jump.
+func firstInstant(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 0, 0, 0, 0, time.UTC) // the date, normalised
+	before := func(u time.Time) bool {
+		uy, um, ud := u.In(loc).Date()
+		return time.Date(uy, um, ud, 0, 0, 0, 0, time.UTC).Before(want)
+	}
+	if !before(t) {
+		return t
+	}
+	// Binary search for the jump: before(lo), !before(hi). Clocks never
+	// jump by more than a day and a half (Samoa's 24 hours are the most).
+	lo, hi := t, t.Add(48*time.Hour)
+	for hi.Sub(lo) > time.Nanosecond {
+		mid := lo.Add(hi.Sub(lo) / 2)
+		if before(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // QuotaState is what a store keeps for one quota: the start of the window

@@ -52,6 +52,15 @@ func TestQuotaWindow(t *testing.T) {
 			time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), 31 * 24 * time.Hour},
 		{"New York March (one hour short)", bucket.PeriodMonth, ny, time.Date(2026, 3, 15, 0, 0, 0, 0, ny),
 			time.Date(2026, 3, 1, 0, 0, 0, 0, ny), time.Date(2026, 4, 1, 0, 0, 0, 0, ny), 31*24*time.Hour - time.Hour},
+		{"Havana day starting at the 00:00 jump to summer time", bucket.PeriodDay, mustZone(t, "America/Havana"),
+			time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC),
+			time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC), 23 * time.Hour},
+		{"Havana day before the jump", bucket.PeriodDay, mustZone(t, "America/Havana"),
+			time.Date(2026, 3, 8, 4, 30, 0, 0, time.UTC),
+			time.Date(2026, 3, 7, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC), 24 * time.Hour},
+		{"Samoa day before the skipped 30 December 2011", bucket.PeriodDay, mustZone(t, "Pacific/Apia"),
+			time.Date(2011, 12, 29, 12, 0, 0, 0, time.UTC),
+			time.Date(2011, 12, 29, 10, 0, 0, 0, time.UTC), time.Date(2011, 12, 30, 10, 0, 0, 0, time.UTC), 24 * time.Hour},
 		{"February of a leap year", bucket.PeriodMonth, nil, time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC),
 			time.Date(2028, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC), 29 * 24 * time.Hour},
 	}
@@ -232,4 +241,37 @@ func TestQuotaIsExactUnderRacingWorkers(t *testing.T) {
 	if got := admitted.Load(); got != 25 {
 		t.Errorf("admitted %d calls, want exactly the quota of 25", got)
 	}
+}
+
+// FuzzQuotaWindow checks the calendar windows of arbitrary instants in
+// zones with daylight-saving changes, half-hour offsets and skipped days:
+// now lies in its window, the window is its own start's window, and the
+// next window starts where it ends.
+func FuzzQuotaWindow(f *testing.F) {
+	zones := []string{"UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe",
+		"Pacific/Apia", "America/Santiago", "Asia/Tehran", "Pacific/Chatham", "America/Havana"}
+	f.Add(int64(1772953200), uint8(1), uint8(1))
+	f.Add(int64(1325239200), uint8(5), uint8(1)) // Samoa skipped 30 December 2011
+	f.Add(int64(1793487600), uint8(3), uint8(3))
+	f.Fuzz(func(t *testing.T, unix int64, zone, period uint8) {
+		if unix < 0 || unix > 4102444800 { // 1970 to 2100
+			return
+		}
+		loc := mustZone(t, zones[int(zone)%len(zones)])
+		q := bucket.Quota{MaxCalls: 1, Period: bucket.Period(1 + period%3), Location: loc}
+		now := time.Unix(unix, 0)
+		start, end := q.Window(now)
+		if now.Before(start) || !now.Before(end) {
+			t.Fatalf("%v in %s: window [%v, %v) does not hold it", now, loc, start, end)
+		}
+		if s, e := q.Window(start); !s.Equal(start) || !e.Equal(end) {
+			t.Fatalf("%v in %s: the window of its start %v is [%v, %v), not [%v, %v)", now, loc, start, s, e, start, end)
+		}
+		if s, _ := q.Window(end); !s.Equal(end) {
+			t.Fatalf("%v in %s: the next window starts at %v, not at the end %v", now, loc, s, end)
+		}
+		if end.Sub(start) > 32*24*time.Hour {
+			t.Fatalf("%v in %s: window of %v", now, loc, end.Sub(start))
+		}
+	})
 }

@@ -48,3 +48,27 @@ func TestQuotasAcrossTheAutumnChange(t *testing.T) {
 	clock.now = time.Date(2026, 11, 1, 0, 0, 0, 0, berlin)
 	expectForwarded(t, e.send(request{body: resourcesRead("10", "demo://a"), headers: alice}), "November's read")
 }
+
+// TestQuotaCountSurvivesReconfiguration: a quota's count is kept under a
+// key named after its own parameters, so reconfiguring other fields keeps
+// it and changing the quota starts afresh.
+func TestQuotaCountSurvivesReconfiguration(t *testing.T) {
+	store := newMemoryStore()
+	vm := filter.NewVMContextWith(filter.TestDeps{Store: store})
+	const quota = `"quota":{"maxCalls":1,"period":"month","timeZone":"Asia/Tokyo"}`
+	expectForwarded(t, startFilter(t, vm, `{`+quota+`}`).send(request{body: toolsCall("1", "echo")}), "first call")
+	for cfg, status := range map[string]uint32{
+		`{` + quota + `,"shared":{"maxTokens":5,"refillPeriod":"1m"},"rejectStatus":200}`: 200,
+		`{` + quota + `,"tools":[{"name":"search","cost":2}],"concurrency":{"shared":3}}`: 429,
+	} {
+		e := startFilter(t, vm, cfg)
+		expectReply(t, e.send(request{body: toolsCall("2", "echo")}), "after reconfiguring "+cfg, status, "Rate limit exceeded")
+	}
+	for _, cfg := range []string{
+		`{"quota":{"maxCalls":2,"period":"month","timeZone":"Asia/Tokyo"}}`,
+		`{"quota":{"maxCalls":1,"period":"week","timeZone":"Asia/Tokyo"}}`,
+		`{"quota":{"maxCalls":1,"period":"month","timeZone":"Asia/Seoul"}}`,
+	} {
+		expectForwarded(t, startFilter(t, vm, cfg).send(request{body: toolsCall("3", "echo")}), "a changed quota starts afresh: "+cfg)
+	}
+}
