@@ -121,8 +121,9 @@ type Decision struct {
 	// can know when a call in flight ends) and no quota or bucket was
 	// charged.
 	ConcurrencyExceeded bool
-	// Lease is what an admitted take holds in concurrency caps; the
-	// caller releases it (LeaseKeeper.Release) when the call ends.
+	// Lease is what an admitted take holds in concurrency caps (nil when
+	// none); the caller releases it (LeaseKeeper.Release) when the call
+	// ends.
 	Lease Lease
 	// QuotaExceeded is true when a calendar quota rejected: RetryAfter is
 	// then the time until the latest of the rejecting quotas resets, and

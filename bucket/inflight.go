@@ -53,14 +53,29 @@ type leaseRef struct {
 }
 
 // Lease is what an admitted take holds in concurrency caps: release it
-// when the call ends, renew it while the call runs. The zero Lease holds
-// nothing.
-type Lease struct {
+// when the call ends, renew it while the call runs (LeaseKeeper). Its
+// concrete type belongs to the limiter that made it (another store's
+// limiter has its own); nil holds nothing.
+type Lease interface {
+	// Empty reports whether the lease holds no place.
+	Empty() bool
+}
+
+// sharedLease is the Lease of a SharedLimiter: its lease in each cap.
+type sharedLease struct {
 	refs []leaseRef
 }
 
-// Empty reports whether the lease holds nothing.
-func (l Lease) Empty() bool { return len(l.refs) == 0 }
+// Empty implements Lease.
+func (l *sharedLease) Empty() bool { return l == nil || len(l.refs) == 0 }
+
+// leaseRefs returns the refs of a lease a SharedLimiter made, else nil.
+func leaseRefs(lease Lease) []leaseRef {
+	if l, ok := lease.(*sharedLease); ok && l != nil {
+		return l.refs
+	}
+	return nil
+}
 
 // leaseEntry is one lease in a value: the id and its expiry (Unix ns).
 type leaseEntry struct {
@@ -251,14 +266,14 @@ func (l *SharedLimiter) prepareCaps(demands []Demand) ([]*capRequest, error) {
 // takeCaps adds a lease to every cap, all or nothing.
 func (l *SharedLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decision, error) {
 	if len(reqs) == 0 {
-		return Lease{}, nil, nil
+		return nil, nil, nil
 	}
 	for range l.opts.MaxAttempts {
 		entries := make([]capEntry, 0, len(reqs))
 		for _, r := range reqs {
 			e, err := l.readCap(now, r)
 			if err != nil {
-				return Lease{}, nil, err
+				return nil, nil, err
 			}
 			entries = append(entries, e)
 		}
@@ -274,11 +289,11 @@ func (l *SharedLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decisio
 			rejection.OverCapacity = rejection.OverCapacity || e.req.calls > e.req.max
 		}
 		if rejection != nil {
-			return Lease{}, rejection, nil
+			return nil, rejection, nil
 		}
 		lease, conflict, err := l.commitCaps(now, entries)
 		if err != nil {
-			return Lease{}, nil, err
+			return nil, nil, err
 		}
 		if !conflict {
 			return lease, nil, nil
@@ -286,7 +301,7 @@ func (l *SharedLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decisio
 		l.stats.conflicts.Add(1)
 	}
 	l.stats.contended.Add(1)
-	return Lease{}, &Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}, nil
+	return nil, &Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}, nil
 }
 
 // readCap reads one cap, or the user's slot of a per-user cap.
@@ -370,7 +385,7 @@ func (l *SharedLimiter) scanCapUser(now int64, r *capRequest) (own []capEntry, c
 // commitCaps writes a new lease into every entry in order; on a lost race
 // it removes what it wrote and reports conflict.
 func (l *SharedLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, error) {
-	var lease Lease
+	lease := &sharedLease{}
 	expires := now + int64(l.opts.LeaseTTL)
 	for i := range entries {
 		e := &entries[i]
@@ -404,18 +419,18 @@ func (l *SharedLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, 
 		if err != nil {
 			l.Release(lease)
 			if errors.Is(err, ErrCASMismatch) {
-				return Lease{}, true, nil
+				return nil, true, nil
 			}
-			return Lease{}, false, fmt.Errorf("bucket: write %s: %w", e.key, err)
+			return nil, false, fmt.Errorf("bucket: write %s: %w", e.key, err)
 		}
 	}
 	return lease, false, nil
 }
 
-// Release gives a lease's calls back to its caps. It is safe to call once
-// per lease, from any worker; a lease already expired is a no-op.
+// Release gives a lease's calls back to its caps. Releasing twice, a
+// lease already expired, or a lease another limiter made is a no-op.
 func (l *SharedLimiter) Release(lease Lease) {
-	for _, r := range lease.refs {
+	for _, r := range leaseRefs(lease) {
 		if !l.editLease(r, func(s leaseSet, i int) leaseSet { return slices.Delete(s, i, i+1) }) {
 			l.stats.refundsAbandoned.Add(1)
 		}
@@ -426,7 +441,7 @@ func (l *SharedLimiter) Release(lease Lease) {
 // meanwhile (its slot may be another call's by now) is not revived.
 func (l *SharedLimiter) Renew(now time.Time, lease Lease) {
 	expires := now.UnixNano() + int64(l.opts.LeaseTTL)
-	for _, r := range lease.refs {
+	for _, r := range leaseRefs(lease) {
 		l.editLease(r, func(s leaseSet, i int) leaseSet {
 			if s[i].expires > now.UnixNano() {
 				s[i].expires = max(s[i].expires, expires)

@@ -30,6 +30,8 @@ func TestCapHoldsUntilRelease(t *testing.T) {
 		t.Fatalf("after a release: %+v", d)
 	}
 	l.Release(first.Lease) // twice: a no-op
+	l.Release(nil)
+	l.Renew(t0, nil)
 	if d := take(t, l, t0, demand); d.Allowed {
 		t.Fatal("a double release freed a second place")
 	}

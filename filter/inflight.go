@@ -76,7 +76,7 @@ func hasConcurrency(cfg *config.Config) bool {
 
 // hold keeps an admitted call's lease until its stream ends.
 func (h *httpContext) hold(lease bucket.Lease) {
-	if lease.Empty() {
+	if lease == nil || lease.Empty() {
 		return
 	}
 	in := &h.settings.inflight
@@ -102,7 +102,7 @@ func (h *httpContext) endStream() {
 
 // release gives a lease back to its caps.
 func (s *settings) release(lease bucket.Lease) {
-	if lease.Empty() {
+	if lease == nil || lease.Empty() {
 		return
 	}
 	if keeper, ok := s.limiter.(bucket.LeaseKeeper); ok {
