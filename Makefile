@@ -170,6 +170,7 @@ fuzz:
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzQuotaWindow$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzRESPValues$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 

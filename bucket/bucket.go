@@ -7,9 +7,11 @@
 // directly; the filter package adapts Envoy shared data to Store. Files:
 // bucket.go the types; gcra.go the arithmetic; limiter.go the StoreLimiter
 // and its take loop, read.go, commit.go, create.go, salt.go and keycache.go
-// its steps; table.go the per-user tables; keys.go and codec.go the key
-// names and value encodings. README.md explains the design and its
-// guarantees.
+// its steps; quota.go the calendar quotas and inflight.go the concurrency
+// caps, taken all or nothing with the buckets; remote.go the decision of a
+// store that runs the take itself (Redis); table.go the per-user tables;
+// keys.go and codec.go the key names and value encodings. README.md
+// explains the design and its guarantees.
 package bucket
 
 import (
@@ -36,20 +38,48 @@ const (
 	KindUser
 	// KindUserTool is one user's bucket for one tool.
 	KindUserTool
+	// KindMethod is the server-wide bucket of one JSON-RPC method other
+	// than tools/call; KindUserMethod one user's bucket for it.
+	KindMethod
+	KindUserMethod
+	// KindPrompt is the server-wide bucket of one prompt (prompts/get);
+	// KindUserPrompt one user's bucket for it.
+	KindPrompt
+	KindUserPrompt
+	// KindResource is the server-wide bucket of one resource URI
+	// (resources/read); KindUserResource one user's bucket for it.
+	KindResource
+	KindUserResource
+
+	// lastKind is the largest valid Kind.
+	lastKind = KindUserResource
 )
 
 // Bucket names one bucket a call draws from.
 type Bucket struct {
-	Kind  Kind
-	Tool  string // set for KindTool and KindUserTool
-	User  string // the user identity, set for KindUser and KindUserTool
+	Kind Kind
+	// Tool names what a named kind limits: the tool (KindTool,
+	// KindUserTool), the method (KindMethod, KindUserMethod), the prompt
+	// (KindPrompt, KindUserPrompt) or the resource URI (KindResource,
+	// KindUserResource).
+	Tool  string
+	User  string // the user identity, set for the per-user kinds
 	Limit Limit
 }
 
-// Demand is the number of tokens a request needs from one bucket.
+// Demand is the number of tokens a request needs from one bucket or,
+// when Quota is set, the number of calls it counts against a calendar
+// quota (see quota.go) of Bucket's Kind, Tool and User (Bucket.Limit is
+// then unused).
+//
+// When MaxInFlight is set (> 0) the demand is instead for Tokens calls in
+// flight under a concurrency cap of MaxInFlight (see inflight.go): the
+// admitted take holds them until Decision.Lease is released.
 type Demand struct {
-	Bucket Bucket
-	Tokens int64
+	Bucket      Bucket
+	Tokens      int64
+	Quota       *Quota
+	MaxInFlight int64
 }
 
 // Status describes a bucket after a decision, for RateLimit headers.
@@ -83,6 +113,19 @@ type Decision struct {
 	// never be admitted, and RetryAfter is the time until that bucket is
 	// full.
 	OverCapacity bool
+	// ConcurrencyExceeded is true when a concurrency cap rejected: as
+	// many calls as it allows are in flight. RetryAfter is then 0 (nobody
+	// can know when a call in flight ends) and no quota or bucket was
+	// charged.
+	ConcurrencyExceeded bool
+	// Lease is what an admitted take holds in concurrency caps (nil when
+	// none); the caller releases it (LeaseKeeper.Release) when the call
+	// ends.
+	Lease Lease
+	// QuotaExceeded is true when a calendar quota rejected: RetryAfter is
+	// then the time until the latest of the rejecting quotas resets, and
+	// no bucket was asked.
+	QuotaExceeded bool
 	// Contended is true when the store stayed contended (every attempt
 	// lost a compare-and-swap race) for Options.MaxAttempts attempts: the
 	// request is then rejected with RetryAfter =
@@ -98,6 +141,15 @@ type Decision struct {
 // network round trip); the caller must handle both.
 type Limiter interface {
 	Take(now time.Time, demands []Demand, done func(Decision, error))
+}
+
+// LeaseKeeper is implemented by limiters that enforce concurrency caps:
+// the holder of an admitted take's Decision.Lease releases it when its
+// call ends, and renews it while the call runs (more often than
+// Options.LeaseTTL), else the cap frees the calls when the lease expires.
+type LeaseKeeper interface {
+	Release(lease Lease)
+	Renew(now time.Time, lease Lease)
 }
 
 // Store is a key-value store with compare-and-swap, with the semantics of

@@ -85,6 +85,15 @@ func TestTakeSequences(t *testing.T) {
 			{at: 0, tokens: 5, allowed: true, remaining: 0, resetAfter: time.Second},
 			{at: 0, tokens: 6, over: true, wait: time.Second, remaining: 0, resetAfter: time.Second},
 		}},
+		{"a cost of several tokens waits for all of them", Limit{10, 100 * time.Second}, []step{
+			{at: 0, tokens: 4, allowed: true, remaining: 6, resetAfter: 40 * time.Second},
+			{at: 0, tokens: 4, allowed: true, remaining: 2, resetAfter: 80 * time.Second},
+			// 2 tokens left, 4 wanted: 2 more take 20s; one would take 10s.
+			{at: 0, tokens: 4, wait: 20 * time.Second, remaining: 2, resetAfter: 80 * time.Second},
+			{at: 0, tokens: 1, allowed: true, remaining: 1, resetAfter: 90 * time.Second},
+			{at: 19 * sec, tokens: 4, wait: 11 * time.Second, remaining: 2, resetAfter: 71 * time.Second},
+			{at: 30 * sec, tokens: 4, allowed: true, remaining: 0, resetAfter: 100 * time.Second},
+		}},
 		{"zero tokens always pass", Limit{1, time.Second}, []step{
 			{at: 0, tokens: 1, allowed: true, remaining: 0, resetAfter: time.Second},
 			{at: 0, tokens: 0, allowed: true, remaining: 0, resetAfter: time.Second},

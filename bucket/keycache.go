@@ -16,7 +16,7 @@ const maxCachedKeys = 1024
 // allocations and a filter asks for the same few buckets on every call.
 func (l *StoreLimiter) bucketKey(b Bucket) string {
 	ck := keyCacheKey{kind: b.Kind, limit: b.Limit}
-	if b.Kind.hasTool() {
+	if b.Kind.HasName() {
 		ck.tool = b.Tool
 	}
 	l.keyMu.Lock()

@@ -17,6 +17,8 @@ import (
 //	mcprl1/<ns>/user/<maxTokens>/<refillNanos>/<tableSize>/overflow
 //	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/slot/<i>
 //	mcprl1/<ns>/user-tool/<tool>/<maxTokens>/<refillNanos>/<tableSize>/overflow
+//	(and likewise method/<method>, prompt/<name>, resource/<uri> and their
+//	user-method, user-prompt and user-resource tables)
 //	mcprl1/<ns>/sentinel   (written to create keys safely, see create)
 //	mcprl1/<ns>/salt       (the random key of the user digests)
 //
@@ -48,18 +50,38 @@ func kindWord(k Kind) string {
 		return "user"
 	case KindUserTool:
 		return "user-tool"
+	case KindMethod:
+		return "method"
+	case KindUserMethod:
+		return "user-method"
+	case KindPrompt:
+		return "prompt"
+	case KindUserPrompt:
+		return "user-prompt"
+	case KindResource:
+		return "resource"
+	case KindUserResource:
+		return "user-resource"
 	}
 	return "kind" + strconv.Itoa(int(k))
 }
 
-// String names the kind: "shared", "tool", "user" or "user-tool".
+// String names the kind: "shared", "tool", "user", "user-tool", "method",
+// "user-method", "prompt", "user-prompt", "resource" or "user-resource".
 func (k Kind) String() string { return kindWord(k) }
 
-// hasTool reports whether buckets of kind k are per tool.
-func (k Kind) hasTool() bool { return k == KindTool || k == KindUserTool }
+// HasName reports whether buckets of kind k are per name (tool, method,
+// prompt or resource): every kind but KindShared and KindUser.
+func (k Kind) HasName() bool { return k != KindShared && k != KindUser }
 
-// perUser reports whether buckets of kind k are per user.
-func (k Kind) perUser() bool { return k == KindUser || k == KindUserTool }
+// PerUser reports whether buckets of kind k are per user.
+func (k Kind) PerUser() bool {
+	switch k {
+	case KindUser, KindUserTool, KindUserMethod, KindUserPrompt, KindUserResource:
+		return true
+	}
+	return false
+}
 
 // EscapeKeyPart escapes s for use as one segment of a store key: every byte
 // outside [A-Za-z0-9._~-] is percent-encoded, so segments never contain the
@@ -113,7 +135,7 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 	b.Grow(len(k.prefix) + len(tool) + 64)
 	b.WriteString(k.prefix)
 	b.WriteString(kindWord(kind))
-	if kind.hasTool() {
+	if kind.HasName() {
 		b.WriteByte('/')
 		b.WriteString(EscapeKeyPart(tool))
 	}
@@ -121,7 +143,7 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 	b.WriteString(strconv.FormatInt(l.MaxTokens, 10))
 	b.WriteByte('/')
 	b.WriteString(strconv.FormatInt(int64(l.RefillPeriod), 10))
-	if kind.perUser() {
+	if kind.PerUser() {
 		b.WriteByte('/')
 		b.WriteString(strconv.Itoa(tableSize))
 	}

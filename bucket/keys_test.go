@@ -116,6 +116,13 @@ func TestKeysAreDistinct(t *testing.T) {
 		{"a", KindUser, "", l, 11},
 		{"a", KindUserTool, "x", l, 10},
 		{"a", KindUserTool, "x", l, 11},
+		{"a", KindMethod, "x", l, 10},
+		{"a", KindUserMethod, "x", l, 10},
+		{"a", KindPrompt, "x", l, 10},
+		{"a", KindUserPrompt, "x", l, 10},
+		{"a", KindResource, "x", l, 10},
+		{"a", KindUserResource, "x", l, 10},
+		{"a", KindResource, "demo://x/10/60000000000", l, 10},
 		{"a/tool/x", KindShared, "", l, 10},
 		{"a%2Ftool", KindShared, "", l, 10},
 	}
@@ -141,7 +148,9 @@ func TestKeysAreDistinct(t *testing.T) {
 
 func TestKindString(t *testing.T) {
 	for kind, want := range map[Kind]string{
-		KindShared: "shared", KindTool: "tool", KindUser: "user", KindUserTool: "user-tool", 9: "kind9",
+		KindShared: "shared", KindTool: "tool", KindUser: "user", KindUserTool: "user-tool",
+		KindMethod: "method", KindUserMethod: "user-method", KindPrompt: "prompt", KindUserPrompt: "user-prompt",
+		KindResource: "resource", KindUserResource: "user-resource", 99: "kind99",
 	} {
 		if got := kind.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", kind, got, want)

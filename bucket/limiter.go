@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +60,10 @@ type Options struct {
 	// (default crypto/rand.Reader, which a wasip1 build reads through
 	// WASI random_get).
 	Random io.Reader
+	// LeaseTTL is how long a concurrency cap's lease lasts without
+	// renewal (default DefaultLeaseTTL): the longest a call whose end
+	// nobody saw holds its place (see inflight.go).
+	LeaseTTL time.Duration
 }
 
 // Stats are cumulative counters of a StoreLimiter, for metrics.
@@ -120,6 +125,8 @@ type StoreLimiter struct {
 	keyMu    sync.Mutex
 	keyCache map[keyCacheKey]string
 
+	leaseIDs leaseIDs
+
 	stats struct {
 		takes, admitted, rejected, errors, conflicts, contended atomic.Uint64
 		refundsAbandoned, corrupt, claims, merged, overflowed   atomic.Uint64
@@ -167,7 +174,16 @@ func NewStoreLimiter(store Store, opts Options) (*StoreLimiter, error) {
 	if opts.Random == nil {
 		opts.Random = rand.Reader
 	}
-	return &StoreLimiter{store: store, opts: opts, keys: newKeys(opts.Namespace)}, nil
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	l := &StoreLimiter{store: store, opts: opts, keys: newKeys(opts.Namespace)}
+	var base [8]byte
+	if _, err := io.ReadFull(opts.Random, base[:]); err != nil {
+		return nil, fmt.Errorf("bucket: lease ids: %w", err)
+	}
+	l.leaseIDs.base.Store(binary.BigEndian.Uint64(base[:]))
+	return l, nil
 }
 
 // Stats returns the limiter's counters.
@@ -192,7 +208,7 @@ func (l *StoreLimiter) Stats() Stats {
 // are ignored; demands for the same bucket are merged. With no demand
 // left, the take is allowed.
 func (l *StoreLimiter) Take(now time.Time, demands []Demand, done func(Decision, error)) {
-	d, err := l.take(now, demands)
+	d, err := l.takeWithQuotas(now, demands)
 	l.stats.takes.Add(1)
 	switch {
 	case err != nil:
@@ -323,17 +339,17 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 		if d.Tokens == 0 {
 			continue
 		}
-		if b.Kind > KindUserTool {
+		if b.Kind > lastKind {
 			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
 		}
 		g, err := newGCRA(b.Limit, now)
 		if err != nil {
 			return nil, fmt.Errorf("bucket: demand %d (%s bucket): %w", i, b.Kind, err)
 		}
-		if b.Kind.hasTool() && b.Tool == "" {
-			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a tool name", i, b.Kind)
+		if b.Kind.HasName() && b.Tool == "" {
+			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
 		}
-		if b.Kind.perUser() {
+		if b.Kind.PerUser() {
 			switch {
 			case b.User == "":
 				return nil, fmt.Errorf("bucket: demand %d: %s bucket without a user", i, b.Kind)
@@ -359,7 +375,7 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 		return nil, err
 	}
 	for _, r := range reqs {
-		if r.bucket.Kind.perUser() {
+		if r.bucket.Kind.PerUser() {
 			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
 			r.user = &u
 		}

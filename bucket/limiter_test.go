@@ -281,7 +281,7 @@ func TestTakeErrors(t *testing.T) {
 	}{
 		{name: "negative tokens", demands: []bucket.Demand{{Bucket: shared(ok), Tokens: -1}}},
 		{name: "invalid limit", demands: one(shared(limit(0, time.Minute)))},
-		{name: "unknown kind", demands: one(bucket.Bucket{Kind: 9, Limit: ok})},
+		{name: "unknown kind", demands: one(bucket.Bucket{Kind: 99, Limit: ok})},
 		{name: "tool bucket without tool", demands: one(tool("", ok))},
 		{name: "user bucket without user", opts: bucket.Options{MaxTrackedUsers: 4}, demands: one(user("", ok))},
 		{name: "user bucket with no table", demands: one(user("u", ok))},

@@ -59,11 +59,13 @@ func PlanRemote(demands []Demand) ([]RemoteBucket, error) {
 			return nil, fmt.Errorf("bucket: demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
 		case d.Tokens == 0:
 			continue
-		case b.Kind > KindUserTool:
+		case d.Quota != nil || d.MaxInFlight > 0:
+			return nil, fmt.Errorf("bucket: demand %d: a remote store takes token buckets only, not quotas or concurrency caps", i)
+		case b.Kind > lastKind:
 			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
-		case b.Kind.hasTool() && b.Tool == "":
-			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a tool name", i, b.Kind)
-		case b.Kind.perUser() && b.User == "":
+		case b.Kind.HasName() && b.Tool == "":
+			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
+		case b.Kind.PerUser() && b.User == "":
 			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a user", i, b.Kind)
 		}
 		if err := b.Limit.Validate(); err != nil {

@@ -250,6 +250,11 @@ var validConfigs = []schemaCase{
 	{"micro sign", `{"shared":{"maxTokens":2,"refillPeriod":"5000µs"}}`},
 	{"error code outside the reserved ranges", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":-32099}`},
 	{"positive error code", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"errorCode":429}`},
+	{"methods, prompts and resources", `{"methods":[{"name":"resources/read","shared":{"maxTokens":5,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":5}],"resources":[{"uri":"file:///a b","perUser":{"maxTokens":1,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`},
+	{"concurrency caps", `{"concurrency":{"shared":5},"tools":[{"name":"slow","concurrency":{"shared":1,"perUser":1}}],"userIdentity":{"from":"sourceAddress"}}`},
+	{"quotas everywhere", `{"quota":{"maxCalls":5,"period":"day"},"perUserQuota":{"maxCalls":5,"period":"week","timeZone":"Asia/Kolkata"},"tools":[{"name":"a","quota":{"maxCalls":1,"period":"month"}}],"methods":[{"name":"ping","perUserQuota":{"maxCalls":1,"period":"day"}}],"userIdentity":{"from":"sourceAddress"}}`},
+	{"tool with a cost only", `{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5}]}`},
+	{"missing identity rejected", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`},
 	{"unicode tool name", `{"tools":[{"name":"recherche-étendue","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`},
 	{"tools empty but shared set", `{"shared":{"maxTokens":2,"refillPeriod":"1s"},"tools":[]}`},
 }
@@ -261,6 +266,19 @@ var refusedByBoth = []schemaCase{
 	{"unknown field", `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"sharedd":{}}`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1m"}}`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1m","burst":2}}`},
+	{"cost zero", `{"shared":{"maxTokens":1,"refillPeriod":"1m"},"tools":[{"name":"a","cost":0}]}`},
+	{"cost fractional", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":1.5}]}`},
+	{"concurrency of zero", `{"concurrency":{"shared":0}}`},
+	{"concurrency without caps", `{"concurrency":{}}`},
+	{"per-user concurrency without identity", `{"concurrency":{"perUser":2}}`},
+	{"hourly quota", `{"quota":{"maxCalls":5,"period":"hour"}}`},
+	{"quota without maxCalls", `{"quota":{"period":"day"}}`},
+	{"per-user quota without identity", `{"perUserQuota":{"maxCalls":5,"period":"day"}}`},
+	{"method without limit", `{"methods":[{"name":"ping"}]}`},
+	{"method with a cost", `{"methods":[{"name":"ping","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
+	{"resource by name", `{"resources":[{"name":"demo://a","cost":2}]}`},
+	{"prompt per user without identity", `{"prompts":[{"name":"p","perUser":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
+	{"missing identity unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`},
 	{"zero tokens", `{"shared":{"maxTokens":0,"refillPeriod":"1m"}}`},
 	{"too many tokens", `{"shared":{"maxTokens":1000000001,"refillPeriod":"1m"}}`},
 	{"fractional tokens", `{"shared":{"maxTokens":1.5,"refillPeriod":"1m"}}`},
@@ -312,6 +330,10 @@ var refusedByParserOnly = []schemaCase{
 	{"refillPeriod zero", `{"shared":{"maxTokens":1,"refillPeriod":"0s"}}`},
 	{"refillPeriod above 365 days", `{"shared":{"maxTokens":1,"refillPeriod":"8761h"}}`},
 	{"tool name over 256 bytes", `{"tools":[{"name":"` + strings.Repeat("é", 200) + `","shared":{"maxTokens":1,"refillPeriod":"1m"}}]}`},
+	{"unknown time zone", `{"quota":{"maxCalls":5,"period":"day","timeZone":"Mars/Olympus_Mons"}}`},
+	{"tools/call as a method", `{"methods":[{"name":"tools/call","shared":{"maxTokens":2,"refillPeriod":"1m"}}]}`},
+	{"prompt cost above its method's bucket", `{"methods":[{"name":"prompts/get","shared":{"maxTokens":2,"refillPeriod":"1m"}}],"prompts":[{"name":"p","cost":3}]}`},
+	{"tool cost above a bucket", `{"shared":{"maxTokens":2,"refillPeriod":"1m"},"tools":[{"name":"a","cost":3}]}`},
 }
 
 // TestSchemaAgreesWithTheParser runs the three tables.
@@ -360,15 +382,28 @@ func TestSchemaIsNeverStricterThanTheParser(t *testing.T) {
 		"perUser": map[string]any{"maxTokens": 20, "refillPeriod": "1m"},
 		"tools": []any{map[string]any{"name": "search",
 			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
-			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}}},
-		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "quota": map[string]any{"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": map[string]any{"maxCalls": 10, "period": "month", "timeZone": "Asia/Kolkata"}, "concurrency": map[string]any{"shared": 3, "perUser": 1}, "cost": 1}},
+		"methods": []any{map[string]any{"name": "resources/read",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "quota": map[string]any{"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": map[string]any{"maxCalls": 10, "period": "month", "timeZone": "Asia/Kolkata"}, "concurrency": map[string]any{"shared": 3, "perUser": 1}}},
+		"prompts": []any{map[string]any{"name": "summarize",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "quota": map[string]any{"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": map[string]any{"maxCalls": 10, "period": "month", "timeZone": "Asia/Kolkata"}, "concurrency": map[string]any{"shared": 3, "perUser": 1}, "cost": 1}},
+		"resources": []any{map[string]any{"uri": "demo://clock",
+			"shared":  map[string]any{"maxTokens": 30, "refillPeriod": "1m"},
+			"perUser": map[string]any{"maxTokens": 5, "refillPeriod": "1m"}, "quota": map[string]any{"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": map[string]any{"maxCalls": 10, "period": "month", "timeZone": "Asia/Kolkata"}, "concurrency": map[string]any{"shared": 3, "perUser": 1}, "cost": 1}},
+		"quota":           map[string]any{"maxCalls": 1000, "period": "day", "timeZone": "UTC"},
+		"perUserQuota":    map[string]any{"maxCalls": 100, "period": "week", "timeZone": "Europe/Berlin"},
+		"concurrency":     map[string]any{"shared": 10, "perUser": 2},
+		"userIdentity":    map[string]any{"from": "header", "header": "x-user-id", "missing": "shared"},
 		"maxTrackedUsers": 10000, "paths": []any{"/mcp"}, "maxRequestBodyBytes": 1048576,
 		"batch": "reject", "errorCode": -32029, "rejectStatus": 429, "dryRun": false, "rateLimitHeaders": false,
 		"redis": map[string]any{"cluster": "webdis", "authority": "webdis", "timeout": "50ms", "keyPrefix": "mcprl",
 			"failureMode": "local", "username": "mcprl", "password": "change-me"},
 	}
 	values := []any{nil, true, false, 0, 1, -1, 1.5, 200, 429, 1e6, -32029, -32020, -32100, -32101, 4294967296,
-		"", "x", "1m", "0s", "1d", "/mcp", "header", "sourceAddress", "limit", "x-user-id", " x",
+		"", "x", "1m", "0s", "1d", "/mcp", "header", "sourceAddress", "limit", "x-user-id", " x", "anonymous", "reject",
+		"day", "week", "month", "UTC", "Europe/Berlin", "Local", "Mars/Olympus_Mons",
 		[]any{}, []any{"/a"}, []any{"/a", "/a"}, map[string]any{}, map[string]any{"maxTokens": 1, "refillPeriod": "1s"}}
 	checked, parserOnly := 0, 0
 	for _, path := range config.FieldPaths() {
@@ -636,7 +671,8 @@ func TestMetricsReference(t *testing.T) {
 		t.Fatalf("found %d metric names in docs/metrics.md", len(names))
 	}
 	concrete := func(name string) string {
-		return strings.NewReplacer("<namespace>", "mcp-ratelimit", "<tool>", "search").Replace(name)
+		return strings.NewReplacer("<namespace>", "mcp-ratelimit", "<tool>", "search", "<method>", "resources_read",
+			"<prompt>", "summarize", "<resource>", "demo___clock").Replace(name)
 	}
 	var stats []string
 	for name := range names {
@@ -650,6 +686,7 @@ func TestMetricsReference(t *testing.T) {
 		stats = append(stats, concrete(name))
 	}
 	cfg := []byte(`{"shared":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"search","shared":{"maxTokens":1,"refillPeriod":"1m"}}],` +
+		`"methods":[{"name":"resources/read","shared":{"maxTokens":1,"refillPeriod":"1m"}}],"prompts":[{"name":"summarize","cost":1}],"resources":[{"uri":"demo://clock","cost":1}],` +
 		`"redis":{"cluster":"webdis"}}`)
 	defined, err := filtertest.DefinedCounters(cfg, filtertest.Plugin{RootID: "mcp-ratelimit"}, stats)
 	if err != nil {

@@ -24,13 +24,23 @@ func (h *httpContext) act(request examined) types.Action {
 		h.phase = phasePassThrough
 		return types.ActionContinue
 	}
-	demands := h.settings.demands(request.calls, h.identity)
+	user, known := h.settings.userOf(h.identity)
+	if !known {
+		return h.replyMissingIdentity(&request)
+	}
+	return h.limit(&request, user)
+}
+
+// limit asks the limiter for the tokens of a request's calls, user's
+// per-user buckets included ("" for none), and admits or rejects it.
+func (h *httpContext) limit(request *examined, user string) types.Action {
+	demands := h.settings.demands(request.calls, user)
 	if len(demands) == 0 {
-		h.admit(&request, bucket.Decision{Allowed: true}, false)
+		h.admit(request, bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue
 	}
 	h.phase = phaseDeciding
-	h.pending = &request
+	h.pending = request
 	h.inTake = true
 	h.settings.limiter.Take(h.settings.now(), demands, h.onDecision)
 	h.inTake = false
@@ -55,6 +65,7 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 	async := !h.inTake
 	if h.streamDone {
 		// The client went away while the limiter worked.
+		h.settings.release(decision.Lease)
 		h.phase = phasePassThrough
 		return
 	}
@@ -85,10 +96,11 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		proxywasm.LogWarnf("mcp-ratelimit: limiter failed, request admitted: %v", err)
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 	case decision.Allowed:
+		h.hold(decision.Lease)
 		h.admit(request, decision, true)
 	case h.settings.cfg.DryRun:
-		m.dryRunRejected.Increment(uint64(len(request.calls)))
-		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d tools/call (%s), retry after %ds",
+		incrementBy(m.dryRunRejected, request.toolCalls())
+		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d limited calls (%s), retry after %ds",
 			len(request.calls), rejectedKinds(decision.Rejected), retryAfterSeconds(decision.RetryAfter))
 		h.admit(request, decision, true)
 	default:
@@ -108,10 +120,13 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 func (h *httpContext) admit(request *examined, decision bucket.Decision, withHeaders bool) {
 	h.phase = phaseAdmitted
 	if decision.Allowed {
-		h.settings.metrics.admitted.Increment(uint64(len(request.calls)))
+		incrementBy(h.settings.metrics.admitted, request.toolCalls())
 		for _, call := range request.calls {
 			if call.tool != nil {
 				call.tool.admitted.Increment(1)
+			}
+			if call.method != nil {
+				call.method.admitted.Increment(1)
 			}
 		}
 	}
@@ -133,26 +148,41 @@ func (h *httpContext) admit(request *examined, decision bucket.Decision, withHea
 // body at all (JSON-RPC 2.0 section 6: "should return nothing at all").
 func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	s := h.settings
-	calls := uint64(len(request.calls))
-	s.metrics.rejected.Increment(calls)
+	if decision.ConcurrencyExceeded {
+		h.rejectConcurrent(request)
+		return
+	}
+	calls := request.toolCalls()
+	incrementBy(s.metrics.rejected, calls)
 	seen := [len(s.metrics.rejectedByKind)]bool{}
+	if decision.QuotaExceeded {
+		// The kinds name quotas, not buckets: tools_call.rejected_quota
+		// counts these.
+		seen = [len(seen)]bool{true, true, true, true}
+	}
 	for _, kind := range decision.Rejected {
 		if int(kind) < len(seen) && !seen[kind] {
 			seen[kind] = true
-			s.metrics.rejectedByKind[kind].Increment(calls)
+			incrementBy(s.metrics.rejectedByKind[kind], calls)
 		}
 	}
 	if decision.Contended {
-		s.metrics.contended.Increment(calls)
+		incrementBy(s.metrics.contended, calls)
+	}
+	if decision.QuotaExceeded {
+		incrementBy(s.metrics.rejectedQuota, calls)
 	}
 	for _, call := range request.calls {
 		if call.tool != nil {
 			call.tool.rejected.Increment(1)
 		}
+		if call.method != nil {
+			call.method.rejected.Increment(1)
+		}
 	}
 	wait := retryAfterSeconds(decision.RetryAfter)
-	proxywasm.LogDebugf("mcp-ratelimit: rejected %d tools/call (%s), retry after %ds",
-		calls, rejectedKinds(decision.Rejected), wait)
+	proxywasm.LogDebugf("mcp-ratelimit: rejected %d limited calls (%s), retry after %ds",
+		len(request.calls), rejectedKinds(decision.Rejected), wait)
 
 	data := jsonrpc.RateLimitData(wait)
 	var body []byte

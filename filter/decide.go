@@ -40,7 +40,8 @@ type examined struct {
 	reply *localReply
 	// batch is true for a JSON array body.
 	batch bool
-	// calls are the tools/call requests, in body order.
+	// calls are the limited requests (tools/call and the configured
+	// methods), in body order.
 	calls []toolCall
 	// replyIDs are the ids (copies) of the requests that get an error
 	// response when the request is rejected: every request with an id,
@@ -49,11 +50,17 @@ type examined struct {
 	replyIDs [][]byte
 }
 
-// toolCall is one tools/call request.
+// toolCall is one limited request: a tools/call, or a call of another
+// limited method (see methods.go).
 type toolCall struct {
 	// tool is the configured tool called, or nil (a tool without limits of
-	// its own, or a call without a string name).
+	// its own, or a call without a string name). For another method it is
+	// the configured prompt or resource named, or nil.
 	tool *toolLimits
+	// other is true for a call of a method other than tools/call; method
+	// is then its methods entry, or nil.
+	other  bool
+	method *toolLimits
 }
 
 // localReply is a reply the filter sends itself.
@@ -113,6 +120,9 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 			request.replyIDs = append(request.replyIDs, bytes.Clone(r.ID))
 		}
 		if r.Method != jsonrpc.MethodToolsCall {
+			if call, limited := s.otherCall(r); limited {
+				request.calls = append(request.calls, call)
+			}
 			continue
 		}
 		call := toolCall{}
@@ -124,8 +134,9 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	return request
 }
 
-// demands lists the tokens a request needs: one per tools/call from each
-// bucket that applies to it, summed per bucket.
+// demands lists the tokens a request needs: the cost of each tools/call
+// (its tool's cost, 1 for a tool without one) from each bucket that
+// applies to it, summed per bucket.
 //
 //   - the shared bucket, when configured;
 //   - the user's bucket, when configured and the request has an identity;
@@ -137,30 +148,45 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 // counted, and per-tool state is never created for names a client invents.
 func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
 	var list []bucket.Demand
-	add := func(b bucket.Bucket) {
+	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
-			if list[i].Bucket == b {
-				list[i].Tokens++
+			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
+				list[i].Tokens += tokens
 				return
 			}
 		}
-		list = append(list, bucket.Demand{Bucket: b, Tokens: 1})
+		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
+	}
+	addNamed := func(l *toolLimits, cost int64) {
+		list = addQuotaDemands(list, l.quota, l.perUserQuota, l.kind, l.userKind, l.name, user)
+		list = addCapDemands(list, l.concurrency, l.kind, l.userKind, l.name, user)
+		if l.shared != nil {
+			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
+		}
+		if user != "" && l.perUser != nil {
+			add(bucket.Bucket{Kind: l.userKind, Tool: l.name, User: user, Limit: *l.perUser}, cost)
+		}
 	}
 	for _, call := range calls {
-		if s.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared})
+		cost := int64(config.DefaultCost)
+		if call.tool != nil {
+			cost = call.tool.cost
 		}
-		if user != "" && s.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser})
+		switch {
+		case call.other && call.method != nil:
+			addNamed(call.method, cost)
+		case !call.other:
+			list = addQuotaDemands(list, s.quota, s.perUserQuota, bucket.KindShared, bucket.KindUser, "", user)
+			list = addCapDemands(list, s.cfg.Concurrency, bucket.KindShared, bucket.KindUser, "", user)
+			if s.shared != nil {
+				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
+			}
+			if user != "" && s.perUser != nil {
+				add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser}, cost)
+			}
 		}
-		if call.tool == nil {
-			continue
-		}
-		if call.tool.shared != nil {
-			add(bucket.Bucket{Kind: bucket.KindTool, Tool: call.tool.name, Limit: *call.tool.shared})
-		}
-		if user != "" && call.tool.perUser != nil {
-			add(bucket.Bucket{Kind: bucket.KindUserTool, Tool: call.tool.name, User: user, Limit: *call.tool.perUser})
+		if call.tool != nil {
+			addNamed(call.tool, cost)
 		}
 	}
 	return list

@@ -68,6 +68,7 @@ func MetricNames() (pluginWide, perTool []string) {
 			metricAdmitted, metricRejected, metricRejectedShared, metricRejectedTool, metricRejectedUser,
 			metricRejectedUserTol, metricRejectedContend, metricDryRunRejected, metricInvalid,
 			metricOversized, metricHeaderMismatch, metricUserOverflow, metricStoreErrors,
+			metricIdentityMissing, metricRejectedQuota, metricRejectedConcur,
 		}, redisMetricNames()...),
 		[]string{metricToolAdmitted, metricToolRejected}
 }

@@ -12,8 +12,13 @@ import (
 // well-formed tools/call is always admitted.
 const fuzzConfig = `{"shared":{"maxTokens":1000000,"refillPeriod":"1h"},` +
 	`"perUser":{"maxTokens":1000000,"refillPeriod":"1h"},` +
-	`"tools":[{"name":"search","shared":{"maxTokens":1000000,"refillPeriod":"1h"},"perUser":{"maxTokens":1000000,"refillPeriod":"1h"}}],` +
-	`"userIdentity":{"from":"header","header":"x-user-id"},"paths":["/mcp"],` +
+	`"quota":{"maxCalls":1000000,"period":"day","timeZone":"Europe/Berlin"},"concurrency":{"shared":10000,"perUser":10000},` +
+	`"tools":[{"name":"search","shared":{"maxTokens":1000000,"refillPeriod":"1h"},"perUser":{"maxTokens":1000000,"refillPeriod":"1h"},"cost":3,` +
+	`"perUserQuota":{"maxCalls":1000000,"period":"week"},"concurrency":{"shared":10000}}],` +
+	`"methods":[{"name":"resources/read","shared":{"maxTokens":1000000,"refillPeriod":"1h"},"concurrency":{"perUser":10000}}],` +
+	`"prompts":[{"name":"summarize","perUser":{"maxTokens":1000000,"refillPeriod":"1h"},"cost":2}],` +
+	`"resources":[{"uri":"demo://clock","quota":{"maxCalls":1000000,"period":"month"}}],` +
+	`"userIdentity":{"from":"header","header":"x-user-id","missing":"anonymous"},"paths":["/mcp"],` +
 	`"maxRequestBodyBytes":4096,"batch":"limit","rateLimitHeaders":true}`
 
 // FuzzRequest sends arbitrary requests through the Go filter: it must never
@@ -41,6 +46,8 @@ func FuzzRequest(f *testing.F) {
 		{"", "/mcp", "", "", "", "", "", 0},
 		{"[]", "/mcp", "", "", "", "application/json", "", 0},
 		{`{"jsonrpc":"2.0","method":"tools/call"}`, "/mcp", "", "", "", "application/json", "", 0},
+		{`{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"demo://clock"}}`, "/mcp", "resources/read", "demo://clock", "carol", "application/json", "", 0},
+		{`{"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"name":"summarize"}}`, "/mcp", "", "", "", "application/json", "", 5},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s.body), s.path, s.method, s.name, s.user, s.contentType, s.contentEncoding, s.split)

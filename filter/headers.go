@@ -106,6 +106,9 @@ func policyName(kind bucket.Kind) string {
 		return "user"
 	case bucket.KindUserTool:
 		return "user-tool"
+	case bucket.KindMethod, bucket.KindUserMethod, bucket.KindPrompt, bucket.KindUserPrompt,
+		bucket.KindResource, bucket.KindUserResource:
+		return kind.String()
 	}
 	return "unknown"
 }

@@ -150,6 +150,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 
 // OnHttpStreamDone implements types.HttpContext.
 func (h *httpContext) OnHttpStreamDone() {
+	h.endStream()
 	h.streamDone = true
 	h.pending = nil
 	h.responseHeaders = nil

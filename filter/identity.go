@@ -5,8 +5,10 @@ import (
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
 )
 
 // Envoy attributes the identity sources read
@@ -68,4 +70,84 @@ func hostOfAddress(address string) string {
 		return ip.Unmap().String()
 	}
 	return host
+}
+
+// anonymousUser is the identity of every request without one under
+// userIdentity.missing "anonymous". It starts with a NUL byte, which no
+// header value, certificate URI or address contains, so no real user
+// shares its buckets.
+const anonymousUser = "\x00anonymous"
+
+// Reply to a limited request without an identity under
+// userIdentity.missing "reject". The filter does not authenticate, so the
+// reply names no authentication scheme (no WWW-Authenticate): the
+// identity was to come from the layer in front of it.
+const (
+	statusMissingIdentity  = 401
+	messageMissingIdentity = "Missing user identity"
+)
+
+// userOf returns the user a limited request's per-user buckets belong to:
+// its identity, or for a request without one what userIdentity.missing
+// says: no user ("shared"), the anonymous user ("anonymous"), or known
+// false ("reject": the request must be refused).
+func (s *settings) userOf(identity string) (user string, known bool) {
+	source := s.cfg.UserIdentity
+	if identity != "" || source == nil {
+		return identity, true
+	}
+	switch source.Missing {
+	case config.MissingAnonymous:
+		return anonymousUser, true
+	case config.MissingReject:
+		return "", false
+	}
+	return "", true
+}
+
+// replyMissingIdentity answers a limited request without an identity under
+// userIdentity.missing "reject": HTTP 401 with a JSON-RPC -32600 error
+// (one per request with an id for a batch), no token taken. In a dry run
+// the request is counted and logged, and limited by the buckets that are
+// not per user.
+func (h *httpContext) replyMissingIdentity(request *examined) types.Action {
+	s := h.settings
+	s.metrics.identityMissing.Increment(1)
+	if s.cfg.DryRun {
+		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject a request without a user identity (%d limited calls)", len(request.calls))
+		return h.limit(request, "")
+	}
+	proxywasm.LogDebugf("mcp-ratelimit: answered %d: no user identity", statusMissingIdentity)
+	body := errorResponses(request, jsonrpc.CodeInvalidRequest, messageMissingIdentity, nil)
+	var headers [][2]string
+	if len(body) > 0 {
+		headers = [][2]string{{"content-type", "application/json"}}
+	}
+	h.send(statusMissingIdentity, headers, body)
+	return types.ActionPause
+}
+
+// errorResponses is the body of an error reply to request: one JSON-RPC
+// error with the request's id (none for a notification), or for a batch an
+// array of one error per request with an id, or nothing for a batch of
+// notifications only (JSON-RPC 2.0 section 6).
+func errorResponses(request *examined, code int, message string, data []byte) []byte {
+	if !request.batch {
+		var id []byte
+		if len(request.replyIDs) > 0 {
+			id = request.replyIDs[0]
+		}
+		return jsonrpc.ErrorResponse(id, code, message, data)
+	}
+	if len(request.replyIDs) == 0 {
+		return nil
+	}
+	body := []byte{'['}
+	for i, id := range request.replyIDs {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, jsonrpc.ErrorResponse(id, code, message, data)...)
+	}
+	return append(body, ']')
 }

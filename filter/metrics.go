@@ -23,17 +23,24 @@ const (
 	metricRejectedUserTol = "tools_call.rejected_user_tool"
 	metricRejectedContend = "tools_call.rejected_contended"
 	metricDryRunRejected  = "tools_call.dry_run_rejected"
+	metricRejectedQuota   = "tools_call.rejected_quota"
+	metricRejectedConcur  = "tools_call.rejected_concurrency"
 	metricInvalid         = "requests.invalid"
 	metricOversized       = "requests.oversized"
 	metricHeaderMismatch  = "requests.header_mismatch"
 	metricUnsupportedEnc  = "requests.unsupported_encoding"
+	metricIdentityMissing = "requests.identity_missing"
 	metricUserOverflow    = "users.table_overflow"
 	metricStoreErrors     = "store.errors"
 
-	// Per configured tool: "tool.<tool>.admitted" and "tool.<tool>.rejected".
-	metricToolSegment  = "tool."
-	metricToolAdmitted = ".admitted"
-	metricToolRejected = ".rejected"
+	// Per configured tool: "tool.<tool>.admitted" and "tool.<tool>.rejected";
+	// likewise per methods, prompts and resources entry.
+	metricToolSegment     = "tool."
+	metricMethodSegment   = "method."
+	metricPromptSegment   = "prompt."
+	metricResourceSegment = "resource."
+	metricToolAdmitted    = ".admitted"
+	metricToolRejected    = ".rejected"
 )
 
 // metrics are the counters of one plugin context.
@@ -42,6 +49,8 @@ type metrics struct {
 	rejected       proxywasm.MetricCounter
 	rejectedByKind [bucket.KindUserTool + 1]proxywasm.MetricCounter
 	contended      proxywasm.MetricCounter
+	rejectedQuota  proxywasm.MetricCounter
+	rejectedConcur proxywasm.MetricCounter
 	dryRunRejected proxywasm.MetricCounter
 	invalid        proxywasm.MetricCounter
 	oversized      proxywasm.MetricCounter
@@ -50,8 +59,12 @@ type metrics struct {
 	// charset, content coding or repeated header could make the server
 	// read their body differently.
 	unsupportedEncoding proxywasm.MetricCounter
-	userOverflow        proxywasm.MetricCounter
-	storeErrors         proxywasm.MetricCounter
+	// identityMissing counts limited requests without a user identity
+	// refused (or, in a dry run, that would have been) under
+	// userIdentity.missing "reject".
+	identityMissing proxywasm.MetricCounter
+	userOverflow    proxywasm.MetricCounter
+	storeErrors     proxywasm.MetricCounter
 }
 
 // defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
@@ -70,11 +83,14 @@ func defineMetrics(prefix string) metrics {
 			bucket.KindUserTool: define(metricRejectedUserTol),
 		},
 		contended:           define(metricRejectedContend),
+		rejectedQuota:       define(metricRejectedQuota),
+		rejectedConcur:      define(metricRejectedConcur),
 		dryRunRejected:      define(metricDryRunRejected),
 		invalid:             define(metricInvalid),
 		oversized:           define(metricOversized),
 		headerMismatch:      define(metricHeaderMismatch),
 		unsupportedEncoding: define(metricUnsupportedEnc),
+		identityMissing:     define(metricIdentityMissing),
 		userOverflow:        define(metricUserOverflow),
 		storeErrors:         define(metricStoreErrors),
 	}

@@ -196,7 +196,7 @@ func TestLimiterOutcomes(t *testing.T) {
 func TestDemands(t *testing.T) {
 	const config = `{"shared":{"maxTokens":100,"refillPeriod":"1m"},"perUser":{"maxTokens":10,"refillPeriod":"1m"},` +
 		`"tools":[{"name":"search","shared":{"maxTokens":20,"refillPeriod":"2m"},"perUser":{"maxTokens":2,"refillPeriod":"3m"}},` +
-		`{"name":"fetch","perUser":{"maxTokens":4,"refillPeriod":"1m"}}],` +
+		`{"name":"fetch","perUser":{"maxTokens":4,"refillPeriod":"1m"},"cost":2}],` +
 		`"userIdentity":{"from":"header","header":"x-user-id"},"batch":"limit"}`
 	shared := bucket.Bucket{Kind: bucket.KindShared, Limit: bucket.Limit{MaxTokens: 100, RefillPeriod: time.Minute}}
 	user := bucket.Bucket{Kind: bucket.KindUser, User: "alice", Limit: bucket.Limit{MaxTokens: 10, RefillPeriod: time.Minute}}
@@ -216,14 +216,14 @@ func TestDemands(t *testing.T) {
 			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}, {Bucket: searchTool, Tokens: 1}, {Bucket: searchUser, Tokens: 1}}},
 		{name: "no identity", body: toolsCall("1", "search"),
 			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: searchTool, Tokens: 1}}},
-		{name: "tool with a per-user bucket only", headers: alice, body: toolsCall("1", "fetch"),
-			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}, {Bucket: fetchUser, Tokens: 1}}},
+		{name: "tool with a per-user bucket only and a cost", headers: alice, body: toolsCall("1", "fetch"),
+			want: []bucket.Demand{{Bucket: shared, Tokens: 2}, {Bucket: user, Tokens: 2}, {Bucket: fetchUser, Tokens: 2}}},
 		{name: "unlisted tool", headers: alice, body: toolsCall("1", "other"),
 			want: []bucket.Demand{{Bucket: shared, Tokens: 1}, {Bucket: user, Tokens: 1}}},
 		{name: "batch sums per bucket", headers: alice,
 			body: "[" + toolsCall("1", "search") + "," + toolsCall("2", "fetch") + "," + toolsCall("3", "search") + "]",
-			want: []bucket.Demand{{Bucket: shared, Tokens: 3}, {Bucket: user, Tokens: 3}, {Bucket: searchTool, Tokens: 2},
-				{Bucket: searchUser, Tokens: 2}, {Bucket: fetchUser, Tokens: 1}}},
+			want: []bucket.Demand{{Bucket: shared, Tokens: 4}, {Bucket: user, Tokens: 4}, {Bucket: searchTool, Tokens: 2},
+				{Bucket: searchUser, Tokens: 2}, {Bucket: fetchUser, Tokens: 2}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

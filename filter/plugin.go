@@ -44,17 +44,36 @@ type settings struct {
 	metrics   metrics
 	shared    *bucket.Limit
 	perUser   *bucket.Limit
-	tools     map[string]*toolLimits
+	// quota and perUserQuota are the calendar quotas of tools/call.
+	quota, perUserQuota *bucket.Quota
+	tools               map[string]*toolLimits
+	// methods, prompts and resources are the limits of other methods
+	// (see methods.go), by method, prompt name and resource URI.
+	methods   map[string]*toolLimits
+	prompts   map[string]*toolLimits
+	resources map[string]*toolLimits
 	now       func() time.Time
+	// inflight are the streams of this VM holding concurrency leases
+	// (see inflight.go).
+	inflight inflight
 }
 
-// toolLimits are the buckets and counters of one configured tool.
+// toolLimits are the buckets and counters of one configured tool (or
+// method, prompt or resource: see methods.go).
 type toolLimits struct {
-	name     string // the configured name; never a string from a request body
-	shared   *bucket.Limit
-	perUser  *bucket.Limit
-	admitted proxywasm.MetricCounter
-	rejected proxywasm.MetricCounter
+	name    string // the configured name; never a string from a request body
+	shared  *bucket.Limit
+	perUser *bucket.Limit
+	cost    int64 // tokens a call takes from each bucket
+	// kind and userKind are the bucket kinds of shared and perUser (and
+	// of the quotas).
+	kind, userKind bucket.Kind
+	// quota and perUserQuota are its calendar quotas, or nil.
+	quota, perUserQuota *bucket.Quota
+	// concurrency caps its calls in flight, or nil.
+	concurrency *config.Concurrency
+	admitted    proxywasm.MetricCounter
+	rejected    proxywasm.MetricCounter
 }
 
 // OnPluginStart implements types.PluginContext. It parses the plugin
@@ -79,7 +98,13 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("mcp-ratelimit: plugin %q: %v", namespace, err)
 		return false
 	}
-	p.settings = newSettings(cfg, namespace, limiter, p.deps)
+	settings, err := newSettings(cfg, namespace, limiter, p.deps)
+	if err != nil {
+		proxywasm.LogCriticalf("mcp-ratelimit: plugin %q: %v", namespace, err)
+		return false
+	}
+	p.settings = settings
+	p.startLeaseRenewal(cfg)
 	proxywasm.LogInfof("mcp-ratelimit: plugin %q started (%d tools configured, dryRun=%t)",
 		namespace, len(cfg.Tools), cfg.DryRun)
 	return true
@@ -87,7 +112,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 
 // newSettings derives the per-request lookup structures and defines the
 // counters of a started plugin.
-func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d deps) *settings {
+func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d deps) (*settings, error) {
 	prefix := metricPrefix + metricSegment(namespace) + "."
 	s := &settings{
 		cfg:       cfg,
@@ -97,25 +122,16 @@ func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d
 		metrics:   defineMetrics(prefix),
 		shared:    limitOf(cfg.Shared),
 		perUser:   limitOf(cfg.PerUser),
-		tools:     make(map[string]*toolLimits, len(cfg.Tools)),
 		now:       d.now,
 	}
-	names := make([]string, len(cfg.Tools))
-	for i, tool := range cfg.Tools {
-		names[i] = tool.Name
+	s.tools = namedLimits(cfg.Tools, prefix+metricToolSegment, bucket.KindTool, bucket.KindUserTool)
+	s.methods = namedLimits(cfg.Methods, prefix+metricMethodSegment, bucket.KindMethod, bucket.KindUserMethod)
+	s.prompts = namedLimits(cfg.Prompts, prefix+metricPromptSegment, bucket.KindPrompt, bucket.KindUserPrompt)
+	s.resources = namedLimits(cfg.Resources, prefix+metricResourceSegment, bucket.KindResource, bucket.KindUserResource)
+	if err := s.resolveQuotas(cfg); err != nil {
+		return nil, err
 	}
-	segments := toolMetricSegments(names)
-	for i, tool := range cfg.Tools {
-		toolPrefix := prefix + metricToolSegment + segments[i]
-		s.tools[tool.Name] = &toolLimits{
-			name:     tool.Name,
-			shared:   limitOf(tool.Shared),
-			perUser:  limitOf(tool.PerUser),
-			admitted: proxywasm.DefineCounterMetric(toolPrefix + metricToolAdmitted),
-			rejected: proxywasm.DefineCounterMetric(toolPrefix + metricToolRejected),
-		}
-	}
-	return s
+	return s, nil
 }
 
 // limitOf converts a configured bucket; nil stays nil.

@@ -188,8 +188,10 @@ func TestMetricsDocumented(t *testing.T) {
 		}
 	}
 	for _, suffix := range perTool {
-		if !strings.Contains(string(doc), "`mcp_ratelimit.<namespace>.tool.<tool>"+suffix+"`") {
-			t.Errorf("docs/metrics.md does not document mcp_ratelimit.<namespace>.tool.<tool>%s", suffix)
+		for _, family := range []string{"tool.<tool>", "method.<method>", "prompt.<prompt>", "resource.<resource>"} {
+			if !strings.Contains(string(doc), "`mcp_ratelimit.<namespace>."+family+suffix+"`") {
+				t.Errorf("docs/metrics.md does not document mcp_ratelimit.<namespace>.%s%s", family, suffix)
+			}
 		}
 	}
 }

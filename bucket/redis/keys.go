@@ -51,11 +51,11 @@ func (k keys) of(b bucket.Bucket) string {
 	s.Grow(len(k.prefix) + len(b.Tool) + 96)
 	s.WriteString(k.prefix)
 	s.WriteString(b.Kind.String())
-	if b.Kind == bucket.KindTool || b.Kind == bucket.KindUserTool {
+	if b.Kind.HasName() {
 		s.WriteByte('/')
 		s.WriteString(bucket.EscapeKeyPart(b.Tool))
 	}
-	if b.Kind == bucket.KindUser || b.Kind == bucket.KindUserTool {
+	if b.Kind.PerUser() {
 		s.WriteByte('/')
 		s.WriteString(userDigest(b.User))
 	}

@@ -22,6 +22,7 @@ const (
 	DefaultMaxRequestBodyBytes = 1 << 20
 	DefaultErrorCode           = -32029
 	DefaultRejectStatus        = 429
+	DefaultCost                = 1
 )
 
 // Bucket is one token bucket's parameters as configured: it holds at most
@@ -32,13 +33,48 @@ type Bucket struct {
 	RefillPeriod time.Duration // "refillPeriod", Go duration string from MinRefillPeriod to MaxRefillPeriod
 }
 
-// Tool is the limits of one named tool ("tools" entries). At least one of
-// Shared and PerUser is set.
-type Tool struct {
-	Name    string  // "name": the tool name exactly as in tools/call params.name (case-sensitive)
-	Shared  *Bucket // "shared": one bucket for all calls of this tool, or nil
-	PerUser *Bucket // "perUser": one bucket per user for this tool, or nil
+// Named is the limits of one named tool ("tools"), prompt ("prompts"),
+// resource ("resources") or method ("methods"). At least one of Shared,
+// PerUser and "cost" is set.
+type Named struct {
+	// Name ("name"; "uri" for a resource) is matched exactly
+	// (case-sensitive) against params.name of tools/call or prompts/get,
+	// params.uri of resources/read, or the JSON-RPC method.
+	Name    string
+	Shared  *Bucket // "shared": one bucket for all calls of it, or nil
+	PerUser *Bucket // "perUser": one bucket per user for it, or nil
+	// Quota ("quota") is a calendar quota for all calls of it and
+	// PerUserQuota ("perUserQuota") one per user, or nil.
+	Quota        *Quota
+	PerUserQuota *Quota
+	// Concurrency ("concurrency") caps its calls in flight, or nil.
+	Concurrency *Concurrency
+	// Cost ("cost", default 1; methods have none) is the number of tokens
+	// one call of it takes from every bucket it draws from, those of its
+	// method included. It is at most the maxTokens of each of them.
+	Cost int64
 }
+
+// Quota is a calendar quota as configured: at most MaxCalls calls in each
+// calendar Period (a day, an ISO week from Monday, a month) of TimeZone.
+type Quota struct {
+	MaxCalls int64  // "maxCalls", integer from 1 to MaxMaxTokens
+	Period   string // "period": "day", "week" or "month"
+	TimeZone string // "timeZone" (default "UTC"): an IANA time zone name
+}
+
+// Quota periods.
+const (
+	PeriodDay   = "day"
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// DefaultTimeZone is the time zone of a quota without one.
+const DefaultTimeZone = "UTC"
+
+// Tool is the limits of one tool ("tools" entries).
+type Tool = Named
 
 // IdentitySource says where a request's user identity comes from.
 type IdentitySource string
@@ -55,10 +91,29 @@ const (
 	IdentitySourceAddress IdentitySource = "sourceAddress"
 )
 
+// MissingIdentity says what happens to a limited request without a user
+// identity.
+type MissingIdentity string
+
+// Ways of handling a request without an identity.
+const (
+	// MissingShared limits the request by the buckets that are not per
+	// user only.
+	MissingShared MissingIdentity = "shared"
+	// MissingAnonymous puts every request without an identity in one
+	// per-user bucket, the anonymous user's.
+	MissingAnonymous MissingIdentity = "anonymous"
+	// MissingReject answers the request with HTTP 401 and a JSON-RPC error.
+	MissingReject MissingIdentity = "reject"
+)
+
 // UserIdentity configures how users are told apart ("userIdentity").
 type UserIdentity struct {
 	From   IdentitySource // "from"
 	Header string         // "header": lower-case header name, only with From == IdentityHeader
+	// Missing ("missing", default "shared") says what happens to a limited
+	// request without an identity.
+	Missing MissingIdentity
 }
 
 // BatchMode says what happens to JSON-RPC batches.
@@ -81,8 +136,21 @@ type Config struct {
 	// PerUser ("perUser") is the bucket each user's tools/call draw from,
 	// or nil. Set only together with UserIdentity.
 	PerUser *Bucket
+	// Quota ("quota") is the server-wide calendar quota of tools/call and
+	// PerUserQuota ("perUserQuota") each user's, or nil.
+	Quota        *Quota
+	PerUserQuota *Quota
+	// Concurrency ("concurrency") caps the tools/call in flight, or nil.
+	Concurrency *Concurrency
 	// Tools ("tools") are the per-tool limits, with unique names.
 	Tools []Tool
+	// Methods ("methods") are the limits of JSON-RPC methods other than
+	// tools/call, with unique names.
+	Methods []Named
+	// Prompts ("prompts") are the limits of prompts/get by params.name,
+	// and Resources ("resources") those of resources/read by params.uri.
+	Prompts   []Named
+	Resources []Named
 	// UserIdentity ("userIdentity") says how users are identified; set
 	// exactly when some perUser limit is configured.
 	UserIdentity *UserIdentity
@@ -136,15 +204,28 @@ func (c *Config) Tool(name string) *Tool {
 	return nil
 }
 
-// HasPerUser reports whether any per-user limit (top-level or in a tool)
-// is configured.
+// Method returns the configured limits of the JSON-RPC method called
+// name, or nil.
+func (c *Config) Method(name string) *Named {
+	for i := range c.Methods {
+		if c.Methods[i].Name == name {
+			return &c.Methods[i]
+		}
+	}
+	return nil
+}
+
+// HasPerUser reports whether any per-user limit (top-level, or of a tool,
+// prompt, resource or method) is configured.
 func (c *Config) HasPerUser() bool {
-	if c.PerUser != nil {
+	if c.PerUser != nil || c.PerUserQuota != nil || c.Concurrency != nil && c.Concurrency.PerUser > 0 {
 		return true
 	}
-	for _, tool := range c.Tools {
-		if tool.PerUser != nil {
-			return true
+	for _, list := range [][]Named{c.Tools, c.Methods, c.Prompts, c.Resources} {
+		for _, entry := range list {
+			if entry.PerUser != nil || entry.PerUserQuota != nil || entry.Concurrency != nil && entry.Concurrency.PerUser > 0 {
+				return true
+			}
 		}
 	}
 	return false

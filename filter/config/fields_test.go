@@ -11,18 +11,31 @@ import (
 )
 
 func TestFieldPaths(t *testing.T) {
-	want := []string{
-		"shared", "shared.maxTokens", "shared.refillPeriod",
-		"perUser", "perUser.maxTokens", "perUser.refillPeriod",
-		"tools", "tools[].name",
-		"tools[].shared", "tools[].shared.maxTokens", "tools[].shared.refillPeriod",
-		"tools[].perUser", "tools[].perUser.maxTokens", "tools[].perUser.refillPeriod",
-		"userIdentity", "userIdentity.from", "userIdentity.header",
-		"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
-		"rejectStatus", "dryRun", "rateLimitHeaders",
-		"redis", "redis.cluster", "redis.authority", "redis.timeout", "redis.keyPrefix",
-		"redis.failureMode", "redis.username", "redis.password",
+	object := func(path string, members ...string) []string {
+		out := []string{path}
+		for _, m := range members {
+			out = append(out, path+"."+m)
+		}
+		return out
 	}
+	bucket := func(path string) []string { return object(path, "maxTokens", "refillPeriod") }
+	quota := func(path string) []string { return object(path, "maxCalls", "period", "timeZone") }
+	limits := func(prefix string) []string {
+		return slices.Concat(bucket(prefix+"shared"), bucket(prefix+"perUser"), quota(prefix+"quota"), quota(prefix+"perUserQuota"),
+			object(prefix+"concurrency", "shared", "perUser"))
+	}
+	want := slices.Concat(
+		limits(""),
+		[]string{"tools", "tools[].name"}, limits("tools[]."), []string{"tools[].cost"},
+		[]string{"methods", "methods[].name"}, limits("methods[]."),
+		[]string{"prompts", "prompts[].name"}, limits("prompts[]."), []string{"prompts[].cost"},
+		[]string{"resources", "resources[].uri"}, limits("resources[]."), []string{"resources[].cost"},
+		[]string{"userIdentity", "userIdentity.from", "userIdentity.header", "userIdentity.missing",
+			"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
+			"rejectStatus", "dryRun", "rateLimitHeaders",
+			"redis", "redis.cluster", "redis.authority", "redis.timeout", "redis.keyPrefix",
+			"redis.failureMode", "redis.username", "redis.password"},
+	)
 	if got := FieldPaths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("FieldPaths()\n got %q\nwant %q", got, want)
 	}
@@ -95,23 +108,36 @@ func TestFieldsDescribeEveryField(t *testing.T) {
 }
 
 func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
-	cfg, err := Parse([]byte(`{` + shared + `,"redis":{"cluster":"webdis"}}`))
+	const dayQuota = `"quota":{"maxCalls":1,"period":"day"},"perUserQuota":{"maxCalls":1,"period":"day"}`
+	// Defaults of nested fields apply inside their objects.
+	cfg, err := Parse([]byte(`{` + shared + `,"tools":[{"name":"a",` + shared + `,` + dayQuota + `}],"methods":[{"name":"m",` + dayQuota + `}],"prompts":[{"name":"p",` + shared + `,` + dayQuota + `}],"resources":[{"uri":"r",` + shared + `,` + dayQuota + `}],` + dayQuota + `,"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	encoded := gjson.ParseBytes(encodeConfig(cfg))
+	// redis cannot be combined with quotas and caps: its defaults come
+	// from a configuration of its own.
+	redisCfg, err := Parse([]byte(`{` + shared + `,"redis":{"cluster":"webdis"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encodedRedis := gjson.ParseBytes(encodeConfig(redisCfg))
 	withDefault := 0
 	for _, f := range Fields() {
 		if f.Default == "" {
 			continue
 		}
 		withDefault++
-		if got := encoded.Get(f.Path); got.Raw != f.Default {
+		from := encoded
+		if strings.HasPrefix(f.Path, "redis.") {
+			from = encodedRedis
+		}
+		if got := from.Get(strings.ReplaceAll(f.Path, "[]", ".0")); got.Raw != f.Default {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 10 {
-		t.Errorf("%d fields have defaults, want 10", withDefault)
+	if withDefault != 24 {
+		t.Errorf("%d fields have defaults, want 24", withDefault)
 	}
 }
 
@@ -127,10 +153,52 @@ func encodeConfig(cfg *Config) []byte {
 		}
 		return &bucketJSON{MaxTokens: b.MaxTokens, RefillPeriod: b.RefillPeriod.String()}
 	}
+	type quotaJSON struct {
+		MaxCalls int64  `json:"maxCalls"`
+		Period   string `json:"period"`
+		TimeZone string `json:"timeZone"`
+	}
+	toQuota := func(q *Quota) *quotaJSON {
+		if q == nil {
+			return nil
+		}
+		return &quotaJSON{MaxCalls: q.MaxCalls, Period: q.Period, TimeZone: q.TimeZone}
+	}
+	type concurrencyJSON struct {
+		Shared  int64 `json:"shared,omitempty"`
+		PerUser int64 `json:"perUser,omitempty"`
+	}
+	toConcurrency := func(c *Concurrency) *concurrencyJSON {
+		if c == nil {
+			return nil
+		}
+		return &concurrencyJSON{Shared: c.Shared, PerUser: c.PerUser}
+	}
 	type toolJSON struct {
-		Name    string      `json:"name"`
-		Shared  *bucketJSON `json:"shared,omitempty"`
-		PerUser *bucketJSON `json:"perUser,omitempty"`
+		Name         string           `json:"name"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
+		Cost         int64            `json:"cost"`
+	}
+	type methodJSON struct {
+		Name         string           `json:"name"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
+	}
+	type resourceJSON struct {
+		URI          string           `json:"uri"`
+		Shared       *bucketJSON      `json:"shared,omitempty"`
+		PerUser      *bucketJSON      `json:"perUser,omitempty"`
+		Quota        *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency  *concurrencyJSON `json:"concurrency,omitempty"`
+		Cost         int64            `json:"cost"`
 	}
 	type redisJSON struct {
 		Cluster     string `json:"cluster"`
@@ -142,26 +210,36 @@ func encodeConfig(cfg *Config) []byte {
 		Password    string `json:"password,omitempty"`
 	}
 	type identityJSON struct {
-		From   string `json:"from"`
-		Header string `json:"header,omitempty"`
+		From    string `json:"from"`
+		Header  string `json:"header,omitempty"`
+		Missing string `json:"missing"`
 	}
 	out := struct {
-		Shared              *bucketJSON   `json:"shared,omitempty"`
-		PerUser             *bucketJSON   `json:"perUser,omitempty"`
-		Tools               []toolJSON    `json:"tools,omitempty"`
-		UserIdentity        *identityJSON `json:"userIdentity,omitempty"`
-		MaxTrackedUsers     int           `json:"maxTrackedUsers"`
-		Paths               []string      `json:"paths,omitempty"`
-		MaxRequestBodyBytes int           `json:"maxRequestBodyBytes"`
-		Batch               string        `json:"batch"`
-		ErrorCode           int           `json:"errorCode"`
-		RejectStatus        int           `json:"rejectStatus"`
-		DryRun              bool          `json:"dryRun"`
-		RateLimitHeaders    bool          `json:"rateLimitHeaders"`
-		Redis               *redisJSON    `json:"redis,omitempty"`
+		Shared              *bucketJSON      `json:"shared,omitempty"`
+		PerUser             *bucketJSON      `json:"perUser,omitempty"`
+		Quota               *quotaJSON       `json:"quota,omitempty"`
+		PerUserQuota        *quotaJSON       `json:"perUserQuota,omitempty"`
+		Concurrency         *concurrencyJSON `json:"concurrency,omitempty"`
+		Tools               []toolJSON       `json:"tools,omitempty"`
+		Methods             []methodJSON     `json:"methods,omitempty"`
+		Prompts             []toolJSON       `json:"prompts,omitempty"`
+		Resources           []resourceJSON   `json:"resources,omitempty"`
+		UserIdentity        *identityJSON    `json:"userIdentity,omitempty"`
+		MaxTrackedUsers     int              `json:"maxTrackedUsers"`
+		Paths               []string         `json:"paths,omitempty"`
+		MaxRequestBodyBytes int              `json:"maxRequestBodyBytes"`
+		Batch               string           `json:"batch"`
+		ErrorCode           int              `json:"errorCode"`
+		RejectStatus        int              `json:"rejectStatus"`
+		DryRun              bool             `json:"dryRun"`
+		RateLimitHeaders    bool             `json:"rateLimitHeaders"`
+		Redis               *redisJSON       `json:"redis,omitempty"`
 	}{
 		Shared:              toBucket(cfg.Shared),
 		PerUser:             toBucket(cfg.PerUser),
+		Quota:               toQuota(cfg.Quota),
+		PerUserQuota:        toQuota(cfg.PerUserQuota),
+		Concurrency:         toConcurrency(cfg.Concurrency),
 		MaxTrackedUsers:     cfg.MaxTrackedUsers,
 		Paths:               cfg.Paths,
 		MaxRequestBodyBytes: cfg.MaxRequestBodyBytes,
@@ -172,14 +250,23 @@ func encodeConfig(cfg *Config) []byte {
 		RateLimitHeaders:    cfg.RateLimitHeaders,
 	}
 	for _, tool := range cfg.Tools {
-		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser)})
+		out.Tools = append(out.Tools, toolJSON{Name: tool.Name, Shared: toBucket(tool.Shared), PerUser: toBucket(tool.PerUser), Quota: toQuota(tool.Quota), PerUserQuota: toQuota(tool.PerUserQuota), Concurrency: toConcurrency(tool.Concurrency), Cost: tool.Cost})
+	}
+	for _, m := range cfg.Methods {
+		out.Methods = append(out.Methods, methodJSON{Name: m.Name, Shared: toBucket(m.Shared), PerUser: toBucket(m.PerUser), Quota: toQuota(m.Quota), PerUserQuota: toQuota(m.PerUserQuota), Concurrency: toConcurrency(m.Concurrency)})
+	}
+	for _, p := range cfg.Prompts {
+		out.Prompts = append(out.Prompts, toolJSON{Name: p.Name, Shared: toBucket(p.Shared), PerUser: toBucket(p.PerUser), Quota: toQuota(p.Quota), PerUserQuota: toQuota(p.PerUserQuota), Concurrency: toConcurrency(p.Concurrency), Cost: p.Cost})
+	}
+	for _, r := range cfg.Resources {
+		out.Resources = append(out.Resources, resourceJSON{URI: r.Name, Shared: toBucket(r.Shared), PerUser: toBucket(r.PerUser), Quota: toQuota(r.Quota), PerUserQuota: toQuota(r.PerUserQuota), Concurrency: toConcurrency(r.Concurrency), Cost: r.Cost})
 	}
 	if r := cfg.Redis; r != nil {
 		out.Redis = &redisJSON{Cluster: r.Cluster, Authority: r.Authority, Timeout: r.Timeout.String(),
 			KeyPrefix: r.KeyPrefix, FailureMode: string(r.FailureMode), Username: r.Username, Password: r.Password}
 	}
 	if cfg.UserIdentity != nil {
-		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header}
+		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

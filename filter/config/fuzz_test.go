@@ -20,6 +20,15 @@ var fuzzSeeds = []string{
 	`{"\u0073hared":{"maxTokens":1,"refillPeriod":"1s"},"tools":[{"name":"\ud800","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
 	`{"shared":{"maxTokens":1,"refillPeriod":"1s"}} {}`,
 	`{"errorCode":-32700,"shared":{"maxTokens":1,"refillPeriod":"1s"}}`,
+	`{"shared":{"maxTokens":5,"refillPeriod":"1s"},"tools":[{"name":"a","cost":5},{"name":"b","cost":6}]}`,
+	`{"tools":[{"name":"a","cost":3,"perUser":{"maxTokens":3,"refillPeriod":"1m"}}],"userIdentity":{"from":"sourceAddress","missing":"anonymous"}}`,
+	`{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","header":"x","missing":"reject"}}`,
+	`{"methods":[{"name":"resources/read","shared":{"maxTokens":5,"refillPeriod":"1s"}},{"name":"tools/call","shared":{"maxTokens":5,"refillPeriod":"1s"}}]}`,
+	`{"methods":[{"name":"prompts/get","perUser":{"maxTokens":4,"refillPeriod":"1s"}}],"prompts":[{"name":"p","cost":4}],"resources":[{"uri":"file:///a","cost":2,"shared":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"peerPrincipal"}}`,
+	`{"quota":{"maxCalls":5,"period":"day","timeZone":"Asia/Kolkata"},"tools":[{"name":"a","perUserQuota":{"maxCalls":1,"period":"month"}}],"userIdentity":{"from":"sourceAddress"}}`,
+	`{"quota":{"maxCalls":5,"period":"week","timeZone":"Local"}}`,
+	`{"concurrency":{"shared":3},"tools":[{"name":"slow","concurrency":{"shared":1,"perUser":1}}],"userIdentity":{"from":"sourceAddress"}}`,
+	`{"concurrency":{"perUser":0}}`,
 	`[]`,
 	``,
 }
@@ -62,8 +71,51 @@ func FuzzParse(f *testing.F) {
 // checkInvariants describes how cfg breaks the documented rules, or
 // returns "".
 func checkInvariants(cfg *Config) string {
-	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools) == 0 {
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && cfg.Concurrency == nil && len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
 		return "sets no limit"
+	}
+	quotas := []*Quota{cfg.Quota, cfg.PerUserQuota}
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for _, entry := range list {
+			quotas = append(quotas, entry.Quota, entry.PerUserQuota)
+		}
+	}
+	caps := []*Concurrency{cfg.Concurrency}
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for _, entry := range list {
+			caps = append(caps, entry.Concurrency)
+		}
+	}
+	for _, c := range caps {
+		if c != nil && (c.Shared < 0 || c.Shared > MaxConcurrency || c.PerUser < 0 || c.PerUser > MaxConcurrency || c.Shared+c.PerUser == 0) {
+			return "has a bad concurrency cap"
+		}
+	}
+	for _, q := range quotas {
+		if q == nil {
+			continue
+		}
+		if _, err := q.Location(); err != nil || q.TimeZone == "" || q.TimeZone == "Local" || q.MaxCalls < 1 || q.MaxCalls > MaxMaxTokens ||
+			q.Period != PeriodDay && q.Period != PeriodWeek && q.Period != PeriodMonth {
+			return "has a bad quota"
+		}
+	}
+	for _, list := range [][]Named{cfg.Methods, cfg.Prompts, cfg.Resources} {
+		seen := map[string]bool{}
+		for _, entry := range list {
+			if entry.Name == "" || seen[entry.Name] || !utf8.ValidString(entry.Name) || entry.Cost < 1 {
+				return "has a bad or duplicate name or cost " + entry.Name
+			}
+			seen[entry.Name] = true
+			for _, b := range []*Bucket{entry.Shared, entry.PerUser} {
+				if b != nil && (b.MaxTokens < entry.Cost || b.MaxTokens > MaxMaxTokens || b.RefillPeriod < MinRefillPeriod || b.RefillPeriod > MaxRefillPeriod) {
+					return "has a method, prompt or resource bucket out of bounds"
+				}
+			}
+		}
+	}
+	if cfg.Method(MethodToolsCall) != nil {
+		return "limits tools/call as a method"
 	}
 	buckets := []*Bucket{cfg.Shared, cfg.PerUser}
 	names := map[string]bool{}
@@ -72,8 +124,13 @@ func checkInvariants(cfg *Config) string {
 			return "has a bad or duplicate tool name " + tool.Name
 		}
 		names[tool.Name] = true
-		if tool.Shared == nil && tool.PerUser == nil {
-			return "has a tool without limits"
+		if tool.Cost < 1 {
+			return "has a tool cost below 1"
+		}
+		for _, b := range []*Bucket{tool.Shared, tool.PerUser, cfg.Shared, cfg.PerUser} {
+			if b != nil && b.MaxTokens < tool.Cost {
+				return "has a tool cost above a bucket's maxTokens"
+			}
 		}
 		buckets = append(buckets, tool.Shared, tool.PerUser)
 	}
@@ -97,6 +154,9 @@ func checkInvariants(cfg *Config) string {
 			}
 		default:
 			return "has an unknown identity source"
+		}
+		if id.Missing != MissingShared && id.Missing != MissingAnonymous && id.Missing != MissingReject {
+			return "has an unknown missing-identity mode"
 		}
 	}
 	if cfg.MaxTrackedUsers < 1 || cfg.MaxTrackedUsers > MaxMaxTrackedUsers ||

@@ -36,8 +36,20 @@ func parse(data []byte) (*Config, *Error) {
 			cfg.Shared, err = parseBucket(path, v)
 		case "perUser":
 			cfg.PerUser, err = parseBucket(path, v)
+		case "quota":
+			cfg.Quota, err = parseQuota(path, v)
+		case "perUserQuota":
+			cfg.PerUserQuota, err = parseQuota(path, v)
+		case "concurrency":
+			cfg.Concurrency, err = parseConcurrency(path, v)
 		case "tools":
 			cfg.Tools, err = parseTools(path, v)
+		case "methods":
+			cfg.Methods, err = parseMethods(path, v)
+		case "prompts":
+			cfg.Prompts, err = parsePrompts(path, v)
+		case "resources":
+			cfg.Resources, err = parseResources(path, v)
 		case "userIdentity":
 			cfg.UserIdentity, err = parseUserIdentity(path, v)
 		case "maxTrackedUsers":
@@ -77,7 +89,7 @@ func parse(data []byte) (*Config, *Error) {
 // checkDocument checks that data is one JSON text in UTF-8.
 func checkDocument(data []byte) *Error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser" or "tools"`)
+		return errorf("", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`)
 	}
 	if !utf8.Valid(data) {
 		offset := 0
@@ -301,66 +313,108 @@ func oneOf(path string, v gjson.Result, choices ...string) (string, *Error) {
 	return "", errorf(path, "must be %s, got %s", want, shown(v))
 }
 
+// namedList describes an array of named limits: "tools", "prompts",
+// "resources" or "methods".
+type namedList struct {
+	what      string // "tool", "prompt", "resource" or "method"
+	nameField string // the member holding the name: "name" or "uri"
+	example   string // an example name
+	members   []fieldSpec
+	maxName   int  // the longest name in bytes
+	hasCost   bool // entries may set "cost"
+	// reserved, when set, explains why a name is refused.
+	reserved func(name string) string
+}
+
+var toolList = namedList{what: "tool", nameField: "name", example: "search", members: toolMembers,
+	maxName: MaxToolNameBytes, hasCost: true}
+
 // parseTools reads the tools array.
 func parseTools(path string, v gjson.Result) ([]Tool, *Error) {
+	return parseNamedList(path, v, toolList)
+}
+
+// parseNamedList reads an array of named limits.
+func parseNamedList(path string, v gjson.Result, list namedList) ([]Named, *Error) {
 	if !v.IsArray() {
-		return nil, errorf(path, `must be an array of objects such as {"name": "search", "shared": {...}}, got %s`, shown(v))
+		return nil, errorf(path, `must be an array of objects such as {%q: %q, "shared": {...}}, got %s`, list.nameField, list.example, shown(v))
 	}
-	var tools []Tool
+	var entries []Named
 	var err *Error
 	indexOf := map[string]int{}
 	v.ForEach(func(_, element gjson.Result) bool {
-		elementPath := indexPath(path, len(tools))
-		var tool Tool
-		tool, err = parseTool(elementPath, element)
+		elementPath := indexPath(path, len(entries))
+		var entry Named
+		entry, err = parseNamed(elementPath, element, list)
 		if err != nil {
 			return false
 		}
-		if i, duplicate := indexOf[tool.Name]; duplicate {
-			err = errorf(joinPath(elementPath, "name"), "duplicate tool name %s, also in %s", quoted(tool.Name), indexPath(path, i))
+		if i, duplicate := indexOf[entry.Name]; duplicate {
+			err = errorf(joinPath(elementPath, list.nameField), "duplicate %s %s %s, also in %s", list.what, list.nameField, quoted(entry.Name), indexPath(path, i))
 			return false
 		}
-		indexOf[tool.Name] = len(tools)
-		tools = append(tools, tool)
+		indexOf[entry.Name] = len(entries)
+		entries = append(entries, entry)
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tools, nil
+	return entries, nil
 }
 
-// parseTool reads one tools entry.
-func parseTool(path string, v gjson.Result) (Tool, *Error) {
+// parseNamed reads one entry of a list of named limits.
+func parseNamed(path string, v gjson.Result, list namedList) (Named, *Error) {
 	if !v.IsObject() {
-		return Tool{}, errorf(path, `must be an object such as {"name": "search", "shared": {...}}, got %s`, shown(v))
+		return Named{}, errorf(path, `must be an object such as {%q: %q, "shared": {...}}, got %s`, list.nameField, list.example, shown(v))
 	}
-	var tool Tool
-	err := eachMember(v, path, toolMembers, func(name, path string, v gjson.Result) *Error {
+	entry := Named{Cost: DefaultCost}
+	hasCost := false
+	err := eachMember(v, path, list.members, func(name, path string, v gjson.Result) *Error {
 		var err *Error
 		switch name {
-		case "name":
-			tool.Name, err = parseToolName(path, v)
+		case list.nameField:
+			entry.Name, err = parseName(path, v, list.maxName)
+			if err == nil && list.reserved != nil {
+				if why := list.reserved(entry.Name); why != "" {
+					err = errorf(path, "%s", why)
+				}
+			}
 		case "shared":
-			tool.Shared, err = parseBucket(path, v)
+			entry.Shared, err = parseBucket(path, v)
 		case "perUser":
-			tool.PerUser, err = parseBucket(path, v)
+			entry.PerUser, err = parseBucket(path, v)
+		case "quota":
+			entry.Quota, err = parseQuota(path, v)
+		case "perUserQuota":
+			entry.PerUserQuota, err = parseQuota(path, v)
+		case "concurrency":
+			entry.Concurrency, err = parseConcurrency(path, v)
+		case "cost":
+			hasCost = true
+			var n int
+			n, err = intInRange(path, v, 1, MaxMaxTokens, " (the largest maxTokens)")
+			entry.Cost = int64(n)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
 		return err
 	})
 	if err != nil {
-		return Tool{}, err
+		return Named{}, err
 	}
-	if tool.Shared == nil && tool.PerUser == nil {
-		return Tool{}, errorf(path, "tool %s sets no limit; it must set shared, perUser or both", quoted(tool.Name))
+	if entry.Shared == nil && entry.PerUser == nil && entry.Quota == nil && entry.PerUserQuota == nil && entry.Concurrency == nil && !hasCost {
+		if list.hasCost {
+			return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency, cost or several of them", list.what, quoted(entry.Name))
+		}
+		return Named{}, errorf(path, "%s %s sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency or several of them", list.what, quoted(entry.Name))
 	}
-	return tool, nil
+	return entry, nil
 }
 
-// parseToolName reads a tool name.
-func parseToolName(path string, v gjson.Result) (string, *Error) {
+// parseName reads the name of a tool, prompt, resource or method: at most
+// maxBytes long.
+func parseName(path string, v gjson.Result, maxBytes int) (string, *Error) {
 	name, err := stringValue(path, v, "a non-empty string")
 	if err != nil {
 		return "", err
@@ -368,8 +422,8 @@ func parseToolName(path string, v gjson.Result) (string, *Error) {
 	switch {
 	case name == "":
 		return "", errorf(path, "must be a non-empty string, got %s", shown(v))
-	case len(name) > MaxToolNameBytes:
-		return "", errorf(path, "must be at most %d bytes long, got %d bytes: %s", MaxToolNameBytes, len(name), shown(v))
+	case len(name) > maxBytes:
+		return "", errorf(path, "must be at most %d bytes long, got %d bytes: %s", maxBytes, len(name), shown(v))
 	case strings.TrimSpace(name) != name:
 		return "", errorf(path, "must not start or end with spaces, got %s", shown(v))
 	case strings.ContainsFunc(name, isControl):
@@ -385,7 +439,7 @@ func parseUserIdentity(path string, v gjson.Result) (*UserIdentity, *Error) {
 	if !v.IsObject() {
 		return nil, errorf(path, `must be an object such as {"from": "header", "header": "x-user-id"}, got %s`, shown(v))
 	}
-	identity := &UserIdentity{}
+	identity := &UserIdentity{Missing: MissingShared}
 	headerPath := joinPath(path, "header")
 	hasHeader := false
 	err := eachMember(v, path, userIdentityMembers, func(name, path string, v gjson.Result) *Error {
@@ -398,6 +452,10 @@ func parseUserIdentity(path string, v gjson.Result) (*UserIdentity, *Error) {
 		case "header":
 			hasHeader = true
 			identity.Header, err = parseHeaderName(path, v)
+		case "missing":
+			var missing string
+			missing, err = oneOf(path, v, string(MissingShared), string(MissingAnonymous), string(MissingReject))
+			identity.Missing = MissingIdentity(missing)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
@@ -483,22 +541,39 @@ func parsePaths(path string, v gjson.Result) ([]string, *Error) {
 
 // checkLimits checks the rules that involve several fields.
 func checkLimits(cfg *Config) *Error {
-	if cfg.Shared == nil && cfg.PerUser == nil && len(cfg.Tools) == 0 {
-		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`)
+	if err := checkRedisLimits(cfg); err != nil {
+		return err
+	}
+	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && cfg.Concurrency == nil &&
+		len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
+		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`)
 	}
 	if cfg.UserIdentity == nil {
-		if cfg.PerUser != nil {
-			return errorf("perUser", "requires userIdentity, which says how users are told apart")
+		const why = "requires userIdentity, which says how users are told apart"
+		switch {
+		case cfg.PerUser != nil:
+			return errorf("perUser", why)
+		case cfg.PerUserQuota != nil:
+			return errorf("perUserQuota", why)
+		case cfg.Concurrency != nil && cfg.Concurrency.PerUser > 0:
+			return errorf(joinPath("concurrency", "perUser"), why)
 		}
-		for i, tool := range cfg.Tools {
-			if tool.PerUser != nil {
-				return errorf(joinPath(indexPath("tools", i), "perUser"), "requires userIdentity, which says how users are told apart")
+		for _, l := range namedLists(cfg) {
+			for i, entry := range l.list {
+				switch {
+				case entry.PerUser != nil:
+					return errorf(joinPath(indexPath(l.field, i), "perUser"), why)
+				case entry.PerUserQuota != nil:
+					return errorf(joinPath(indexPath(l.field, i), "perUserQuota"), why)
+				case entry.Concurrency != nil && entry.Concurrency.PerUser > 0:
+					return errorf(joinPath(joinPath(indexPath(l.field, i), "concurrency"), "perUser"), why)
+				}
 			}
 		}
 	} else if !cfg.HasPerUser() {
 		return errorf("userIdentity", "has no effect without a perUser limit (top-level or in a tool); add one or remove userIdentity")
 	}
-	return nil
+	return checkCosts(cfg)
 }
 
 // hasLoneSurrogate reports whether the raw JSON string text (quotes
@@ -556,4 +631,37 @@ func hex4(s string, i int) (rune, bool) {
 		r = r<<4 | rune(v)
 	}
 	return r, true
+}
+
+// checkRedisLimits refuses quotas and concurrency caps beside redis: the
+// Redis store takes token buckets only, and a quota or cap kept per proxy
+// beside buckets shared by every proxy would be neither all or nothing nor
+// the limit its configuration states.
+func checkRedisLimits(cfg *Config) *Error {
+	if cfg.Redis == nil {
+		return nil
+	}
+	const why = "cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data"
+	switch {
+	case cfg.Quota != nil:
+		return errorf("quota", why)
+	case cfg.PerUserQuota != nil:
+		return errorf("perUserQuota", why)
+	case cfg.Concurrency != nil:
+		return errorf("concurrency", why)
+	}
+	for _, l := range namedLists(cfg) {
+		for i, entry := range l.list {
+			at := fmt.Sprintf("%s[%d]", l.field, i)
+			switch {
+			case entry.Quota != nil:
+				return errorf(joinPath(at, "quota"), why)
+			case entry.PerUserQuota != nil:
+				return errorf(joinPath(at, "perUserQuota"), why)
+			case entry.Concurrency != nil:
+				return errorf(joinPath(at, "concurrency"), why)
+			}
+		}
+	}
+	return nil
 }

@@ -13,10 +13,26 @@ import (
 const fullExample = `{
   "shared":  {"maxTokens": 100, "refillPeriod": "1m"},
   "perUser": {"maxTokens": 20,  "refillPeriod": "1m"},
+  "quota": {"maxCalls": 10000, "period": "day", "timeZone": "UTC"},
+  "perUserQuota": {"maxCalls": 500, "period": "week", "timeZone": "Europe/Berlin"},
+  "concurrency": {"shared": 50, "perUser": 5},
   "tools": [
-    {"name": "search", "shared": {"maxTokens": 10, "refillPeriod": "1m"}, "perUser": {"maxTokens": 2, "refillPeriod": "1m"}}
+    {"name": "search", "shared": {"maxTokens": 10, "refillPeriod": "1m"}, "perUser": {"maxTokens": 2, "refillPeriod": "1m"}, "cost": 2,
+     "quota": {"maxCalls": 1000, "period": "month", "timeZone": "America/New_York"}, "perUserQuota": {"maxCalls": 50, "period": "day", "timeZone": "UTC"}, "concurrency": {"shared": 4, "perUser": 1}}
   ],
-  "userIdentity": {"from": "header", "header": "x-user-id"},
+  "methods": [
+    {"name": "resources/read", "shared": {"maxTokens": 50, "refillPeriod": "1m"}, "perUser": {"maxTokens": 10, "refillPeriod": "1m"},
+     "quota": {"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": {"maxCalls": 10, "period": "day", "timeZone": "UTC"}, "concurrency": {"shared": 3, "perUser": 1}}
+  ],
+  "prompts": [
+    {"name": "summarize", "shared": {"maxTokens": 5, "refillPeriod": "1m"}, "perUser": {"maxTokens": 1, "refillPeriod": "1m"}, "cost": 1,
+     "quota": {"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": {"maxCalls": 10, "period": "day", "timeZone": "UTC"}, "concurrency": {"shared": 3, "perUser": 1}}
+  ],
+  "resources": [
+    {"uri": "file:///big.csv", "shared": {"maxTokens": 6, "refillPeriod": "1m"}, "perUser": {"maxTokens": 3, "refillPeriod": "1m"}, "cost": 3,
+     "quota": {"maxCalls": 100, "period": "day", "timeZone": "UTC"}, "perUserQuota": {"maxCalls": 10, "period": "day", "timeZone": "UTC"}, "concurrency": {"shared": 3, "perUser": 1}}
+  ],
+  "userIdentity": {"from": "header", "header": "x-user-id", "missing": "anonymous"},
   "maxTrackedUsers": 10000,
   "paths": ["/mcp"],
   "maxRequestBodyBytes": 1048576,
@@ -49,6 +65,16 @@ func withDefaults(cfg Config) *Config {
 	if cfg.RejectStatus == 0 {
 		cfg.RejectStatus = DefaultRejectStatus
 	}
+	for _, list := range [][]Named{cfg.Tools, cfg.Methods, cfg.Prompts, cfg.Resources} {
+		for i := range list {
+			if list[i].Cost == 0 {
+				list[i].Cost = DefaultCost
+			}
+		}
+	}
+	if cfg.UserIdentity != nil && cfg.UserIdentity.Missing == "" {
+		cfg.UserIdentity.Missing = MissingShared
+	}
 	return &cfg
 }
 
@@ -63,13 +89,39 @@ var parseAcceptTests = []struct {
 	{"full example", fullExample, withDefaults(Config{
 		Shared:       bucket(100, time.Minute),
 		PerUser:      bucket(20, time.Minute),
-		Tools:        []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute)}},
-		UserIdentity: &UserIdentity{From: IdentityHeader, Header: "x-user-id"},
+		Quota:        &Quota{MaxCalls: 10000, Period: "day", TimeZone: "UTC"},
+		PerUserQuota: &Quota{MaxCalls: 500, Period: "week", TimeZone: "Europe/Berlin"},
+		Concurrency:  &Concurrency{Shared: 50, PerUser: 5},
+		Tools: []Tool{{Name: "search", Shared: bucket(10, time.Minute), PerUser: bucket(2, time.Minute), Cost: 2,
+			Quota: &Quota{MaxCalls: 1000, Period: "month", TimeZone: "America/New_York"}, PerUserQuota: &Quota{MaxCalls: 50, Period: "day", TimeZone: "UTC"},
+			Concurrency: &Concurrency{Shared: 4, PerUser: 1}}},
+		Methods: []Named{{Name: "resources/read", Shared: bucket(50, time.Minute), PerUser: bucket(10, time.Minute),
+			Quota: &Quota{MaxCalls: 100, Period: "day", TimeZone: "UTC"}, PerUserQuota: &Quota{MaxCalls: 10, Period: "day", TimeZone: "UTC"},
+			Concurrency: &Concurrency{Shared: 3, PerUser: 1}}},
+		Prompts: []Named{{Name: "summarize", Shared: bucket(5, time.Minute), PerUser: bucket(1, time.Minute),
+			Quota: &Quota{MaxCalls: 100, Period: "day", TimeZone: "UTC"}, PerUserQuota: &Quota{MaxCalls: 10, Period: "day", TimeZone: "UTC"},
+			Concurrency: &Concurrency{Shared: 3, PerUser: 1}}},
+		Resources: []Named{{Name: "file:///big.csv", Shared: bucket(6, time.Minute), PerUser: bucket(3, time.Minute), Cost: 3,
+			Quota: &Quota{MaxCalls: 100, Period: "day", TimeZone: "UTC"}, PerUserQuota: &Quota{MaxCalls: 10, Period: "day", TimeZone: "UTC"},
+			Concurrency: &Concurrency{Shared: 3, PerUser: 1}}},
+		UserIdentity: &UserIdentity{From: IdentityHeader, Header: "x-user-id", Missing: MissingAnonymous},
 		Paths:        []string{"/mcp"},
 	})},
 	{"shared only, defaults", `{` + shared + `}`, withDefaults(Config{Shared: sharedBucket})},
 	{"surrounding whitespace", " \n\t{" + shared + "}\r\n ", withDefaults(Config{Shared: sharedBucket})},
 	{"escaped field names", `{"\u0073hared":{"max\u0054okens":5,"refillPeriod":"1\u0073"}}`, withDefaults(Config{Shared: sharedBucket})},
+	{"cost alone weights the shared bucket", `{` + shared + `,"tools":[{"name":"a","cost":5}]}`,
+		withDefaults(Config{Shared: sharedBucket, Tools: []Tool{{Name: "a", Cost: 5}}})},
+	{"quota alone", `{"quota":{"maxCalls":5,"period":"week"}}`,
+		withDefaults(Config{Quota: &Quota{MaxCalls: 5, Period: "week", TimeZone: "UTC"}})},
+	{"methods alone", `{"methods":[{"name":"resources/list",` + shared + `}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "resources/list", Shared: sharedBucket}}})},
+	{"a prompt's cost weighs on its method's bucket", `{"methods":[{"name":"prompts/get",` + shared + `}],"prompts":[{"name":"p","cost":5}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "prompts/get", Shared: sharedBucket}}, Prompts: []Named{{Name: "p", Cost: 5}}})},
+	{"a tool's cost ignores method buckets", `{"methods":[{"name":"prompts/get",` + shared + `}],"tools":[{"name":"t","cost":9}]}`,
+		withDefaults(Config{Methods: []Named{{Name: "prompts/get", Shared: sharedBucket}}, Tools: []Named{{Name: "t", Cost: 9}}})},
+	{"missing reject", `{"perUser":{"maxTokens":5,"refillPeriod":"1s"},"userIdentity":{"from":"sourceAddress","missing":"reject"}}`,
+		withDefaults(Config{PerUser: sharedBucket, UserIdentity: &UserIdentity{From: IdentitySourceAddress, Missing: MissingReject}})},
 	{"tools only", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1h"}}]}`,
 		withDefaults(Config{Tools: []Tool{{Name: "a", Shared: bucket(1, time.Hour)}}})},
 	{"empty tools with shared", `{` + shared + `,"tools":[]}`, withDefaults(Config{Shared: sharedBucket})},
@@ -166,8 +218,8 @@ var parseRefuseTests = []struct {
 	want string // the exact error
 }{
 	// The document.
-	{"nil", "", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser" or "tools"`},
-	{"whitespace", " \n ", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser" or "tools"`},
+	{"nil", "", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
+	{"whitespace", " \n ", `the configuration is empty; it must be a JSON object that sets at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
 	{"not JSON", `{shared:1}`, `the configuration is not valid JSON: invalid character 's' looking for beginning of object key string (at byte 2)`},
 	{"truncated", `{"shared":{"maxTokens":1`, `the configuration is not valid JSON: unexpected end of JSON input (at byte 24)`},
 	{"trailing data", `{` + shared + `} {}`, `the configuration is not valid JSON: invalid character '{' after top-level value (at byte 48)`},
@@ -177,18 +229,26 @@ var parseRefuseTests = []struct {
 	{"array", `[` + `{` + shared + `}]`, `the configuration must be a JSON object, got an array`},
 	{"string", `"shared"`, `the configuration must be a JSON object, got "shared"`},
 	{"null", `null`, `the configuration must be a JSON object, got null`},
-	{"empty object", `{}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
-	{"only empty tools", `{"tools":[]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
-	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser" or "tools"`},
+	{"empty object", `{}`, `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
+	{"only empty tools", `{"tools":[]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
+	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
+
+	// Redis keeps token buckets only.
+	{"redis with quota", `{` + shared + `,"quota":{"maxCalls":5,"period":"day"},"redis":{"cluster":"webdis"}}`,
+		`quota: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
+	{"redis with a tool's cap", `{"tools":[{"name":"a",` + shared + `,"concurrency":{"shared":2}}],"redis":{"cluster":"webdis"}}`,
+		`tools[0].concurrency: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
+	{"redis with a per-user quota", `{` + shared + `,"perUserQuota":{"maxCalls":5,"period":"day"},"userIdentity":{"from":"sourceAddress"},"redis":{"cluster":"webdis"}}`,
+		`perUserQuota: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
 
 	// Field names.
-	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
+	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, quota, perUserQuota, concurrency, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"wrong case", `{"Shared":{"maxTokens":1,"refillPeriod":"1s"}}`, `Shared: unknown field; field names are case-sensitive: did you mean "shared"?`},
-	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
+	{"snake case", `{` + shared + `,"dry_run":true}`, `dry_run: unknown field; the known fields here are shared, perUser, quota, perUserQuota, concurrency, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"unknown bucket field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","burst":2}}`, `shared.burst: unknown field; the known fields here are maxTokens, refillPeriod`},
-	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser`},
-	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header`},
-	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, tools, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
+	{"unknown tool field", `{"tools":[{"name":"a","sharedd":{}}]}`, `tools[0].sharedd: unknown field; the known fields here are name, shared, perUser, quota, perUserQuota, concurrency, cost`},
+	{"unknown identity field", `{"perUser":{"maxTokens":1,"refillPeriod":"1s"},"userIdentity":{"from":"header","claim":"sub"}}`, `userIdentity.claim: unknown field; the known fields here are from, header, missing`},
+	{"odd unknown field name quoted", `{` + shared + `,"a b\n":1}`, `["a b\n"]: unknown field; the known fields here are shared, perUser, quota, perUserQuota, concurrency, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
 	{"duplicate field", `{` + shared + `,` + shared + `}`, `shared: duplicate field`},
 	{"duplicate escaped field", `{` + shared + `,"s\u0068ared":{}}`, `shared: duplicate field`},
 	{"duplicate nested field", `{"shared":{"maxTokens":1,"refillPeriod":"1s","maxTokens":2}}`, `shared.maxTokens: duplicate field`},
@@ -233,7 +293,56 @@ var parseRefuseTests = []struct {
 	{"tool name with control character", `{"tools":[{"name":"a\u0000b","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must not contain control characters, got "a\x00b"`},
 	{"tool name with lone surrogate", `{"tools":[{"name":"a\udc00","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must not contain a lone UTF-16 surrogate escape, got "a�"`},
 	{"tool name too long", `{"tools":[{"name":"` + strings.Repeat("n", MaxToolNameBytes+1) + `","shared":{"maxTokens":1,"refillPeriod":"1s"}}]}`, `tools[0].name: must be at most 256 bytes long, got 257 bytes: "` + strings.Repeat("n", 64) + `..."`},
-	{"tool without limit", `{"tools":[{"name":"a"}]}`, `tools[0]: tool "a" sets no limit; it must set shared, perUser or both`},
+	{"tool without limit", `{"tools":[{"name":"a"}]}`, `tools[0]: tool "a" sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency, cost or several of them`},
+	{"cost zero", `{` + shared + `,"tools":[{"name":"a","cost":0}]}`, `tools[0].cost: must be an integer >= 1, got 0`},
+	{"cost fractional", `{` + shared + `,"tools":[{"name":"a","cost":1.5}]}`, `tools[0].cost: must be an integer from 1 to 1000000000, got 1.5`},
+	{"cost string", `{` + shared + `,"tools":[{"name":"a","cost":"2"}]}`, `tools[0].cost: must be an integer from 1 to 1000000000, got "2"`},
+	{"cost above the tool's bucket", `{"tools":[{"name":"a","cost":4,"shared":{"maxTokens":3,"refillPeriod":"1m"}}]}`,
+		`tools[0].cost: 4 is more than tools[0].shared.maxTokens 3: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the tool's per-user bucket", `{"tools":[{"name":"a","cost":4,"perUser":{"maxTokens":2,"refillPeriod":"1m"}}],"userIdentity":{"from":"sourceAddress"}}`,
+		`tools[0].cost: 4 is more than tools[0].perUser.maxTokens 2: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the shared bucket", `{` + shared + `,"tools":[{"name":"b","cost":1},{"name":"a","cost":6}]}`,
+		`tools[1].cost: 6 is more than shared.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"cost above the per-user bucket", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"tools":[{"name":"a","cost":6}],"userIdentity":{"from":"sourceAddress"}}`,
+		`tools[0].cost: 6 is more than perUser.maxTokens 5: a call of tool "a" could never be admitted; lower the cost or raise maxTokens`},
+	{"tools/call as a method", `{"methods":[{"name":"tools/call",` + shared + `}]}`,
+		`methods[0].name: must not be "tools/call": the top-level shared and perUser and the tools entries limit it`},
+	{"duplicate method", `{"methods":[{"name":"ping",` + shared + `},{"name":"ping",` + shared + `}]}`,
+		`methods[1].name: duplicate method name "ping", also in methods[0]`},
+	{"method without limit", `{"methods":[{"name":"ping"}]}`, `methods[0]: method "ping" sets no limit; it must set shared, perUser, quota, perUserQuota, concurrency or several of them`},
+	{"method with a cost", `{"methods":[{"name":"ping","cost":2,` + shared + `}]}`,
+		`methods[0].cost: unknown field; the known fields here are name, shared, perUser, quota, perUserQuota, concurrency`},
+	{"methods not an array", `{"methods":{"name":"ping"}}`,
+		`methods: must be an array of objects such as {"name": "resources/read", "shared": {...}}, got an object`},
+	{"method per user without identity", `{"methods":[{"name":"ping","perUser":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
+		`methods[0].perUser: requires userIdentity, which says how users are told apart`},
+	{"resource without uri", `{"resources":[{"name":"x",` + shared + `}]}`,
+		`resources[0].name: unknown field; the known fields here are uri, shared, perUser, quota, perUserQuota, concurrency, cost`},
+	{"duplicate resource", `{"resources":[{"uri":"demo://a",` + shared + `},{"uri":"demo://a","cost":1}]}`,
+		`resources[1].uri: duplicate resource uri "demo://a", also in resources[0]`},
+	{"prompt per user without identity", `{"prompts":[{"name":"p","perUser":{"maxTokens":1,"refillPeriod":"1s"}}]}`,
+		`prompts[0].perUser: requires userIdentity, which says how users are told apart`},
+	{"prompt cost above its method's bucket", `{"methods":[{"name":"prompts/get",` + shared + `}],"prompts":[{"name":"p","cost":6}]}`,
+		`prompts[0].cost: 6 is more than methods[0].shared.maxTokens 5: a call of prompt "p" could never be admitted; lower the cost or raise maxTokens`},
+	{"resource cost above its own bucket", `{"resources":[{"uri":"demo://a","cost":6,` + shared + `}]}`,
+		`resources[0].cost: 6 is more than resources[0].shared.maxTokens 5: a call of resource "demo://a" could never be admitted; lower the cost or raise maxTokens`},
+	{"concurrency of zero", `{"concurrency":{"shared":0}}`, `concurrency.shared: must be an integer >= 1, got 0`},
+	{"concurrency too high", `{"concurrency":{"shared":10001}}`, `concurrency.shared: must be an integer <= 10000 (the calls in flight are listed in one shared-data value), got 10001`},
+	{"concurrency without caps", `{"concurrency":{}}`, `concurrency: sets no cap; it must set shared, perUser or both`},
+	{"concurrency as a number", `{"concurrency":3}`, `concurrency: must be an object such as {"shared": 10, "perUser": 2}, got 3`},
+	{"per-user concurrency without identity", `{"tools":[{"name":"a","concurrency":{"perUser":1}}]}`, `tools[0].concurrency.perUser: requires userIdentity, which says how users are told apart`},
+	{"quota without period", `{"quota":{"maxCalls":5}}`, `quota.period: required`},
+	{"quota with an hourly period", `{"quota":{"maxCalls":5,"period":"hour"}}`, `quota.period: must be one of "day", "week", "month", got "hour"`},
+	{"quota of zero calls", `{"quota":{"maxCalls":0,"period":"day"}}`, `quota.maxCalls: must be an integer >= 1, got 0`},
+	{"quota in an unknown zone", `{"quota":{"maxCalls":5,"period":"day","timeZone":"Mars/Olympus_Mons"}}`,
+		`quota.timeZone: must be an IANA time zone name such as "UTC" or "Europe/Berlin", got "Mars/Olympus_Mons" (unknown time zone)`},
+	{"quota in the machine's zone", `{"quota":{"maxCalls":5,"period":"day","timeZone":"Local"}}`,
+		`quota.timeZone: must be an IANA time zone name such as "UTC" or "Europe/Berlin", got "Local"`},
+	{"quota as a number", `{"quota":5}`, `quota: must be an object such as {"maxCalls": 10000, "period": "day", "timeZone": "UTC"}, got 5`},
+	{"per-user quota without identity", `{"tools":[{"name":"a","perUserQuota":{"maxCalls":5,"period":"day"}}]}`,
+		`tools[0].perUserQuota: requires userIdentity, which says how users are told apart`},
+	{"missing unknown", `{"perUser":{"maxTokens":5,"refillPeriod":"1m"},"userIdentity":{"from":"sourceAddress","missing":"deny"}}`,
+		`userIdentity.missing: must be one of "shared", "anonymous", "reject", got "deny"`},
 	{"duplicate tool", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"b","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"a","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`, `tools[2].name: duplicate tool name "a", also in tools[0]`},
 	{"duplicate escaped tool", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"\u0061","shared":{"maxTokens":2,"refillPeriod":"1s"}}]}`, `tools[1].name: duplicate tool name "a", also in tools[0]`},
 	{"tool bucket error", `{"tools":[{"name":"a","shared":{"maxTokens":1,"refillPeriod":"1s"}},{"name":"b","perUser":{"maxTokens":1,"refillPeriod":"0s"}}],"userIdentity":{"from":"sourceAddress"}}`, `tools[1].perUser.refillPeriod: must be a Go duration > 0, got "0s"`},

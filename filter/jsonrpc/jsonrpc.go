@@ -9,7 +9,7 @@ const (
 	CodeHeaderMismatch = -32020 // MCP 2026-07-28 (SEP-2243)
 )
 
-// MethodToolsCall is the only method the filter limits.
+// MethodToolsCall is the method the top-level buckets limit.
 const MethodToolsCall = "tools/call"
 
 // Request is what the filter needs from one JSON-RPC message.

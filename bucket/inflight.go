@@ -1,0 +1,480 @@
+package bucket
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Concurrency caps
+//
+// A cap admits at most Max calls in flight at once. Its state is the list
+// of leases of the calls in flight, each a unique id and an expiry: a take
+// drops the expired leases, is admitted when the live ones plus its own
+// calls fit in Max, and adds one lease for its calls; the holder releases
+// the lease when its call ends (Limiter.Release) and renews it while the
+// call runs (Limiter.Renew). A lease whose holder vanished (a VM restarted
+// or crashed) expires Options.LeaseTTL after its last renewal, so a slot
+// can never leak for longer.
+//
+// Caps take part in the all-or-nothing take like quotas (see quota.go):
+// quotas first, then caps, then buckets; whatever was written is given
+// back when a later stage rejects. Per-user caps live in per-user tables:
+// a slot with no live lease is reclaimable; a user without a slot shares
+// the table's overflow cap.
+//
+// Keys, next to those of keys.go and quota.go:
+//
+//	mcprl1/<ns>/inflight/<kind>[/<name>]/<max>[/<tableSize>/slot/<i> | /<tableSize>/overflow]
+//
+// What another store needs for the same decision: per key a set of
+// (lease id, expiry) pairs (a Redis sorted set scored by expiry: ZREMRANGEBYSCORE
+// of the expired, ZCARD + calls <= max, ZADD), checked for every key before
+// any is written, atomically with the quotas and buckets; release is ZREM,
+// renewal ZADD XX with the new expiry.
+
+// DefaultLeaseTTL is the default Options.LeaseTTL.
+const DefaultLeaseTTL = 30 * time.Second
+
+// MaxInFlightLimit is the largest cap: a cap's leases are one value.
+const MaxInFlightLimit = 10000
+
+// lease is one call's hold on a cap's key.
+type leaseRef struct {
+	key   string
+	slot  bool
+	owner digest
+	id    uint64
+	calls int64
+}
+
+// Lease is what an admitted take holds in concurrency caps: release it
+// when the call ends, renew it while the call runs (LeaseKeeper). Its
+// concrete type belongs to the limiter that made it (another store's
+// limiter has its own); nil holds nothing.
+type Lease interface {
+	// Empty reports whether the lease holds no place.
+	Empty() bool
+}
+
+// sharedLease is the Lease of a StoreLimiter: its lease in each cap.
+type sharedLease struct {
+	refs []leaseRef
+}
+
+// Empty implements Lease.
+func (l *sharedLease) Empty() bool { return l == nil || len(l.refs) == 0 }
+
+// leaseRefs returns the refs of a lease a StoreLimiter made, else nil.
+func leaseRefs(lease Lease) []leaseRef {
+	if l, ok := lease.(*sharedLease); ok && l != nil {
+		return l.refs
+	}
+	return nil
+}
+
+// leaseEntry is one lease in a value: the id and its expiry (Unix ns).
+type leaseEntry struct {
+	id      uint64
+	expires int64
+	calls   int64
+}
+
+// leaseSet is a cap's value: its leases.
+type leaseSet []leaseEntry
+
+// live returns the leases not expired at now and the calls they hold.
+func (s leaseSet) live(now int64) (leaseSet, int64) {
+	out := s[:0:0]
+	var calls int64
+	for _, e := range s {
+		if e.expires > now {
+			out = append(out, e)
+			calls += e.calls
+		}
+	}
+	return out, calls
+}
+
+// Value format: byte 0 is 5 (a cap) or 6 (a cap slot, then the owner's
+// 16-byte digest), then per lease its id (uint64), expiry (int64) and
+// calls (int64), big-endian.
+const (
+	formatInFlight     = 5
+	formatInFlightSlot = 6
+	leaseEntrySize     = 24
+)
+
+func encodeLeases(slot bool, owner digest, s leaseSet) []byte {
+	head := 1
+	if slot {
+		head += digestSize
+	}
+	b := make([]byte, head+leaseEntrySize*len(s))
+	b[0] = formatInFlight
+	if slot {
+		b[0] = formatInFlightSlot
+		copy(b[1:], owner[:])
+	}
+	for i, e := range s {
+		p := b[head+i*leaseEntrySize:]
+		binary.BigEndian.PutUint64(p[0:8], e.id)
+		binary.BigEndian.PutUint64(p[8:16], uint64(e.expires))
+		binary.BigEndian.PutUint64(p[16:24], uint64(e.calls))
+	}
+	return b
+}
+
+// decodeLeases decodes a cap value; a corrupt one holds no lease (and, as
+// a slot, is free).
+func decodeLeases(v []byte, slot bool) (owner digest, s leaseSet, ok bool) {
+	head, format := 1, byte(formatInFlight)
+	if slot {
+		head, format = 1+digestSize, formatInFlightSlot
+	}
+	if len(v) < head || v[0] != format || (len(v)-head)%leaseEntrySize != 0 {
+		return digest{}, nil, false
+	}
+	if slot {
+		copy(owner[:], v[1:1+digestSize])
+	}
+	for p := v[head:]; len(p) > 0; p = p[leaseEntrySize:] {
+		e := leaseEntry{id: binary.BigEndian.Uint64(p[0:8]), expires: int64(binary.BigEndian.Uint64(p[8:16])),
+			calls: int64(binary.BigEndian.Uint64(p[16:24]))}
+		if e.calls < 1 {
+			return digest{}, nil, false
+		}
+		s = append(s, e)
+	}
+	return owner, s, true
+}
+
+// inflightKey is the key of a cap (the prefix of its table when per user).
+func (k keys) inflight(kind Kind, name string, max int64, tableSize int) string {
+	key := k.prefix + "inflight/" + kindWord(kind)
+	if kind.HasName() {
+		key += "/" + EscapeKeyPart(name)
+	}
+	key += "/" + strconv.FormatInt(max, 10)
+	if kind.PerUser() {
+		key += "/" + strconv.Itoa(tableSize)
+	}
+	return key
+}
+
+// capRequest is one cap a take holds, after merging.
+type capRequest struct {
+	kind  Kind
+	max   int64
+	calls int64
+	key   string
+	user  *userSlots
+}
+
+// capEntry is a cap request as read in one attempt.
+type capEntry struct {
+	req    *capRequest
+	key    string
+	slot   bool
+	exists bool
+	cas    uint32
+	leases leaseSet // live leases
+	calls  int64    // calls they hold
+	claim  bool
+	id     uint64 // the lease this take adds
+}
+
+// splitInFlight separates cap demands (MaxInFlight > 0) from the others.
+func splitInFlight(demands []Demand) (rest, caps []Demand) {
+	for _, d := range demands {
+		if d.MaxInFlight > 0 {
+			caps = append(caps, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	return rest, caps
+}
+
+// leaseIDs makes lease ids unique across the workers of a store: a random
+// 64-bit base per limiter plus a counter.
+type leaseIDs struct {
+	base atomic.Uint64
+	next atomic.Uint64
+}
+
+func (l *StoreLimiter) newLeaseID() uint64 {
+	return l.leaseIDs.base.Load() + l.leaseIDs.next.Add(1)
+}
+
+// prepareCaps validates and merges cap demands and locates the user.
+func (l *StoreLimiter) prepareCaps(demands []Demand) ([]*capRequest, error) {
+	var reqs []*capRequest
+	var user string
+	for i, d := range demands {
+		b := d.Bucket
+		switch {
+		case d.Tokens < 0:
+			return nil, fmt.Errorf("bucket: cap demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
+		case d.Tokens == 0:
+			continue
+		case d.MaxInFlight > MaxInFlightLimit:
+			return nil, fmt.Errorf("bucket: cap demand %d: at most %d in flight, got %d", i, MaxInFlightLimit, d.MaxInFlight)
+		case b.Kind > lastKind:
+			return nil, fmt.Errorf("bucket: cap demand %d: unknown kind %d", i, b.Kind)
+		case b.Kind.HasName() && b.Tool == "":
+			return nil, fmt.Errorf("bucket: cap demand %d: %s cap without a name", i, b.Kind)
+		}
+		if b.Kind.PerUser() {
+			switch {
+			case b.User == "":
+				return nil, fmt.Errorf("bucket: cap demand %d: %s cap without a user", i, b.Kind)
+			case l.opts.MaxTrackedUsers == 0:
+				return nil, fmt.Errorf("bucket: cap demand %d: %s cap with maxTrackedUsers 0", i, b.Kind)
+			case user != "" && b.User != user:
+				return nil, fmt.Errorf("bucket: cap demand %d: the demands of one take name two users", i)
+			}
+			user = b.User
+		}
+		key := l.keys.inflight(b.Kind, b.Tool, d.MaxInFlight, l.opts.MaxTrackedUsers)
+		if j := slices.IndexFunc(reqs, func(r *capRequest) bool { return r.key == key }); j >= 0 {
+			reqs[j].calls += d.Tokens
+			continue
+		}
+		reqs = append(reqs, &capRequest{kind: b.Kind, max: d.MaxInFlight, calls: d.Tokens, key: key})
+	}
+	if user == "" {
+		return reqs, nil
+	}
+	hasher, err := l.getHasher()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		if r.kind.PerUser() {
+			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
+			r.user = &u
+		}
+	}
+	return reqs, nil
+}
+
+// takeCaps adds a lease to every cap, all or nothing.
+func (l *StoreLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decision, error) {
+	if len(reqs) == 0 {
+		return nil, nil, nil
+	}
+	for range l.opts.MaxAttempts {
+		entries := make([]capEntry, 0, len(reqs))
+		for _, r := range reqs {
+			e, err := l.readCap(now, r)
+			if err != nil {
+				return nil, nil, err
+			}
+			entries = append(entries, e)
+		}
+		var rejection *Decision
+		for _, e := range entries {
+			if e.calls+e.req.calls <= e.req.max {
+				continue
+			}
+			if rejection == nil {
+				rejection = &Decision{ConcurrencyExceeded: true}
+			}
+			rejection.Rejected = append(rejection.Rejected, e.req.kind)
+			rejection.OverCapacity = rejection.OverCapacity || e.req.calls > e.req.max
+		}
+		if rejection != nil {
+			return nil, rejection, nil
+		}
+		lease, conflict, err := l.commitCaps(now, entries)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !conflict {
+			return lease, nil, nil
+		}
+		l.stats.conflicts.Add(1)
+	}
+	l.stats.contended.Add(1)
+	return nil, &Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}, nil
+}
+
+// readCap reads one cap, or the user's slot of a per-user cap.
+func (l *StoreLimiter) readCap(now int64, r *capRequest) (capEntry, error) {
+	if r.user == nil {
+		return l.readCapKey(now, r, r.key)
+	}
+	own, claim, err := l.scanCapUser(now, r)
+	if err != nil {
+		return capEntry{}, err
+	}
+	switch {
+	case len(own) > 0:
+		e := own[0]
+		for _, o := range own[1:] {
+			e.calls += o.calls
+		}
+		return e, nil
+	case claim.slot:
+		return claim, nil
+	default:
+		return l.readCapKey(now, r, r.key+"/overflow")
+	}
+}
+
+// readCapKey reads a cap that is not a slot.
+func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string) (capEntry, error) {
+	e := capEntry{req: r, key: key}
+	value, cas, err := l.store.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return e, nil
+	case err != nil:
+		return capEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
+	}
+	e.exists, e.cas = true, cas
+	_, s, ok := decodeLeases(value, false)
+	if !ok {
+		l.stats.corrupt.Add(1)
+	}
+	e.leases, e.calls = s.live(now)
+	return e, nil
+}
+
+// scanCapUser reads the user's candidate slots up to the first never
+// written: the slots the user owns (as entries), and the first it may
+// claim (never written, free, or without a live lease; claim.slot is
+// false when there is none).
+func (l *StoreLimiter) scanCapUser(now int64, r *capRequest) (own []capEntry, claim capEntry, err error) {
+	pos := r.user.start
+	for i := range r.user.n {
+		if i > 0 {
+			pos = r.user.after(pos)
+		}
+		key := slotKey(r.key, int(pos))
+		value, cas, err := l.store.Get(key)
+		if errors.Is(err, ErrNotFound) {
+			if !claim.slot {
+				claim = capEntry{req: r, key: key, slot: true, claim: true}
+			}
+			break
+		}
+		if err != nil {
+			return nil, capEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
+		}
+		owner, s, ok := decodeLeases(value, true)
+		if !ok {
+			l.stats.corrupt.Add(1)
+		}
+		live, calls := s.live(now)
+		switch {
+		case owner == r.user.owner:
+			own = append(own, capEntry{req: r, key: key, slot: true, exists: true, cas: cas, leases: live, calls: calls})
+		case !claim.slot && (owner == digest{} || calls == 0):
+			claim = capEntry{req: r, key: key, slot: true, exists: true, cas: cas, claim: true}
+		}
+	}
+	return own, claim, nil
+}
+
+// commitCaps writes a new lease into every entry in order; on a lost race
+// it removes what it wrote and reports conflict.
+func (l *StoreLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, error) {
+	lease := &sharedLease{}
+	expires := now + int64(l.opts.LeaseTTL)
+	for i := range entries {
+		e := &entries[i]
+		e.id = l.newLeaseID()
+		leases := append(slices.Clone(e.leases), leaseEntry{id: e.id, expires: expires, calls: e.req.calls})
+		var owner digest
+		if e.slot {
+			owner = e.req.user.owner
+		}
+		value := encodeLeases(e.slot, owner, leases)
+		var err error
+		if e.exists {
+			err = l.store.Set(e.key, value, e.cas)
+		} else {
+			err = l.create(e.key, value)
+		}
+		if err == nil {
+			lease.refs = append(lease.refs, leaseRef{key: e.key, slot: e.slot, owner: owner, id: e.id, calls: e.req.calls})
+			if e.req.user != nil && (e.claim || !e.slot) {
+				// Another take of the same user may have claimed a slot
+				// meanwhile: start over, counting both.
+				own, _, scanErr := l.scanCapUser(now, e.req)
+				switch {
+				case scanErr != nil:
+					err = scanErr
+				case slices.ContainsFunc(own, func(o capEntry) bool { return o.key != e.key }):
+					err = fmt.Errorf("bucket: another take claimed a slot in %s meanwhile: %w", e.req.key, ErrCASMismatch)
+				}
+			}
+		}
+		if err != nil {
+			l.Release(lease)
+			if errors.Is(err, ErrCASMismatch) {
+				return nil, true, nil
+			}
+			return nil, false, fmt.Errorf("bucket: write %s: %w", e.key, err)
+		}
+	}
+	return lease, false, nil
+}
+
+// Release gives a lease's calls back to its caps. Releasing twice, a
+// lease already expired, or a lease another limiter made is a no-op.
+func (l *StoreLimiter) Release(lease Lease) {
+	for _, r := range leaseRefs(lease) {
+		if !l.editLease(r, func(s leaseSet, i int) leaseSet { return slices.Delete(s, i, i+1) }) {
+			l.stats.refundsAbandoned.Add(1)
+		}
+	}
+}
+
+// Renew extends a lease to now + Options.LeaseTTL. A lease that expired
+// meanwhile (its slot may be another call's by now) is not revived.
+func (l *StoreLimiter) Renew(now time.Time, lease Lease) {
+	expires := now.UnixNano() + int64(l.opts.LeaseTTL)
+	for _, r := range leaseRefs(lease) {
+		l.editLease(r, func(s leaseSet, i int) leaseSet {
+			if s[i].expires > now.UnixNano() {
+				s[i].expires = max(s[i].expires, expires)
+			}
+			return s
+		})
+	}
+}
+
+// editLease applies edit to the lease r in its key, in a CAS loop. It
+// returns false when it gives up.
+func (l *StoreLimiter) editLease(r leaseRef, edit func(leaseSet, int) leaseSet) bool {
+	for range maxRefundTries {
+		value, cas, err := l.store.Get(r.key)
+		if err != nil {
+			return errors.Is(err, ErrNotFound)
+		}
+		owner, s, ok := decodeLeases(value, r.slot)
+		if !ok || r.slot && owner != r.owner {
+			return true
+		}
+		i := slices.IndexFunc(s, func(e leaseEntry) bool { return e.id == r.id })
+		if i < 0 {
+			return true
+		}
+		s = edit(s, i)
+		err = l.store.Set(r.key, encodeLeases(r.slot, owner, s), cas)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, ErrCASMismatch) {
+			return false
+		}
+	}
+	return false
+}

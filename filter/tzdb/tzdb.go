@@ -1,0 +1,118 @@
+// Package tzdb loads IANA time zones from a copy of Go's time zone
+// database embedded in the program, without touching the file system.
+//
+// time.LoadLocation reads /usr/share/zoneinfo first: built for wasip1 it
+// imports the WASI function path_open, which Envoy does not provide, so a
+// module that links it fails to load. This package hands the zone data to
+// time.LoadLocationFromTZData instead, natively and in the module alike,
+// so tests and production read the same zones.
+//
+// zoneinfo.zip is $GOROOT/lib/time/zoneinfo.zip of the Go release the
+// project builds with (a stored, uncompressed zip of the tz database,
+// which is in the public domain); TestDatabaseIsGos compares it with the
+// installed Go's copy. It adds about 400 KB to the module.
+package tzdb
+
+import (
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+//go:embed zoneinfo.zip
+var zipData string
+
+// ErrUnknownZone reports a name the database does not hold.
+var ErrUnknownZone = errors.New("unknown time zone")
+
+// Load returns the time zone called name ("UTC", "Europe/Berlin"). "" and
+// "UTC" are time.UTC; "Local" is refused (the machine's zone is not the
+// operator's).
+func Load(name string) (*time.Location, error) {
+	switch name {
+	case "UTC":
+		return time.UTC, nil
+	case "", "Local":
+		return nil, fmt.Errorf("%w: %q", ErrUnknownZone, name)
+	}
+	data, ok, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownZone, name)
+	}
+	loc, err := time.LoadLocationFromTZData(name, []byte(data))
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", name, err)
+	}
+	return loc, nil
+}
+
+var (
+	indexOnce sync.Once
+	index     map[string]string
+	indexErr  error
+)
+
+// lookup finds a zone's data in the zip.
+func lookup(name string) (string, bool, error) {
+	indexOnce.Do(func() { index, indexErr = readZip(zipData) })
+	if indexErr != nil {
+		return "", false, indexErr
+	}
+	data, ok := index[name]
+	return data, ok, nil
+}
+
+// Zip record signatures and sizes (PKWARE APPNOTE, section 4.3).
+const (
+	endSignature     = 0x06054b50
+	endSize          = 22
+	centralSignature = 0x02014b50
+	centralSize      = 46
+	localSignature   = 0x04034b50
+	localSize        = 30
+)
+
+// readZip indexes the entries of a zip whose entries are stored
+// (uncompressed), as Go's zoneinfo.zip is, without a zip comment.
+func readZip(z string) (map[string]string, error) {
+	bad := func(what string) error { return fmt.Errorf("tzdb: corrupt zoneinfo.zip: %s", what) }
+	u16 := func(off int) int { return int(binary.LittleEndian.Uint16([]byte(z[off : off+2]))) }
+	u32 := func(off int) int { return int(binary.LittleEndian.Uint32([]byte(z[off : off+4]))) }
+	if len(z) < endSize || u32(len(z)-endSize) != endSignature {
+		return nil, bad("no end of central directory")
+	}
+	end := len(z) - endSize
+	n, dir := u16(end+10), u32(end+16)
+	out := make(map[string]string, n)
+	for range n {
+		if dir+centralSize > len(z) || u32(dir) != centralSignature {
+			return nil, bad("central directory entry")
+		}
+		method, size := u16(dir+10), u32(dir+24)
+		nameLen, extraLen, commentLen := u16(dir+28), u16(dir+30), u16(dir+32)
+		local := u32(dir + 42)
+		if dir+centralSize+nameLen > len(z) {
+			return nil, bad("entry name")
+		}
+		name := z[dir+centralSize : dir+centralSize+nameLen]
+		dir += centralSize + nameLen + extraLen + commentLen
+		if method != 0 {
+			return nil, bad("compressed entry " + name)
+		}
+		if local+localSize > len(z) || u32(local) != localSignature {
+			return nil, bad("local header of " + name)
+		}
+		start := local + localSize + u16(local+26) + u16(local+28)
+		if start+size > len(z) {
+			return nil, bad("data of " + name)
+		}
+		out[name] = z[start : start+size]
+	}
+	return out, nil
+}

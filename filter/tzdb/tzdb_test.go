@@ -1,0 +1,53 @@
+package tzdb
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name   string
+		at     time.Time
+		offset int // seconds east of UTC at that instant
+	}{
+		{"UTC", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"Europe/Berlin", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), 2 * 3600},
+		{"Europe/Berlin", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 3600},
+		{"America/New_York", time.Date(2026, 3, 8, 6, 59, 0, 0, time.UTC), -5 * 3600},
+		{"America/New_York", time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC), -4 * 3600},
+		{"Asia/Kolkata", time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), 5*3600 + 1800},
+		{"Australia/Lord_Howe", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 11 * 3600},
+	}
+	for _, tt := range tests {
+		loc, err := Load(tt.name)
+		if err != nil {
+			t.Fatalf("Load(%q): %v", tt.name, err)
+		}
+		if _, offset := tt.at.In(loc).Zone(); offset != tt.offset {
+			t.Errorf("%s at %v: offset %d, want %d", tt.name, tt.at, offset, tt.offset)
+		}
+	}
+	for _, name := range []string{"", "Local", "Mars/Olympus_Mons", "europe/berlin", "../etc/passwd"} {
+		if _, err := Load(name); !errors.Is(err, ErrUnknownZone) {
+			t.Errorf("Load(%q) = %v, want ErrUnknownZone", name, err)
+		}
+	}
+}
+
+// TestDatabaseIsGos checks that the embedded database is the one of the Go
+// release in use, so that it is refreshed with Go.
+func TestDatabaseIsGos(t *testing.T) {
+	installed, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip"))
+	if err != nil {
+		t.Fatalf("read Go's zoneinfo.zip: %v", err)
+	}
+	if !bytes.Equal(installed, []byte(zipData)) {
+		t.Errorf("filter/tzdb/zoneinfo.zip differs from %s: copy it over", filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip"))
+	}
+}
