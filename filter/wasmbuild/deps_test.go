@@ -26,6 +26,7 @@ var shippedPackages = []string{
 	projectModule + "/filter",
 	projectModule + "/filter/config",
 	projectModule + "/filter/jsonrpc",
+	projectModule + "/filter/tzdb",
 }
 
 // wasmDeps lists the non-standard packages that the packages named by args
