@@ -23,9 +23,13 @@ WASM_UNPATCHED := $(BUILD)/mcp-ratelimit-unpatched.wasm
 # WASM_LDFLAGS: empty keeps the wasm "name" section, so a trap in Envoy's log
 # names Go functions; -s -w saves little on wasm (see filter/wasmbuild/README.md).
 WASM_LDFLAGS   ?=
+# PKG: the main package `make build` builds into $(WASM); for example
+# `make build PKG=./filter/internal/noop WASM=build/noop.wasm` builds the
+# benchmarks' no-op plugin the same way as the filter.
+PKG            ?= .
 
 build:
-	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) .
+	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) $(PKG)
 
 # build-higress: the same filter for Higress's Envoy, which lets a Wasm
 # filter call Redis itself (proxy_redis_init / proxy_redis_call, build tag

@@ -79,6 +79,9 @@ type directOptions struct {
 	plugin      string
 	bufferLimit int
 	log         io.Writer
+	// compileCtx, when set, is the context the module is compiled with
+	// (for example one carrying a wazero function listener factory).
+	compileCtx context.Context
 }
 
 func newDirect(t testing.TB, code []byte, o directOptions) *direct {
@@ -87,7 +90,11 @@ func newDirect(t testing.TB, code []byte, o directOptions) *direct {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := proxywasm.NewRuntime(context.Background(), code, profile)
+	compileCtx := o.compileCtx
+	if compileCtx == nil {
+		compileCtx = context.Background()
+	}
+	rt, err := proxywasm.NewRuntime(compileCtx, code, profile)
 	if err != nil {
 		t.Fatal(err)
 	}

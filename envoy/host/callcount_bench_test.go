@@ -1,0 +1,145 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// callCounter counts calls of a module's functions by name through a
+// wazero function listener: every import (host calls), and, when all is
+// set, every function of the module.
+type callCounter struct {
+	all    bool
+	counts map[string]*int64
+}
+
+func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
+	// Host functions are listened to in the host modules ("env.proxy_log"),
+	// the module's own by their name-section names ("runtime.mallocgc").
+	name := def.DebugName()
+	if def.ModuleName() == "" || !isHostModule(def.ModuleName()) {
+		name = def.Name()
+	}
+	if !c.all && !isHostModule(def.ModuleName()) && name != "runtime.gcStart" && name != "runtime.mallocgc" {
+		return nil
+	}
+	n, ok := c.counts[name]
+	if !ok {
+		n = new(int64)
+		c.counts[name] = n
+	}
+	return countListener{n}
+}
+
+func isHostModule(name string) bool {
+	return name == "env" || name == "wasi_snapshot_preview1" || name == "wasi_unstable"
+}
+
+// callCounters are the counters of BenchmarkCallCounts, one per module
+// (reset before each workload).
+var callCounters = map[string]*callCounter{}
+
+type countListener struct{ n *int64 }
+
+func (l countListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
+	*l.n++
+}
+func (countListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
+func (countListener) Abort(context.Context, api.Module, api.FunctionDefinition, error)    {}
+
+// BenchmarkCallCounts runs each workload of BenchmarkVsNoop on the filter
+// and on the no-op plugin compiled with a wazero function listener and
+// reports, per request: host calls (every import), heap allocations
+// (runtime.mallocgc calls) and garbage collections (runtime.gcStart
+// calls). The listener slows the module down, so its time means nothing;
+// the counts are exact. With BENCH_CALLS_ALL=1 it counts every function
+// of the module and logs (-v) the most called ones per request, a
+// profile by call count, which wazero's compiled code does not otherwise
+// give (Go's profiler sees it as one opaque frame).
+//
+//	go test -run '^$' -bench CallCounts -benchtime 1000x -v ./envoy/host/
+func BenchmarkCallCounts(b *testing.B) {
+	filterCode := readArtifact(b, shippedWasm, "build")
+	noopCode := readArtifact(b, noopWasm, "bench")
+	all := os.Getenv("BENCH_CALLS_ALL") != ""
+	for _, w := range ratioWorkloads() {
+		for _, m := range []struct {
+			name, plugin string
+			code         []byte
+		}{{"filter", w.plugin, filterCode}, {"noop", "{}", noopCode}} {
+			b.Run(w.name+"/"+m.name, func(b *testing.B) {
+				// wazero caches a compiled module with its listeners (the
+				// first run's), so each module keeps one counter.
+				key := m.name
+				counter := callCounters[key]
+				if counter == nil {
+					counter = &callCounter{all: all, counts: map[string]*int64{}}
+					callCounters[key] = counter
+				}
+				ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
+				d := newDirect(b, m.code, directOptions{version: "1.33", plugin: m.plugin, compileCtx: ctx})
+				headers, body, _ := w.request(0)
+				d.do(headers, body, 0, 2<<20) // warm-up: the first decision may differ
+				d.do(headers, body, 0, 2<<20)
+				for _, n := range counter.counts {
+					*n = 0
+				}
+				b.ResetTimer()
+				for i := 1; i <= b.N; i++ {
+					headers, body, status := w.request(i)
+					r := d.do(headers, body, 0, 2<<20)
+					if m.name == "filter" && r.status != status || m.name == "noop" && r.status != 200 {
+						b.Fatalf("request %d: status %d, want %d (VM: %v)", i, r.status, status, d.vm.Failed())
+					}
+				}
+				b.StopTimer()
+				per := func(name string) float64 {
+					if n, ok := counter.counts[name]; ok {
+						return float64(*n) / float64(b.N)
+					}
+					return 0
+				}
+				type entry struct {
+					name string
+					n    float64
+				}
+				var hostCalls float64
+				var hosts, funcs []entry
+				for name := range counter.counts {
+					if module, _, ok := strings.Cut(name, "."); ok && isHostModule(module) {
+						hostCalls += per(name)
+						if per(name) > 0 {
+							hosts = append(hosts, entry{name, per(name)})
+						}
+					} else if per(name) > 0 {
+						funcs = append(funcs, entry{name, per(name)})
+					}
+				}
+				b.ReportMetric(hostCalls, "host-calls/req")
+				b.ReportMetric(per("runtime.mallocgc"), "mallocgc/req")
+				b.ReportMetric(per("runtime.gcStart"), "gcStart/req")
+				for _, list := range [][]entry{hosts, funcs} {
+					sort.Slice(list, func(i, j int) bool { return list[i].n > list[j].n })
+				}
+				var sb strings.Builder
+				for _, e := range hosts {
+					fmt.Fprintf(&sb, "\n  host %-45s %8.2f", e.name, e.n)
+				}
+				for i, e := range funcs {
+					if i == 40 {
+						break
+					}
+					fmt.Fprintf(&sb, "\n  func %-60s %8.1f", e.name, e.n)
+				}
+				b.Logf("calls per request:%s", sb.String())
+			})
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package host
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// noopWasm is the benchmarks' baseline plugin (filter/internal/noop), built
+// like the filter by `make bench`.
+const noopWasm = "../../build/noop.wasm"
+
+// ratioWorkload is one kind of request, sent to the filter and to the no-op
+// plugin alike.
+type ratioWorkload struct {
+	name   string
+	plugin string // the filter's configuration
+	// request returns the i-th request's headers and body and the status
+	// the filter must answer.
+	request func(i int) (headers [][2]string, body []byte, status int)
+}
+
+func ratioWorkloads() []ratioWorkload {
+	small := toolsCallOfSize(1, "echo", 256)
+	list := []byte(`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}`)
+	body16k := toolsCallOfSize(3, "echo", 16<<10)
+	body1m := toolsCallOfSize(4, "echo", 1<<20)
+	oneBucket := `{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"}}`
+	users := make([]string, 1000)
+	for i := range users {
+		users[i] = "user-" + strconv.Itoa(i)
+	}
+	return []ratioWorkload{
+		{"get-sse", oneBucket, func(int) ([][2]string, []byte, int) {
+			return [][2]string{{":method", "GET"}, {":path", "/mcp"}, {":authority", "127.0.0.1:10000"},
+				{":scheme", "http"}, {"accept", "text/event-stream"}}, nil, 200
+		}},
+		{"tools-list", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), list, 200 }},
+		{"call-admitted", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 200 }},
+		{"call-rejected", `{"shared":{"maxTokens":1,"refillPeriod":"1000h"}}`, func(i int) ([][2]string, []byte, int) {
+			if i == 0 {
+				return mcpHeaders(), small, 200
+			}
+			return mcpHeaders(), small, 429
+		}},
+		{"call-4-buckets-1000-users", `{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
+			`"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
+			`"tools":[{"name":"echo","shared":{"maxTokens":1000000000,"refillPeriod":"1s"},"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"}}],` +
+			`"userIdentity":{"from":"header","header":"x-user-id"}}`,
+			func(i int) ([][2]string, []byte, int) {
+				return mcpHeaders([2]string{"x-user-id", users[i%len(users)]}), small, 200
+			}},
+		{"call-16KiB", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), body16k, 200 }},
+		{"call-1MiB", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), body1m, 200 }},
+	}
+}
+
+// BenchmarkVsNoop drives build/mcp-ratelimit.wasm and build/noop.wasm
+// (one VM each, the local host's filter manager, no network, the Envoy
+// 1.33 profile) with the same requests, interleaved in blocks of 16 so
+// that both see the same machine load, and reports per workload the time
+// per request of each and their ratio (filter / no-op). For a workload
+// with a body, MB/s is the body's size over the filter's time beyond the
+// no-op's (what the filter adds to reading the body).
+//
+// With BENCH_BEFORE_WASM set to another build of the filter (an earlier
+// commit's), that module runs interleaved too and before-ratio is its
+// ratio, so a change is measured before and after in one run.
+//
+// It is a benchmark, not a test: nothing fails on a timing. Each op is
+// one request to each module.
+func BenchmarkVsNoop(b *testing.B) {
+	filterCode := readArtifact(b, shippedWasm, "build")
+	noopCode := readArtifact(b, noopWasm, "bench")
+	var beforeCode []byte
+	if path := os.Getenv("BENCH_BEFORE_WASM"); path != "" {
+		beforeCode = readArtifact(b, path, "build")
+	}
+	for _, w := range ratioWorkloads() {
+		b.Run(w.name, func(b *testing.B) {
+			filter := newDirect(b, filterCode, directOptions{version: "1.33", plugin: w.plugin})
+			noop := newDirect(b, noopCode, directOptions{version: "1.33", plugin: "{}"})
+			run := func(d *direct, from, to int, checkStatus bool) time.Duration {
+				start := time.Now()
+				for i := from; i < to; i++ {
+					headers, body, status := w.request(i)
+					r := d.do(headers, body, 0, 2<<20)
+					if checkStatus && r.status != status {
+						b.Fatalf("%s request %d: status %d, want %d: %.200s (VM: %v)", w.name, i, r.status, status, r.body, d.vm.Failed())
+					}
+					if !checkStatus && r.status != 200 {
+						b.Fatalf("no-op request %d: status %d (VM: %v)", i, r.status, d.vm.Failed())
+					}
+				}
+				return time.Since(start)
+			}
+			// One warm-up request each (the filter's first decision of a
+			// workload may differ, as in call-rejected).
+			run(filter, 0, 1, true)
+			run(noop, 0, 1, false)
+			var before *direct
+			if beforeCode != nil {
+				before = newDirect(b, beforeCode, directOptions{version: "1.33", plugin: w.plugin})
+				run(before, 0, 1, true)
+			}
+			var tFilter, tNoop, tBefore time.Duration
+			b.ResetTimer()
+			const block = 16
+			for from, round := 0, 0; from < b.N; from, round = from+block, round+1 {
+				to := min(from+block, b.N)
+				if round%2 == 0 {
+					tFilter += run(filter, 1+from, 1+to, true)
+					tNoop += run(noop, 1+from, 1+to, false)
+				} else {
+					tNoop += run(noop, 1+from, 1+to, false)
+					tFilter += run(filter, 1+from, 1+to, true)
+				}
+				if before != nil {
+					tBefore += run(before, 1+from, 1+to, true)
+				}
+			}
+			n := float64(b.N)
+			perFilter, perNoop := float64(tFilter.Nanoseconds())/n, float64(tNoop.Nanoseconds())/n
+			b.ReportMetric(perFilter/1e3, "filter-µs/req")
+			b.ReportMetric(perNoop/1e3, "noop-µs/req")
+			b.ReportMetric(perFilter/perNoop, "ratio")
+			if before != nil {
+				b.ReportMetric(float64(tBefore.Nanoseconds())/n/perNoop, "before-ratio")
+			}
+			if _, body, _ := w.request(1); len(body) >= 16<<10 {
+				if extra := perFilter - perNoop; extra > 0 {
+					b.ReportMetric(float64(len(body))/extra*1e3, "MB/s-beyond-body")
+				}
+			}
+		})
+	}
+}
