@@ -1,7 +1,8 @@
 // Package jsonrpc reads MCP JSON-RPC request bodies the way an MCP server
 // will, and writes the error replies the filter sends.
 //
-// It is plain Go (gjson and the standard library, no proxy-wasm SDK).
+// It is plain Go (the standard library, and gjson for the replies; no
+// proxy-wasm SDK).
 //
 // # Reading the same thing as the server
 //
@@ -18,14 +19,14 @@
 //   - an empty body, or one that is only whitespace;
 //   - a body starting with a UTF-8 byte order mark (RFC 8259, section 8.1:
 //     some parsers skip it, others fail);
-//   - arrays and objects nested deeper than [MaxDepth] (1000) levels,
-//     checked by an iterative scan before any recursive parser runs (the
+//   - arrays and objects nested deeper than [MaxDepth] (1000) levels (the
 //     official MCP Go SDK has the same bound);
-//   - anything that is not exactly one JSON text per RFC 8259, as checked
-//     by gjson: syntax errors, comments, trailing commas, raw control
-//     characters (NUL included) in strings, and trailing data after the
-//     value ("{}{}", "{} x"), which a streaming decoder such as Go's
-//     json.Decoder would silently ignore.
+//   - anything that is not exactly one JSON text per RFC 8259 (the grammar
+//     gjson.ValidBytes checks; the tests hold Read to it): syntax errors,
+//     comments, trailing commas, raw control characters (NUL included)
+//     in strings, and trailing data after the value ("{}{}", "{} x"),
+//     which a streaming decoder such as Go's json.Decoder would silently
+//     ignore.
 //
 // Refused with [CodeInvalidRequest] (-32600):
 //   - a top-level value that is not an object or an array;
@@ -65,7 +66,8 @@
 // # Memory
 //
 // Read runs for every request inside a 32-bit Wasm VM whose memory never
-// shrinks. It works on the body in place: it never copies it, unescapes
+// shrinks. It walks the body once (validation, depth and members in one
+// pass, iteratively, so no input can exhaust the stack) and in place: it never copies it, unescapes
 // only the few strings it needs (into a stack buffer when short), and
 // copies out only the id, the method (unless it is a known MCP method) and
 // the name. A small tools/call costs three small allocations, whatever the

@@ -54,6 +54,7 @@ func FuzzRead(f *testing.F) {
 		if !bytes.Equal(body, original) {
 			t.Fatalf("Read modified its input")
 		}
+		checkParseErrorLikeGjson(t, body, err)
 		if err != nil {
 			checkRefusal(t, err)
 			return
@@ -75,6 +76,52 @@ func FuzzRead(f *testing.F) {
 			checkAgreement(t, element, msg.Requests[i])
 		}
 	})
+}
+
+// checkParseErrorLikeGjson checks Read's single pass against gjson's
+// validator and the depth bound: Read answers a parse error exactly when
+// the body is empty, starts with a byte order mark, nests too deep or is
+// not what gjson.ValidBytes accepts, and the depth message exactly when
+// the body nests too deep.
+func checkParseErrorLikeGjson(t *testing.T, body []byte, err error) {
+	t.Helper()
+	var e *Error
+	parseErr := errors.As(err, &e) && e.Code == CodeParseError
+	tooDeep := nestingExceeds(body, MaxDepth)
+	want := len(bytes.TrimLeft(body, " \t\r\n")) == 0 || bytes.HasPrefix(body, byteOrderMark) ||
+		tooDeep || !gjson.ValidBytes(body)
+	if parseErr != want {
+		t.Fatalf("Read(%q): parse error %t (%v), want %t", body, parseErr, err, want)
+	}
+	if parseErr && tooDeep && !bytes.HasPrefix(body, byteOrderMark) && !strings.Contains(e.Message, "nest deeper") {
+		t.Fatalf("Read(%.60q): %q, want the depth message", body, e.Message)
+	}
+}
+
+// TestReadValidatesLikeGjson runs checkParseErrorLikeGjson on every fuzz
+// seed with each byte deleted, and with each of the bytes JSON's grammar
+// turns on inserted at every position.
+func TestReadValidatesLikeGjson(t *testing.T) {
+	const inserts = "{}[],:\" \\/u0-.e+tfn\x01\x7f\xc3"
+	for _, seed := range fuzzSeeds {
+		for i := 0; i <= len(seed); i++ {
+			if i < len(seed) {
+				body := []byte(seed[:i] + seed[i+1:])
+				_, err := Read(body)
+				checkParseErrorLikeGjson(t, body, err)
+			}
+			for _, c := range []byte(inserts) {
+				body := []byte(seed[:i] + string([]byte{c}) + seed[i:])
+				_, err := Read(body)
+				checkParseErrorLikeGjson(t, body, err)
+			}
+		}
+	}
+	for _, body := range []string{nested(1000), nested(1001), nested(1001)[:1500] + "x", "[" + nested(1000) + "]",
+		`{"a":` + nested(999) + `}`, `{"a":` + nested(1000) + `}`, `[{"params":` + nested(998) + `}]`, `[{"params":` + nested(999) + `}]`} {
+		_, err := Read([]byte(body))
+		checkParseErrorLikeGjson(t, []byte(body), err)
+	}
 }
 
 // checkRefusal checks the error Read returned.

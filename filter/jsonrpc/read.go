@@ -3,8 +3,6 @@ package jsonrpc
 import (
 	"bytes"
 	"fmt"
-
-	"github.com/tidwall/gjson"
 )
 
 // Bounds on what Read accepts. They are documented in doc.go.
@@ -12,7 +10,7 @@ const (
 	// MaxDepth is the deepest nesting of arrays and objects Read accepts.
 	// It equals the bound of the official MCP Go SDK (v1.8.0,
 	// internal/json/json.go, defaultMaxDepth), which refuses deeper input
-	// anyway, and keeps the recursion of the validator shallow.
+	// anyway.
 	MaxDepth = 1000
 	// MaxBatchLength is the largest number of messages in a batch.
 	MaxBatchLength = 1000
@@ -49,7 +47,11 @@ var paramsMembers = [...]string{"name", "uri"}
 // byteOrderMark is U+FEFF encoded in UTF-8.
 var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 
-// read is Read with a concrete error type.
+// read is Read with a concrete error type. It walks the body once: the
+// walk validates the JSON text, bounds its depth and reads the members
+// Read needs. Problems that make a body an invalid request are reported
+// only once the whole body is known to be JSON, so that a body that is
+// both gets the parse error.
 func read(body []byte) (Message, *Error) {
 	start := skipSpace(body, 0)
 	switch {
@@ -59,67 +61,102 @@ func read(body []byte) (Message, *Error) {
 		// RFC 8259, section 8.1: senders MUST NOT add a byte order mark,
 		// receivers MAY ignore it; some servers skip it, others fail.
 		return Message{}, parseError("the body starts with a byte order mark")
-	case nestingExceeds(body, MaxDepth):
-		// Checked iteratively before gjson's recursive validator runs.
-		return Message{}, parseError(fmt.Sprintf("arrays and objects nest deeper than %d levels", MaxDepth))
-	case !gjson.ValidBytes(body):
-		// Also refuses trailing data after the value ("{}{}", "{} x"):
-		// a streaming decoder (Go's json.Decoder, used by the MCP Go SDK)
-		// would read only the first value.
-		return Message{}, parseError("the body is not valid JSON")
 	}
+	var (
+		msg     Message
+		end     int
+		failure scanFailure
+		err     *Error
+	)
 	switch body[start] {
 	case '{':
-		request, _, err := readRequest(body, start)
-		if err != nil {
-			return Message{}, err
+		var request Request
+		request, end, failure, err = readRequest(body, start, 1)
+		if failure == scanOK && err == nil {
+			msg = Message{Requests: []Request{request}}
 		}
-		return Message{Requests: []Request{request}}, nil
 	case '[':
-		return readBatch(body, start)
+		msg, end, failure, err = readBatch(body, start)
+	default:
+		end, failure = skipValue(body, start, 0)
+		err = invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
 	}
-	return Message{}, invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
+	if failure == scanOK && skipSpace(body, end) != len(body) {
+		// Trailing data after the value ("{}{}", "{} x"): a streaming
+		// decoder (Go's json.Decoder, used by the MCP Go SDK) would
+		// read only the first value.
+		failure = scanInvalid
+	}
+	switch {
+	case failure == scanTooDeep || failure == scanInvalid && nestingExceeds(body, MaxDepth):
+		return Message{}, parseError(fmt.Sprintf("arrays and objects nest deeper than %d levels", MaxDepth))
+	case failure == scanInvalid:
+		return Message{}, parseError("the body is not valid JSON")
+	case err != nil:
+		return Message{}, err
+	}
+	return msg, nil
 }
 
-// readBatch reads the batch whose '[' is at body[start].
-func readBatch(body []byte, start int) (Message, *Error) {
+// readBatch reads the batch whose '[' is at body[start] and returns the
+// index just past it. After a refused element it only validates the rest.
+func readBatch(body []byte, start int) (Message, int, scanFailure, *Error) {
 	var requests []Request
+	var refused *Error
 	i := skipSpace(body, start+1)
-	for n := 0; ; n++ {
-		if i < len(body) && body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-		if i >= len(body) {
-			return Message{}, parseError("the body is not valid JSON")
-		}
-		if body[i] == ']' {
-			break
-		}
-		if n == MaxBatchLength {
-			return Message{}, invalidRequest(nil, "the batch has more than %d messages", MaxBatchLength)
-		}
-		if body[i] != '{' {
-			return Message{}, invalidRequest(nil, "batch element %d is a JSON %s, not an object", n, kindOf(body[i]))
-		}
-		request, end, err := readRequest(body, i)
-		if err != nil {
-			if err.Code == CodeInvalidRequest {
-				err.Message = fmt.Sprintf("%s (batch element %d)", err.Message, n)
-			}
-			err.ID = nil // a batch is answered as a whole
-			return Message{}, err
-		}
-		if requests == nil {
-			requests = make([]Request, 0, 4)
-		}
-		requests = append(requests, request)
-		i = skipSpace(body, end)
-	}
-	if len(requests) == 0 {
+	if i < len(body) && body[i] == ']' {
 		// JSON-RPC 2.0, section 6: an empty array is an invalid request.
-		return Message{}, invalidRequest(nil, "the batch is empty")
+		return Message{}, i + 1, scanOK, invalidRequest(nil, "the batch is empty")
 	}
-	return Message{Batch: true, Requests: requests}, nil
+	for n := 0; ; n++ {
+		if i >= len(body) {
+			return Message{}, i, scanInvalid, nil
+		}
+		if refused == nil && n == MaxBatchLength {
+			refused = invalidRequest(nil, "the batch has more than %d messages", MaxBatchLength)
+		}
+		if refused == nil && body[i] != '{' {
+			refused = invalidRequest(nil, "batch element %d is a JSON %s, not an object", n, kindOf(body[i]))
+		}
+		if refused != nil {
+			end, failure := skipValue(body, i, 1)
+			if failure != scanOK {
+				return Message{}, end, failure, nil
+			}
+			i = end
+		} else {
+			request, end, failure, err := readRequest(body, i, 2)
+			switch {
+			case failure != scanOK:
+				return Message{}, end, failure, nil
+			case err != nil:
+				if err.Code == CodeInvalidRequest {
+					err.Message = fmt.Sprintf("%s (batch element %d)", err.Message, n)
+				}
+				err.ID = nil // a batch is answered as a whole
+				refused = err
+			default:
+				if requests == nil {
+					requests = make([]Request, 0, 4)
+				}
+				requests = append(requests, request)
+			}
+			i = end
+		}
+		i = skipSpace(body, i)
+		switch {
+		case i >= len(body):
+			return Message{}, i, scanInvalid, nil
+		case body[i] == ']':
+			if refused != nil {
+				return Message{}, i + 1, scanOK, refused
+			}
+			return Message{Batch: true, Requests: requests}, i + 1, scanOK, nil
+		case body[i] != ',':
+			return Message{}, i, scanInvalid, nil
+		}
+		i = skipSpace(body, i+1)
+	}
 }
 
 // seenMember records the members of one object that Read reads.
@@ -146,12 +183,12 @@ type objectScan struct {
 	innerWalked bool
 }
 
-// scanObject walks the object whose '{' is at body[start], filling scan
-// (and scan.inner), and returns the index just past it; false when the
-// text is not the validated JSON it must be.
-func scanObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
+// scanObject walks the object whose '{' is at body[start], depth arrays
+// and objects deep (itself included), validating it and filling scan (and
+// scan.inner), and returns the index just past it.
+func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
 	var names nameSet
-	it := newObjectIter(body, start)
+	it := newObjectIter(body, start, depth)
 	for {
 		m, more := it.next()
 		if !more {
@@ -163,8 +200,9 @@ func scanObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
 			scan.seen[known].count == 0 && body[m.valueStart] == '{' {
 			// Not recursive, so that escape analysis keeps the scans on
 			// the stack.
-			if valueEnd, ok = scanInnerObject(body, m.valueStart, inner); !ok {
-				return 0, false
+			var failure scanFailure
+			if valueEnd, failure = scanInnerObject(body, m.valueStart, depth+1, inner); failure != scanOK {
+				return 0, failure
 			}
 			scan.innerWalked = true
 			it.endValue(valueEnd)
@@ -173,17 +211,17 @@ func scanObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
 		}
 		scan.record(known, exact, span{m.valueStart, valueEnd})
 	}
-	if !it.ok {
-		return 0, false
+	if it.failure != scanOK {
+		return 0, it.failure
 	}
-	return it.i + 1, true
+	return it.i + 1, scanOK
 }
 
 // scanInnerObject is scanObject for an object whose members are not
 // walked further.
-func scanInnerObject(body []byte, start int, scan *objectScan) (end int, ok bool) {
+func scanInnerObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
 	var names nameSet
-	it := newObjectIter(body, start)
+	it := newObjectIter(body, start, depth)
 	for {
 		m, more := it.next()
 		if !more {
@@ -192,10 +230,10 @@ func scanInnerObject(body []byte, start int, scan *objectScan) (end int, ok bool
 		known, exact := scan.classify(body, m, &names)
 		scan.record(known, exact, span{m.valueStart, it.skipValue()})
 	}
-	if !it.ok {
-		return 0, false
+	if it.failure != scanOK {
+		return 0, it.failure
 	}
-	return it.i + 1, true
+	return it.i + 1, scanOK
 }
 
 // classify decodes the name of m, finds it in scan.want (its index and
@@ -240,9 +278,10 @@ func (scan *objectScan) setProblem(problem string) {
 	}
 }
 
-// readRequest reads the request object whose '{' is at body[start] and
-// returns the index just past it.
-func readRequest(body []byte, start int) (Request, int, *Error) {
+// readRequest reads the request object whose '{' is at body[start], depth
+// arrays and objects deep (itself included), and returns the index just
+// past it; when the object is valid JSON but refused, the index too.
+func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Error) {
 	// params is walked in the same pass as the message (its arguments
 	// can be most of the body), but its problems only count for the
 	// methods whose params Read reads.
@@ -250,31 +289,31 @@ func readRequest(body []byte, start int) (Request, int, *Error) {
 	var paramsSeen [len(paramsMembers)]seenMember
 	params := objectScan{want: paramsMembers[:], seen: paramsSeen[:]}
 	message := objectScan{want: requestMembers[:], seen: seen[:], inner: &params, innerMember: memberParams}
-	end, ok := scanObject(body, start, &message)
-	if !ok {
-		return Request{}, 0, parseError("the body is not valid JSON")
+	end, failure := scanObject(body, start, depth, &message)
+	if failure != scanOK {
+		return Request{}, end, failure, nil
 	}
 	var request Request
 	if id := seen[memberID]; id.count == 1 && !id.resembling {
 		request.ID = bytes.Clone(body[id.value.start:id.value.end])
 	}
 	if message.problem != "" {
-		return Request{}, 0, invalidReason(request.ID, message.problem)
+		return Request{}, end, scanOK, invalidReason(request.ID, message.problem)
 	}
 	method := seen[memberMethod]
 	if method.count == 0 {
 		// No "method": a response (the client answering a server
 		// request) or not JSON-RPC at all. Either way nothing is called.
-		return request, end, nil
+		return request, end, scanOK, nil
 	}
 	var scratch [64]byte
 	decoded, err := stringMember(body, method.value, "method", request.ID, scratch[:0])
 	if err != nil {
-		return Request{}, 0, err
+		return Request{}, end, scanOK, err
 	}
 	request.Method = internMethod(decoded)
 	if request.Method != MethodToolsCall && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
-		return Request{}, 0, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
+		return Request{}, end, scanOK, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
 	}
 	var nameMember int
 	var namePath string
@@ -284,29 +323,29 @@ func readRequest(body []byte, start int) (Request, int, *Error) {
 	case methodResourcesRead:
 		nameMember, namePath = paramURI, "params.uri"
 	default:
-		return request, end, nil
+		return request, end, scanOK, nil
 	}
 	if !message.innerWalked {
 		// Missing or by-position params: no name (the filter still
 		// counts a tools/call against the server-wide buckets).
-		return request, end, nil
+		return request, end, scanOK, nil
 	}
 	if params.problem != "" {
-		return Request{}, 0, invalidReason(request.ID, params.problem+" in params")
+		return Request{}, end, scanOK, invalidReason(request.ID, params.problem+" in params")
 	}
 	name := paramsSeen[nameMember]
 	if name.count == 0 || body[name.value.start] != '"' {
-		return request, end, nil
+		return request, end, scanOK, nil
 	}
 	decoded, err = stringMember(body, name.value, namePath, request.ID, scratch[:0])
 	if err != nil {
-		return Request{}, 0, err
+		return Request{}, end, scanOK, err
 	}
 	request.Name, request.HasName = string(decoded), true
 	if request.Method == MethodToolsCall {
 		request.ToolName, request.HasToolName = request.Name, true
 	}
-	return request, end, nil
+	return request, end, scanOK, nil
 }
 
 // stringMember decodes the value of the member called what, which must be

@@ -8,17 +8,16 @@ import (
 
 // Low-level scanning of JSON text.
 //
-// Validation is gjson's (gjson.ValidBytes, the grammar of RFC 8259). The
-// helpers here only walk text that has already been validated, so they
-// never need to report a syntax error; they still check every index, so a
-// bug can make them stop early (the caller then refuses the body) but never
-// panic. They work on the body in place and allocate nothing, unlike
-// gjson's ForEach and Get, which unescape (copy) every escaped string they
-// pass over and, with GetBytes, copy the results.
+// Read walks a body once: the same pass checks the grammar of RFC 8259
+// (what gjson.ValidBytes accepts: no UTF-8 check inside strings), the
+// nesting depth, and finds the members Read looks at. The helpers work on
+// the body in place and allocate nothing; they check every index, so no
+// input can make them panic.
 
 // nestingExceeds reports whether arrays and objects in data nest deeper
-// than limit. It is iterative and skips over strings, so it is safe to run
-// on any input before a recursive parser sees it.
+// than limit, counting brackets outside strings whether or not data is
+// valid JSON. Read uses it only for a body that is not valid JSON, to say
+// which of the two problems it reports (the depth one, as it always has).
 func nestingExceeds(data []byte, limit int) bool {
 	depth := 0
 	for i := 0; i < len(data); i++ {
@@ -85,38 +84,252 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
-// valueEnd returns the index just past the JSON value starting at
-// data[start] (which must not be whitespace).
-func valueEnd(data []byte, start int) int {
-	if start >= len(data) {
-		return len(data)
+// stringSpecial marks the bytes that end the fast run through a string:
+// the quote, the backslash and the control characters RFC 8259 forbids
+// raw in strings.
+var stringSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
 	}
-	switch data[start] {
-	case '"':
-		return stringEnd(data, start)
-	case '{', '[':
-		depth := 0
-		for i := start; i < len(data); i++ {
-			switch data[i] {
-			case '"':
-				i = stringEnd(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// validString returns the index just past the string whose opening quote
+// is at data[start]; false when the string is not valid JSON (a raw
+// control character, a bad escape, no closing quote). Like gjson, it does
+// not check UTF-8 (Read checks the strings it decodes).
+func validString(data []byte, start int) (int, bool) {
+	i := start + 1
+	for {
+		// Eight bytes at a time while none is special: in a Wasm VM a
+		// loop iteration per byte costs more than the word arithmetic.
+		for i+8 <= len(data) {
+			w := uint64(data[i]) | uint64(data[i+1])<<8 | uint64(data[i+2])<<16 | uint64(data[i+3])<<24 |
+				uint64(data[i+4])<<32 | uint64(data[i+5])<<40 | uint64(data[i+6])<<48 | uint64(data[i+7])<<56
+			if hasSpecialByte(w) {
+				break
 			}
+			i += 8
 		}
-		return len(data)
-	default: // number, true, false, null
-		i := start
-		for i < len(data) && !isSpace(data[i]) && data[i] != ',' && data[i] != '}' && data[i] != ']' {
+		if i >= len(data) {
+			return len(data), false
+		}
+		c := data[i]
+		switch {
+		case c == '"':
+			return i + 1, true
+		case c == '\\':
+			i++
+			if i >= len(data) {
+				return len(data), false
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+4 >= len(data) || !isHex(data[i+1]) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) {
+					return len(data), false
+				}
+				i += 5
+			default:
+				return len(data), false
+			}
+		case c < 0x20:
+			return len(data), false
+		default:
 			i++
 		}
-		return i
 	}
+}
+
+// hasSpecialByte reports whether any of the eight bytes of w is below 0x20,
+// a quote or a backslash (the exact tests of "Bit Twiddling Hacks":
+// haszero and hasless).
+func hasSpecialByte(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	less := (w - ones*0x20) &^ w
+	zeroQ := (quote - ones) &^ quote
+	zeroB := (backslash - ones) &^ backslash
+	return (less|zeroQ|zeroB)&highs != 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// validNumber returns the index just past the number starting at
+// data[start] (RFC 8259, section 6); false when it is not one.
+func validNumber(data []byte, start int) (int, bool) {
+	i := start
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(data):
+		return i, false
+	case data[i] == '0':
+		i++
+	case '1' <= data[i] && data[i] <= '9':
+		i = digits(data, i+1)
+	default:
+		return i, false
+	}
+	if i < len(data) && data[i] == '.' {
+		if i+1 >= len(data) || !isDigit(data[i+1]) {
+			return i, false
+		}
+		i = digits(data, i+2)
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) || !isDigit(data[i]) {
+			return i, false
+		}
+		i = digits(data, i+1)
+	}
+	return i, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digits returns the index of the first non-digit at or after i.
+func digits(data []byte, i int) int {
+	for i < len(data) && isDigit(data[i]) {
+		i++
+	}
+	return i
+}
+
+// validLiteral returns the index just past word (true, false or null) when
+// data has it at start.
+func validLiteral(data []byte, start int, word string) (int, bool) {
+	if len(data)-start < len(word) || string(data[start:start+len(word)]) != word {
+		return start, false
+	}
+	return start + len(word), true
+}
+
+// scanFailure says why a walk stopped: the text is not valid JSON, or it
+// nests deeper than MaxDepth.
+type scanFailure uint8
+
+const (
+	scanOK scanFailure = iota
+	scanInvalid
+	scanTooDeep
+)
+
+// skipValue validates the JSON value starting at data[start] (which must
+// not be whitespace) and returns the index just past it. depth is the
+// number of arrays and objects the value is inside; the value may nest
+// MaxDepth-depth levels more. It is iterative: the kind of each open
+// container is one bit of a fixed-size stack.
+func skipValue(data []byte, start, depth int) (int, scanFailure) {
+	var stack [(MaxDepth + 63) / 64]uint64 // bit set: an object
+	open := 0                              // containers opened by this walk
+	i := start
+	for {
+		// A value starts at data[i].
+		if i >= len(data) {
+			return i, scanInvalid
+		}
+		var ok bool
+		switch c := data[i]; {
+		case c == '"':
+			i, ok = validString(data, i)
+		case c == '{' || c == '[':
+			if depth+open+1 > MaxDepth {
+				return i, scanTooDeep
+			}
+			object := c == '{'
+			if object {
+				stack[open/64] |= 1 << (open % 64)
+			} else {
+				stack[open/64] &^= 1 << (open % 64)
+			}
+			open++
+			i = skipSpace(data, i+1)
+			if i < len(data) && (object && data[i] == '}' || !object && data[i] == ']') {
+				i++
+				open--
+				ok = true
+				break
+			}
+			if object {
+				if i, ok = validMemberName(data, i); !ok {
+					return i, scanInvalid
+				}
+			}
+			continue // the first value of the container
+		case c == '-' || isDigit(c):
+			i, ok = validNumber(data, i)
+		case c == 't':
+			i, ok = validLiteral(data, i, "true")
+		case c == 'f':
+			i, ok = validLiteral(data, i, "false")
+		case c == 'n':
+			i, ok = validLiteral(data, i, "null")
+		}
+		if !ok {
+			return i, scanInvalid
+		}
+		// After a value: close containers, or go on to the next value.
+		for {
+			if open == 0 {
+				return i, scanOK
+			}
+			object := stack[(open-1)/64]&(1<<((open-1)%64)) != 0
+			i = skipSpace(data, i)
+			if i >= len(data) {
+				return i, scanInvalid
+			}
+			switch c := data[i]; {
+			case c == ',':
+				i = skipSpace(data, i+1)
+				if object {
+					if i, ok = validMemberName(data, i); !ok {
+						return i, scanInvalid
+					}
+				}
+			case object && c == '}' || !object && c == ']':
+				i++
+				open--
+				continue
+			default:
+				return i, scanInvalid
+			}
+			break
+		}
+	}
+}
+
+// validMemberName validates the member name at data[i] and the colon
+// after it, and returns the index of the member's value (whitespace
+// skipped).
+func validMemberName(data []byte, i int) (int, bool) {
+	_, valueStart, ok := validMember(data, i)
+	return valueStart, ok
+}
+
+// validMember is validMemberName that also returns the index just past
+// the name's closing quote.
+func validMember(data []byte, i int) (nameEnd, valueStart int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return i, i, false
+	}
+	if nameEnd, ok = validString(data, i); !ok {
+		return nameEnd, nameEnd, false
+	}
+	i = skipSpace(data, nameEnd)
+	if i >= len(data) || data[i] != ':' {
+		return nameEnd, i, false
+	}
+	return nameEnd, skipSpace(data, i+1), true
 }
 
 // span is a half-open byte range [start, end) of the body.
@@ -129,69 +342,86 @@ type member struct {
 	valueStart int
 }
 
-// objectIter walks the members of an object in validated JSON text. After
-// next, the caller says where the member's value ends: skipValue finds it,
-// or endValue sets it when the caller walked the value itself.
+// objectIter walks the members of an object, validating it as it goes.
+// After next, the caller says where the member's value ends: skipValue
+// validates the value and finds its end, or endValue sets it when the
+// caller walked the value itself.
 type objectIter struct {
-	data []byte
-	i    int
-	ok   bool // false once the walk met something unexpected
+	data  []byte
+	i     int
+	depth int // the object's own depth (1 for a top-level object)
+	// failure is set once the walk met text that is not valid JSON or
+	// that nests too deep.
+	failure scanFailure
+	started bool // next has returned a member
 }
 
-// newObjectIter starts a walk of the object whose '{' is at data[start].
-func newObjectIter(data []byte, start int) objectIter {
-	return objectIter{data: data, i: start + 1, ok: start < len(data) && data[start] == '{'}
+// newObjectIter starts a walk of the object whose '{' is at data[start],
+// depth arrays and objects deep (itself included).
+func newObjectIter(data []byte, start, depth int) objectIter {
+	it := objectIter{data: data, i: start + 1, depth: depth}
+	switch {
+	case start >= len(data) || data[start] != '{':
+		it.failure = scanInvalid
+	case depth > MaxDepth:
+		it.failure = scanTooDeep
+	}
+	return it
 }
 
 // next returns the next member; false at the end of the object, where
-// it.i is the index of its '}', or when the text is not what validated
-// JSON must look like (then it.ok is false).
+// it.i is the index of its '}', or when the walk failed (it.failure).
 func (it *objectIter) next() (member, bool) {
-	if !it.ok {
+	if it.failure != scanOK {
 		return member{}, false
 	}
 	data := it.data
 	i := skipSpace(data, it.i)
-	if i < len(data) && data[i] == ',' {
-		i = skipSpace(data, i+1)
-	}
-	if i >= len(data) || data[i] == '}' {
-		it.ok = i < len(data)
+	switch {
+	case i >= len(data):
+		it.failure = scanInvalid
+		return member{}, false
+	case data[i] == '}':
 		it.i = i
 		return member{}, false
+	case it.started:
+		if data[i] != ',' {
+			it.failure = scanInvalid
+			return member{}, false
+		}
+		i = skipSpace(data, i+1)
 	}
-	if data[i] != '"' {
-		it.ok = false
+	if i >= len(data) || data[i] != '"' {
+		it.failure = scanInvalid
 		return member{}, false
 	}
-	nameEnd := stringEnd(data, i)
-	m := member{name: span{i + 1, nameEnd - 1}}
-	i = skipSpace(data, nameEnd)
-	if i >= len(data) || data[i] != ':' {
-		it.ok = false
+	nameEnd, valueStart, ok := validMember(data, i)
+	if !ok || valueStart >= len(data) {
+		it.failure = scanInvalid
 		return member{}, false
 	}
-	m.valueStart = skipSpace(data, i+1)
-	if m.valueStart >= len(data) {
-		it.ok = false
-		return member{}, false
-	}
-	it.i = m.valueStart
-	return m, true
+	it.started = true
+	it.i = valueStart
+	return member{name: span{i + 1, nameEnd - 1}, valueStart: valueStart}, true
 }
 
-// skipValue moves past the value of the member next returned and returns
+// skipValue validates the value of the member next returned and returns
 // the index just past it.
 func (it *objectIter) skipValue() int {
-	it.i = valueEnd(it.data, it.i)
-	return it.i
+	end, failure := skipValue(it.data, it.i, it.depth)
+	if failure != scanOK {
+		it.failure = failure
+		return it.i
+	}
+	it.i = end
+	return end
 }
 
 // endValue records that the value of the member next returned ends just
 // before end.
 func (it *objectIter) endValue(end int) {
 	if end <= it.i || end > len(it.data) {
-		it.ok = false
+		it.failure = scanInvalid
 		return
 	}
 	it.i = end

@@ -54,25 +54,45 @@ func TestStringEnd(t *testing.T) {
 	}
 }
 
-func TestValueEnd(t *testing.T) {
+func TestSkipValue(t *testing.T) {
 	tests := []struct {
-		text string
-		want int
+		text    string
+		depth   int
+		want    int
+		failure scanFailure
 	}{
-		{`123,`, 3},
-		{`-1.5e3}`, 6},
-		{`true]`, 4},
-		{`null `, 4},
-		{`"a,}"x`, 5},
-		{`{"a":[1,{"b":"}"}]},`, 19},
-		{`[[],[[]]] `, 9},
-		{`{"a":"\"}"}x`, 11},
-		{`[`, 1},
-		{``, 0},
+		{`123,`, 0, 3, scanOK},
+		{`-1.5e3}`, 0, 6, scanOK},
+		{`true]`, 0, 4, scanOK},
+		{`null `, 0, 4, scanOK},
+		{`"a,}"x`, 0, 5, scanOK},
+		{`{"a":[1,{"b":"}"}]},`, 0, 19, scanOK},
+		{`[[],[[]]] `, 0, 9, scanOK},
+		{`{"a":"\"}"}x`, 0, 11, scanOK},
+		{`{ "a" : [ 1 , { } ] , "b" : { "c" : null } }`, 0, 44, scanOK},
+		{`[`, 0, 0, scanInvalid},
+		{``, 0, 0, scanInvalid},
+		{`[1,]`, 0, 0, scanInvalid},
+		{`{"a":1,}`, 0, 0, scanInvalid},
+		{`{"a" 1}`, 0, 0, scanInvalid},
+		{`{1:1}`, 0, 0, scanInvalid},
+		{`[1 2]`, 0, 0, scanInvalid},
+		{`[01]`, 0, 0, scanInvalid},
+		{`-`, 0, 0, scanInvalid},
+		{`1.`, 0, 0, scanInvalid},
+		{`1e`, 0, 0, scanInvalid},
+		{`tru`, 0, 0, scanInvalid},
+		{"\"a\x01\"", 0, 0, scanInvalid},
+		{`"\x"`, 0, 0, scanInvalid},
+		{`"\u12G4"`, 0, 0, scanInvalid},
+		{`{"a":1]`, 0, 0, scanInvalid},
+		{`[[]]`, MaxDepth - 2, 4, scanOK},
+		{`[[]]`, MaxDepth - 1, 0, scanTooDeep},
 	}
 	for _, tt := range tests {
-		if got := valueEnd([]byte(tt.text), 0); got != tt.want {
-			t.Errorf("valueEnd(%q) = %d, want %d", tt.text, got, tt.want)
+		got, failure := skipValue([]byte(tt.text), 0, tt.depth)
+		if failure != tt.failure || failure == scanOK && got != tt.want {
+			t.Errorf("skipValue(%q, %d) = %d, %d; want %d, %d", tt.text, tt.depth, got, failure, tt.want, tt.failure)
 		}
 	}
 }
