@@ -137,11 +137,13 @@ demo-server:
 
 # bench: every Go benchmark of the repository, among them the memory of one
 # worker VM (10 000 x 1 MiB and 100 000 x 16 KiB bodies under the Envoy 1.33
-# profile); the output is kept in $(BUILD)/bench.txt. docs/benchmarks.md
-# records the figures.
+# profile) and BenchmarkVsNoop (each request kind against the no-op plugin
+# filter/internal/noop, built here too); the output is kept in
+# $(BUILD)/bench.txt. docs/benchmarks.md records the figures.
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -timeout 60m
 bench: build
 	@mkdir -p $(BUILD)
+	$(WASMBUILD) -o $(BUILD)/noop.wasm ./filter/internal/noop
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
 
 # bench-filter: the native request path (admitted, rejected, 16 KiB body,
