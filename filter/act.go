@@ -17,7 +17,6 @@ func (h *httpContext) act(request examined) types.Action {
 	if request.reply != nil {
 		r := request.reply
 		r.counter.Increment(1)
-		proxywasm.LogDebugf("mcp-ratelimit: answered %d, JSON-RPC %d: %q", r.status, r.code, r.message)
 		return h.sendJSONError(r.status, r.id, r.code, r.message)
 	}
 	if len(request.calls) == 0 {
@@ -181,8 +180,9 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		}
 	}
 	wait := retryAfterSeconds(decision.RetryAfter)
-	proxywasm.LogDebugf("mcp-ratelimit: rejected %d limited calls (%s), retry after %ds",
-		len(request.calls), rejectedKinds(decision.Rejected), wait)
+	// Not logged: the SDK formats a log line before the host filters it by
+	// level, which made a rejection cost more than an admission; the
+	// counters above say what was rejected and why.
 
 	data := jsonrpc.RateLimitData(wait)
 	var body []byte
@@ -233,7 +233,6 @@ func (h *httpContext) replyTooLarge() types.Action {
 // The body is never read, so the reply carries no request id.
 func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) types.Action {
 	h.settings.metrics.unsupportedEncoding.Increment(1)
-	proxywasm.LogDebugf("mcp-ratelimit: answered 415: %s", problem.message())
 	return h.sendJSONError(statusUnsupportedMedia, nil, jsonrpc.CodeInvalidRequest, problem.message())
 }
 
