@@ -117,7 +117,6 @@ func (h *httpContext) replyMissingIdentity(request *examined) types.Action {
 		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject a request without a user identity (%d limited calls)", len(request.calls))
 		return h.limit(request, "")
 	}
-	proxywasm.LogDebugf("mcp-ratelimit: answered %d: no user identity", statusMissingIdentity)
 	body := errorResponses(request, jsonrpc.CodeInvalidRequest, messageMissingIdentity, nil)
 	var headers [][2]string
 	if len(body) > 0 {

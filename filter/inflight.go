@@ -162,7 +162,6 @@ func (h *httpContext) rejectConcurrent(request *examined) types.Action {
 			call.method.rejected.Increment(1)
 		}
 	}
-	proxywasm.LogDebugf("mcp-ratelimit: rejected %d limited calls: too many in flight", len(request.calls))
 	body := errorResponses(request, s.cfg.ErrorCode, messageTooManyConcurrent, nil)
 	var headers [][2]string
 	if len(body) > 0 {
