@@ -86,6 +86,24 @@ type userSlots struct {
 // concurrent use and, after warming up, allocates nothing.
 type userHasher struct {
 	pool sync.Pool // of *userMAC
+
+	// located caches what locate computed, so that a user's next take
+	// costs a map look-up instead of an HMAC (four SHA-256 blocks, about
+	// 9 µs per table inside a Wasm VM). Bounded by maxLocatedUsers: when
+	// full it starts over.
+	mu      sync.Mutex
+	located map[locateKey]userSlots
+}
+
+// maxLocatedUsers bounds userHasher's cache: about 100 bytes an entry (the
+// table prefix is shared with the key cache), so at most ~200 KiB of a
+// VM's memory.
+const maxLocatedUsers = 2048
+
+// locateKey is what locate's result depends on besides the salt.
+type locateKey struct {
+	table, user  string
+	size, probes int
 }
 
 // userMAC is an HMAC-SHA-256 keyed with the salt and its buffers.
@@ -107,6 +125,25 @@ func newUserHasher(salt []byte) *userHasher {
 // locate derives a user's owner digest and candidate slots in the table
 // whose key prefix is table.
 func (h *userHasher) locate(table, user string, size, probes int) userSlots {
+	k := locateKey{table: table, user: user, size: size, probes: probes}
+	h.mu.Lock()
+	u, ok := h.located[k]
+	h.mu.Unlock()
+	if ok {
+		return u
+	}
+	u = h.compute(table, user, size, probes)
+	h.mu.Lock()
+	if h.located == nil || len(h.located) >= maxLocatedUsers {
+		h.located = make(map[locateKey]userSlots)
+	}
+	h.located[k] = u
+	h.mu.Unlock()
+	return u
+}
+
+// compute is locate without the cache.
+func (h *userHasher) compute(table, user string, size, probes int) userSlots {
 	m := h.pool.Get().(*userMAC)
 	defer h.pool.Put(m)
 	m.input = append(append(append(m.input[:0], table...), 0), user...)

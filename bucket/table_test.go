@@ -72,3 +72,25 @@ func TestGCD(t *testing.T) {
 		}
 	}
 }
+
+// The cache of locate answers what compute does, for every table, size and
+// probe count, and stays within maxLocatedUsers.
+func TestLocateCache(t *testing.T) {
+	h := newUserHasher([]byte("salt"))
+	for round := range 2 { // the second round answers from the cache
+		for u := range maxLocatedUsers + 100 {
+			user := fmt.Sprint("user", u)
+			for _, c := range []struct {
+				table        string
+				size, probes int
+			}{{"t1", 100, 32}, {"t2", 100, 32}, {"t1", 1000, 32}, {"t1", 100, 8}} {
+				if got, want := h.locate(c.table, user, c.size, c.probes), h.compute(c.table, user, c.size, c.probes); got != want {
+					t.Fatalf("round %d: locate(%s, %s, %d, %d) = %+v, want %+v", round, c.table, user, c.size, c.probes, got, want)
+				}
+			}
+			if n := len(h.located); n > maxLocatedUsers {
+				t.Fatalf("cache holds %d entries, more than %d", n, maxLocatedUsers)
+			}
+		}
+	}
+}
