@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -18,6 +20,15 @@ import (
 type callCounter struct {
 	all    bool
 	counts map[string]*int64
+	// timed matches the functions whose inclusive time is measured too.
+	timed *regexp.Regexp
+	times map[string]*timedCalls
+}
+
+// timedCalls is the time spent in one function, callees included.
+type timedCalls struct {
+	total time.Duration
+	start []time.Time // a stack: the function may recurse
 }
 
 func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
@@ -26,6 +37,14 @@ func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experiment
 	name := def.DebugName()
 	if def.ModuleName() == "" || !isHostModule(def.ModuleName()) {
 		name = def.Name()
+	}
+	if c.timed != nil && c.timed.MatchString(name) {
+		tc, ok := c.times[name]
+		if !ok {
+			tc = &timedCalls{}
+			c.times[name] = tc
+		}
+		return timeListener{tc}
 	}
 	if !c.all && !isHostModule(def.ModuleName()) && name != "runtime.gcStart" && name != "runtime.mallocgc" {
 		return nil
@@ -46,6 +65,23 @@ func isHostModule(name string) bool {
 // (reset before each workload).
 var callCounters = map[string]*callCounter{}
 
+type timeListener struct{ t *timedCalls }
+
+func (l timeListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
+	l.t.start = append(l.t.start, time.Now())
+}
+
+func (l timeListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {
+	if n := len(l.t.start); n > 0 {
+		l.t.total += time.Since(l.t.start[n-1])
+		l.t.start = l.t.start[:n-1]
+	}
+}
+
+func (l timeListener) Abort(ctx context.Context, m api.Module, def api.FunctionDefinition, _ error) {
+	l.After(ctx, m, def, nil)
+}
+
 type countListener struct{ n *int64 }
 
 func (l countListener) Before(context.Context, api.Module, api.FunctionDefinition, []uint64, experimental.StackIterator) {
@@ -62,7 +98,11 @@ func (countListener) Abort(context.Context, api.Module, api.FunctionDefinition, 
 // the counts are exact. With BENCH_CALLS_ALL=1 it counts every function
 // of the module and logs (-v) the most called ones per request, a
 // profile by call count, which wazero's compiled code does not otherwise
-// give (Go's profiler sees it as one opaque frame).
+// give (Go's profiler sees it as one opaque frame). BENCH_TIME_FUNCS, a
+// regular expression, names functions (name-section names, such as
+// "jsonrpc.Read$") whose time, callees included, is logged per request:
+// only those functions are slowed down by the listener, so their times
+// compare with one another.
 //
 //	go test -run '^$' -bench CallCounts -benchtime 1000x -v ./envoy/host/
 func BenchmarkCallCounts(b *testing.B) {
@@ -80,7 +120,10 @@ func BenchmarkCallCounts(b *testing.B) {
 				key := m.name
 				counter := callCounters[key]
 				if counter == nil {
-					counter = &callCounter{all: all, counts: map[string]*int64{}}
+					counter = &callCounter{all: all, counts: map[string]*int64{}, times: map[string]*timedCalls{}}
+					if expr := os.Getenv("BENCH_TIME_FUNCS"); expr != "" {
+						counter.timed = regexp.MustCompile(expr)
+					}
 					callCounters[key] = counter
 				}
 				ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
@@ -90,6 +133,9 @@ func BenchmarkCallCounts(b *testing.B) {
 				d.do(headers, body, 0, 2<<20)
 				for _, n := range counter.counts {
 					*n = 0
+				}
+				for _, t := range counter.times {
+					t.total = 0
 				}
 				b.ResetTimer()
 				for i := 1; i <= b.N; i++ {
@@ -137,6 +183,14 @@ func BenchmarkCallCounts(b *testing.B) {
 						break
 					}
 					fmt.Fprintf(&sb, "\n  func %-60s %8.1f", e.name, e.n)
+				}
+				var timed []string
+				for name := range counter.times {
+					timed = append(timed, name)
+				}
+				sort.Strings(timed)
+				for _, name := range timed {
+					fmt.Fprintf(&sb, "\n  time %-60s %8.2f µs", name, float64(counter.times[name].total.Nanoseconds())/1e3/float64(b.N))
 				}
 				b.Logf("calls per request:%s", sb.String())
 			})

@@ -22,7 +22,7 @@ func toolsCallOfSize(id int, tool string, size int) []byte {
 // tool whose bucket is soon empty (so admitted and rejected calls mix),
 // and returns the VM's linear memory size at the end.
 func memoryRun(b *testing.B, size, n int) (mem uint64, admitted, rejected int) {
-	code := readArtifact(b, shippedWasm, "build")
+	code := readArtifact(b, benchFilterWasm(), "build")
 	d := newDirect(b, code, directOptions{version: "1.33",
 		plugin: `{"shared":{"maxTokens":1000000,"refillPeriod":"1s"},"tools":[{"name":"search","shared":{"maxTokens":10,"refillPeriod":"1h"}}]}`})
 	bodies := [2][]byte{toolsCallOfSize(1, "echo", size), toolsCallOfSize(2, "search", size)}

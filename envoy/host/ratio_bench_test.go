@@ -11,6 +11,16 @@ import (
 // like the filter by `make bench`.
 const noopWasm = "../../build/noop.wasm"
 
+// benchFilterWasm is the filter module the benchmarks run:
+// build/mcp-ratelimit.wasm, or the file BENCH_FILTER_WASM names (a variant
+// under evaluation).
+func benchFilterWasm() string {
+	if path := os.Getenv("BENCH_FILTER_WASM"); path != "" {
+		return path
+	}
+	return shippedWasm
+}
+
 // ratioWorkload is one kind of request, sent to the filter and to the no-op
 // plugin alike.
 type ratioWorkload struct {
@@ -71,7 +81,7 @@ func ratioWorkloads() []ratioWorkload {
 // It is a benchmark, not a test: nothing fails on a timing. Each op is
 // one request to each module.
 func BenchmarkVsNoop(b *testing.B) {
-	filterCode := readArtifact(b, shippedWasm, "build")
+	filterCode := readArtifact(b, benchFilterWasm(), "build")
 	noopCode := readArtifact(b, noopWasm, "bench")
 	var beforeCode []byte
 	if path := os.Getenv("BENCH_BEFORE_WASM"); path != "" {
