@@ -106,7 +106,7 @@ func (countListener) Abort(context.Context, api.Module, api.FunctionDefinition, 
 //
 //	go test -run '^$' -bench CallCounts -benchtime 1000x -v ./envoy/host/
 func BenchmarkCallCounts(b *testing.B) {
-	filterCode := readArtifact(b, shippedWasm, "build")
+	filterCode := readArtifact(b, benchFilterWasm(), "build")
 	noopCode := readArtifact(b, noopWasm, "bench")
 	all := os.Getenv("BENCH_CALLS_ALL") != ""
 	for _, w := range ratioWorkloads() {
