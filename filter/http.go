@@ -73,20 +73,18 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	if err != nil || !strings.EqualFold(method, "POST") {
 		return types.ActionContinue
 	}
-	target, err := proxywasm.GetHttpRequestHeader(":path")
-	if err != nil {
-		target = ""
-	}
+	headers := fetchRequestHeaders()
+	target, _ := headers.get(":path")
 	if !h.settings.paths.matches(target) {
 		return types.ActionContinue
 	}
-	if problem := requestBodyEncoding(); problem != encodingOK {
+	if problem := requestBodyEncoding(headers); problem != encodingOK {
 		return h.replyUnsupportedEncoding(problem)
 	}
 	h.phase = phaseBuffering
-	h.identity = requestIdentity(h.settings.cfg.UserIdentity)
-	h.mirrored = readMirroredHeaders()
-	if declared, err := proxywasm.GetHttpRequestHeader("content-length"); err == nil {
+	h.identity = requestIdentity(h.settings.cfg.UserIdentity, headers)
+	h.mirrored = readMirroredHeaders(headers)
+	if declared, ok := headers.get("content-length"); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
 		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
 			return h.replyTooLarge()
@@ -201,26 +199,54 @@ func (h *httpContext) decide(body []byte) types.Action {
 	return h.act(h.settings.examine(body, h.mirrored))
 }
 
+// requestHeaders are the request's headers, fetched from the host in one
+// call: an inspected request needs six of them, and in a Wasm VM each host
+// call costs more than looking through a few pairs.
+type requestHeaders struct {
+	pairs [][2]string
+	err   error // the map could not be fetched
+}
+
+func fetchRequestHeaders() requestHeaders {
+	pairs, err := proxywasm.GetHttpRequestHeaders()
+	return requestHeaders{pairs: pairs, err: err}
+}
+
+// get returns the value of the first header called name, as the host's
+// own look-up does (names compared without case); when the map could not
+// be fetched, it asks the host for that header.
+func (r requestHeaders) get(name string) (string, bool) {
+	if r.err != nil {
+		value, err := proxywasm.GetHttpRequestHeader(name)
+		return value, err == nil
+	}
+	for _, pair := range r.pairs {
+		if len(pair[0]) == len(name) && strings.EqualFold(pair[0], name) {
+			return pair[1], true
+		}
+	}
+	return "", false
+}
+
 // requestBodyEncoding checks the request's Content-Type, Content-Encoding
 // and Transfer-Encoding headers, every entry of each (see
 // checkBodyEncoding). A header map the host cannot hand over is treated as
 // a problem: the body would be read blind.
-func requestBodyEncoding() bodyEncodingProblem {
-	headers, err := proxywasm.GetHttpRequestHeaders()
-	if err != nil {
-		proxywasm.LogErrorf("mcp-ratelimit: read request headers: %v", err)
+func requestBodyEncoding(headers requestHeaders) bodyEncodingProblem {
+	if headers.err != nil {
+		proxywasm.LogErrorf("mcp-ratelimit: read request headers: %v", headers.err)
 		return encodingMediaType
 	}
-	return checkBodyEncoding(headers)
+	return checkBodyEncoding(headers.pairs)
 }
 
 // readMirroredHeaders captures the Mcp-Method and Mcp-Name headers.
-func readMirroredHeaders() mirroredHeaders {
+func readMirroredHeaders(headers requestHeaders) mirroredHeaders {
 	var m mirroredHeaders
-	if value, err := proxywasm.GetHttpRequestHeader(headerMcpMethod); err == nil {
+	if value, ok := headers.get(headerMcpMethod); ok {
 		m.method, m.hasMethod = strings.Clone(value), true
 	}
-	if value, err := proxywasm.GetHttpRequestHeader(headerMcpName); err == nil {
+	if value, ok := headers.get(headerMcpName); ok {
 		m.name, m.hasName = strings.Clone(value), true
 	}
 	return m

@@ -23,14 +23,14 @@ var (
 // requestIdentity returns the user identity of the current request, or ""
 // when the request has none (it is then limited by the shared buckets only).
 // The result is a fresh string, never one backed by host-provided memory.
-func requestIdentity(source *config.UserIdentity) string {
+func requestIdentity(source *config.UserIdentity, headers requestHeaders) string {
 	if source == nil {
 		return ""
 	}
 	switch source.From {
 	case config.IdentityHeader:
-		value, err := proxywasm.GetHttpRequestHeader(source.Header)
-		if err != nil {
+		value, ok := headers.get(source.Header)
+		if !ok {
 			return ""
 		}
 		return strings.Clone(value)
