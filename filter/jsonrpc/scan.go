@@ -105,9 +105,7 @@ func validString(data []byte, start int) (int, bool) {
 		// Eight bytes at a time while none is special: in a Wasm VM a
 		// loop iteration per byte costs more than the word arithmetic.
 		for i+8 <= len(data) {
-			w := uint64(data[i]) | uint64(data[i+1])<<8 | uint64(data[i+2])<<16 | uint64(data[i+3])<<24 |
-				uint64(data[i+4])<<32 | uint64(data[i+5])<<40 | uint64(data[i+6])<<48 | uint64(data[i+7])<<56
-			if hasSpecialByte(w) {
+			if hasSpecialByte(load64(data, i)) {
 				break
 			}
 			i += 8
