@@ -89,16 +89,24 @@ type userHasher struct {
 
 	// located caches what locate computed, so that a user's next take
 	// costs a map look-up instead of an HMAC (four SHA-256 blocks, about
-	// 9 µs per table inside a Wasm VM). Bounded by maxLocatedUsers: when
-	// full it starts over.
-	mu      sync.Mutex
-	located map[locateKey]userSlots
+	// 9 µs per table inside a Wasm VM). Bounded by maxLocatedUsers
+	// entries and maxLocatedBytes: when full it starts over.
+	mu           sync.Mutex
+	located      map[locateKey]userSlots
+	locatedBytes int
 }
 
-// maxLocatedUsers bounds userHasher's cache: about 100 bytes an entry (the
-// table prefix is shared with the key cache), so at most ~200 KiB of a
-// VM's memory.
-const maxLocatedUsers = 2048
+// maxLocatedUsers and maxLocatedBytes bound userHasher's cache: an entry
+// costs about 100 bytes plus its user's identity (the table prefix is
+// shared with the key cache), and identities can be long, so the bytes
+// are bounded too: at most ~300 KiB of a VM's memory.
+const (
+	maxLocatedUsers = 2048
+	maxLocatedBytes = 256 << 10
+)
+
+// locatedEntryBytes is what one cache entry is counted for.
+func locatedEntryBytes(user string) int { return 100 + len(user) }
 
 // locateKey is what locate's result depends on besides the salt.
 type locateKey struct {
@@ -134,10 +142,15 @@ func (h *userHasher) locate(table, user string, size, probes int) userSlots {
 	}
 	u = h.compute(table, user, size, probes)
 	h.mu.Lock()
-	if h.located == nil || len(h.located) >= maxLocatedUsers {
+	entry := locatedEntryBytes(user)
+	if h.located == nil || len(h.located) >= maxLocatedUsers || h.locatedBytes+entry > maxLocatedBytes {
 		h.located = make(map[locateKey]userSlots)
+		h.locatedBytes = 0
 	}
-	h.located[k] = u
+	if entry <= maxLocatedBytes {
+		h.located[k] = u
+		h.locatedBytes += entry
+	}
 	h.mu.Unlock()
 	return u
 }

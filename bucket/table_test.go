@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -91,6 +92,16 @@ func TestLocateCache(t *testing.T) {
 			if n := len(h.located); n > maxLocatedUsers {
 				t.Fatalf("cache holds %d entries, more than %d", n, maxLocatedUsers)
 			}
+		}
+	}
+	// Long identities: the cache is bounded by bytes too.
+	for u := range 200 {
+		user := fmt.Sprint(u, strings.Repeat("x", 8<<10))
+		if got, want := h.locate("t1", user, 100, 32), h.compute("t1", user, 100, 32); got != want {
+			t.Fatalf("long user %d: locate = %+v, want %+v", u, got, want)
+		}
+		if h.locatedBytes > maxLocatedBytes {
+			t.Fatalf("cache counts %d bytes, more than %d", h.locatedBytes, maxLocatedBytes)
 		}
 	}
 }
