@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,111 +16,177 @@ import (
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis/redistest"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/demo"
 )
 
+// redisBudgetMargin is what Redis mode may add to a tools/call beyond one
+// round trip to webdis.
+const redisBudgetMargin = 100 * time.Microsecond
+
 // BenchmarkRedisDecision measures what keeping the buckets in Redis adds
-// to a tools/call, one request at a time on loopback:
+// to a tools/call, one request at a time on loopback, over four paths:
 //
 //   - "go-redis EVALSHA": the decision alone, the script called directly
 //     by a Redis client (github.com/redis/go-redis/v9), the floor;
 //   - "webdis EVALSHA": the same through webdis over HTTP (Go's client,
-//     keep-alive), the transport the filter uses;
-//   - "host shared data": a tools/call through the e2e host running the
-//     compiled filter, buckets in shared data;
-//   - "host redis": the same with the buckets in Redis, through webdis.
+//     keep-alive, the filter's credentials): one webdis round trip;
+//   - "tools/call, shared data": a tools/call through the local host
+//     running the compiled filter, buckets in shared data;
+//   - "tools/call, Redis": the same host, bootstrap and demo server, with
+//     the buckets in Redis through webdis.
 //
-// "host redis" minus "host shared data" is the latency Redis mode adds.
-// Each reports its median and 99th percentile (p50-us, p99-us).
+// Each iteration runs every path once, in an order that rotates, so that
+// whatever else loads the machine hits all four alike. It prints one line
+// per path (median and 99th percentile), the latency Redis mode adds
+// (the medians of the two tools/call paths, subtracted), the budget (the
+// webdis round trip plus redisBudgetMargin) and whether the added latency
+// stays within it; it reports the same figures as metrics (µs).
 func BenchmarkRedisDecision(b *testing.B) {
 	// A bucket that never runs dry: 1e9 tokens per millisecond.
 	const limits = `{"shared":{"maxTokens":1000000000,"refillPeriod":"1ms"}}`
 	backend := startRedisBackend(b)
+	plan, err := bucket.PlanRemote([]bucket.Demand{{Bucket: bucket.Bucket{Kind: bucket.KindShared,
+		Limit: bucket.Limit{MaxTokens: 1_000_000_000, RefillPeriod: time.Millisecond}}, Tokens: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, args := redis.ScriptArgs("mcprl", rootID, plan)
+	if _, err := backend.redis.Do("SCRIPT", "LOAD", redis.Script); err != nil {
+		b.Fatal(err)
+	}
 
-	b.Run("go-redis EVALSHA", func(b *testing.B) {
-		client := goredis.NewClient(&goredis.Options{Addr: backend.redis.Addr()})
-		defer client.Close()
-		ctx := context.Background()
-		sha, err := client.ScriptLoad(ctx, redis.Script).Result()
-		if err != nil || sha != redis.ScriptSHA1 {
-			b.Fatalf("SCRIPT LOAD: %s, %v; want %s", sha, err, redis.ScriptSHA1)
+	client := goredis.NewClient(&goredis.Options{Addr: backend.redis.Addr()})
+	defer client.Close()
+	ctx := context.Background()
+	argv := make([]any, len(args))
+	for i, a := range args {
+		argv[i] = a
+	}
+	goRedis := func() {
+		reply, err := client.EvalSha(ctx, redis.ScriptSHA1, keys, argv...).Int64Slice()
+		if err != nil || len(reply) != 4 || reply[0] != 1 {
+			b.Fatalf("EVALSHA: %v, %v", reply, err)
 		}
-		plan, err := bucket.PlanRemote([]bucket.Demand{{Bucket: bucket.Bucket{Kind: bucket.KindShared,
-			Limit: bucket.Limit{MaxTokens: 1_000_000_000, RefillPeriod: time.Millisecond}}, Tokens: 1}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		keys, args := redis.ScriptArgs("mcprl", rootID, plan)
-		argv := make([]any, len(args))
-		for i, a := range args {
-			argv[i] = a
-		}
-		measure(b, func() {
-			reply, err := client.EvalSha(ctx, sha, keys, argv...).Int64Slice()
-			if err != nil || len(reply) != 4 || reply[0] != 1 {
-				b.Fatalf("EVALSHA: %v, %v", reply, err)
-			}
-		})
-	})
+	}
 
-	b.Run("webdis EVALSHA", func(b *testing.B) {
-		plan, err := bucket.PlanRemote([]bucket.Demand{{Bucket: bucket.Bucket{Kind: bucket.KindShared,
-			Limit: bucket.Limit{MaxTokens: 1_000_000_000, RefillPeriod: time.Millisecond}}, Tokens: 1}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		keys, args := redis.ScriptArgs("mcprl", rootID, plan)
-		parts := []string{"EVALSHA", redis.ScriptSHA1, strconv.Itoa(len(keys))}
-		for _, a := range append(keys, args...) {
-			parts = append(parts, url.PathEscape(a))
-		}
-		body := strings.Join(parts, "/")
-		if _, err := backend.redis.Do("SCRIPT", "LOAD", redis.Script); err != nil {
-			b.Fatal(err)
-		}
-		measure(b, func() {
-			status, reply, err := backend.webdis.Post(body)
-			if err != nil || status != http.StatusOK || !strings.HasPrefix(string(reply), `{"EVALSHA":[1,`) {
-				b.Fatalf("webdis: %d %s %v", status, reply, err)
-			}
-		})
-	})
+	webdis := newWebdisClient(backend.webdis, keys, args)
+	defer webdis.close()
 
-	host := func(b *testing.B, s *stack) {
-		session := s.openSession(b, nil)
+	shared := startFleet(b, 1, limits, backend)[0]
+	remote := startFleet(b, 1, withRedis(limits, `,"timeout":"1s"`), backend)[0]
+	toolsCall := func(s *stack, session map[string]string) func() {
 		body := toolsCallBody("1", demo.ToolEcho)
-		measure(b, func() {
+		return func() {
 			if r := s.post(b, body, session); r.status != http.StatusOK {
 				b.Fatalf("status %d: %s", r.status, r.body)
 			}
-		})
-	}
-	b.Run("host shared data", func(b *testing.B) {
-		host(b, startStack(b, stackOptions{plugin: limits}))
-	})
-	b.Run("host redis", func(b *testing.B) {
-		s := startFleet(b, 1, withRedis(limits, `,"timeout":"1s"`), backend)[0]
-		host(b, s)
-		if got := s.counter("redis.fallbacks"); got != 0 {
-			b.Errorf("redis.fallbacks = %d: Redis did not decide every call", got)
 		}
-	})
+	}
+
+	paths := []struct {
+		name string
+		op   func()
+		took []time.Duration
+	}{
+		{name: "go-redis EVALSHA", op: goRedis},
+		{name: "webdis EVALSHA", op: webdis.evalsha(b)},
+		{name: "tools/call, shared data", op: toolsCall(shared, shared.openSession(b, nil))},
+		{name: "tools/call, Redis", op: toolsCall(remote, remote.openSession(b, nil))},
+	}
+	// Warm every path (connections, the script, the VMs) outside the count.
+	for range 20 {
+		for _, p := range paths {
+			p.op()
+		}
+	}
+	decidedBefore := remote.counter("redis.decisions")
+	iterations := 0
+	for b.Loop() {
+		for j := range paths {
+			p := &paths[(iterations+j)%len(paths)]
+			start := time.Now()
+			p.op()
+			p.took = append(p.took, time.Since(start))
+		}
+		iterations++
+	}
+	b.StopTimer()
+	if got := remote.counter("redis.decisions") - decidedBefore; got != uint64(iterations) {
+		b.Errorf("redis.decisions grew by %d over %d tools/call: Redis did not decide every call", got, iterations)
+	}
+	if got := remote.counter("redis.fallbacks"); got != 0 {
+		b.Errorf("redis.fallbacks = %d: Redis did not decide every call", got)
+	}
+
+	lines := []string{fmt.Sprintf("%d iterations, each path once per iteration:", iterations)}
+	var p50 [4]time.Duration
+	for i, p := range paths {
+		p50[i] = quantile(p.took, 0.5)
+		p99 := quantile(p.took, 0.99)
+		lines = append(lines, fmt.Sprintf("%-24s median %7.0f µs   p99 %7.0f µs", p.name, micros(p50[i]), micros(p99)))
+		metric := strings.NewReplacer(" ", "-", ",", "", "/", "").Replace(strings.ToLower(p.name))
+		b.ReportMetric(micros(p50[i]), metric+"-p50-us")
+	}
+	added := p50[3] - p50[2]
+	budget := p50[1] + redisBudgetMargin
+	verdict := "holds"
+	if added > budget {
+		verdict = fmt.Sprintf("exceeded by %.0f µs", micros(added-budget))
+	}
+	lines = append(lines,
+		fmt.Sprintf("added over shared data   median %7.0f µs", micros(added)),
+		fmt.Sprintf("budget = webdis round trip + %.0f µs = %.0f µs: %s", micros(redisBudgetMargin), micros(budget), verdict))
+	b.Log("\n" + strings.Join(lines, "\n"))
+	b.ReportMetric(micros(added), "added-us")
+	b.ReportMetric(micros(budget), "budget-us")
 }
 
-// measure runs op b.N times and reports the median and the 99th
-// percentile of its durations.
-func measure(b *testing.B, op func()) {
-	b.Helper()
-	var durations []time.Duration
-	for b.Loop() {
-		start := time.Now()
-		op()
-		durations = append(durations, time.Since(start))
-	}
+// quantile is the q-quantile of durations (sorted in place).
+func quantile(durations []time.Duration, q float64) time.Duration {
 	slices.Sort(durations)
-	at := func(q float64) float64 {
-		return float64(durations[int(q*float64(len(durations)-1))].Nanoseconds()) / 1e3
-	}
-	b.ReportMetric(at(0.5), "p50-us")
-	b.ReportMetric(at(0.99), "p99-us")
+	return durations[int(q*float64(len(durations)-1))]
 }
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// webdisClient posts the benchmark's EVALSHA to webdis as the filter does:
+// one keep-alive connection, the filter's credentials, the same body.
+type webdisClient struct {
+	url       string
+	body      string
+	transport *http.Transport
+	client    *http.Client
+}
+
+func newWebdisClient(w *redistest.Webdis, keys, args []string) *webdisClient {
+	parts := []string{"EVALSHA", redis.ScriptSHA1, strconv.Itoa(len(keys))}
+	for _, a := range append(keys, args...) {
+		parts = append(parts, url.PathEscape(a))
+	}
+	transport := &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true}
+	return &webdisClient{url: "http://" + w.Addr() + "/", body: strings.Join(parts, "/"),
+		transport: transport, client: &http.Client{Transport: transport, Timeout: testTimeout}}
+}
+
+func (c *webdisClient) evalsha(b *testing.B) func() {
+	return func() {
+		req, err := http.NewRequest(http.MethodPost, c.url, strings.NewReader(c.body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.SetBasicAuth(redistest.WebdisUser, redistest.WebdisPassword)
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := c.client.Do(req)
+		if err != nil {
+			b.Fatalf("webdis: %v", err)
+		}
+		reply, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(reply), `{"EVALSHA":[1,`) {
+			b.Fatalf("webdis: %d %s %v", resp.StatusCode, reply, err)
+		}
+	}
+}
+
+func (c *webdisClient) close() { c.transport.CloseIdleConnections() }

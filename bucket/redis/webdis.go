@@ -33,25 +33,33 @@ func command(p Protocol, eval bool, k keys, plan []bucket.RemoteBucket) []byte {
 	return webdisCommand(eval, k, plan)
 }
 
-// webdisCommand is the webdis body of one take.
+// webdisCommand is the webdis body of one take. It is written straight
+// into one buffer, in the order scriptArgs gives: KEYS, then ARGV.
 func webdisCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
-	var b bytes.Buffer
-	b.Grow(128 + 160*len(plan))
+	b := make([]byte, 0, 128+160*len(plan))
 	if eval {
-		b.WriteString("EVAL/")
-		writeArg(&b, Script)
+		b = append(b, "EVAL/"...)
+		b = appendArg(b, Script)
 	} else {
-		b.WriteString("EVALSHA/")
-		b.WriteString(ScriptSHA1)
+		b = append(b, "EVALSHA/"...)
+		b = append(b, ScriptSHA1...)
 	}
-	keys, args := scriptArgs(k, plan)
-	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(len(keys)))
-	for _, a := range append(keys, args...) {
-		b.WriteByte('/')
-		writeArg(&b, a)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(len(plan)), 10)
+	for _, r := range plan {
+		b = append(b, '/')
+		b = appendArg(b, k.of(r.Bucket))
 	}
-	return b.Bytes()
+	// Decimal integers need no escaping.
+	b = append(b, '/')
+	b = strconv.AppendInt(b, ExpiryMarginMillis, 10)
+	for _, r := range plan {
+		for _, n := range planArgs(r) {
+			b = append(b, '/')
+			b = strconv.AppendInt(b, n, 10)
+		}
+	}
+	return b
 }
 
 // ScriptArgs returns the KEYS and ARGV with which the limiter of a plugin
@@ -84,19 +92,19 @@ func planArgs(r bucket.RemoteBucket) [6]int64 {
 	}
 }
 
-// writeArg percent-encodes every byte outside [A-Za-z0-9_-].
-func writeArg(b *bytes.Buffer, s string) {
+// appendArg appends s to b, every byte outside [A-Za-z0-9_-]
+// percent-encoded.
+func appendArg(b []byte, s string) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 	}
+	return b
 }
 
 // Errors of a reply.
@@ -151,6 +159,14 @@ func webdisValues(status int, body []byte, eval bool) ([]int64, error) {
 	if eval {
 		name = "EVAL"
 	}
+	if values, ok := plainWebdisValues(body, name); ok {
+		return values, nil
+	}
+	return jsonWebdisValues(body, name)
+}
+
+// jsonWebdisValues decodes any JSON reply of webdis to the command name.
+func jsonWebdisValues(body []byte, name string) ([]int64, error) {
 	var object map[string]json.RawMessage
 	if err := json.Unmarshal(body, &object); err != nil {
 		return nil, fmt.Errorf("%w: %v", errReply, err)
@@ -184,6 +200,51 @@ func webdisValues(status int, body []byte, eval bool) ([]int64, error) {
 		values[i] = v
 	}
 	return values, nil
+}
+
+// plainWebdisValues reads the reply of a successful script run in the
+// form webdis writes it, {"<name>":[n,n,...]} with every n a decimal
+// integer without sign, leading zero or exponent, below 10^18, and
+// nothing else (no space): the same values webdisValues's JSON decoding
+// finds, without its allocations. ok is false for anything else, which
+// webdisValues then decodes as JSON.
+func plainWebdisValues(body []byte, name string) (values []int64, ok bool) {
+	rest, ok := bytes.CutPrefix(body, []byte(`{"`))
+	if !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(name)); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`":[`)); !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutSuffix(rest, []byte(`]}`)); !ok || len(rest) == 0 {
+		return nil, false
+	}
+	values = make([]int64, 0, 1+bytes.Count(rest, []byte{','}))
+	for len(rest) > 0 {
+		n := 0
+		for n < len(rest) && '0' <= rest[n] && rest[n] <= '9' {
+			n++
+		}
+		if n == 0 || n > 18 || n > 1 && rest[0] == '0' {
+			return nil, false
+		}
+		v := int64(0)
+		for _, c := range rest[:n] {
+			v = v*10 + int64(c-'0')
+		}
+		values = append(values, v)
+		rest = rest[n:]
+		if len(rest) > 0 {
+			if rest[0] != ',' || len(rest) == 1 {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+	}
+	return values, true
 }
 
 // debtsOf checks the script's integers for plan: allowed (0 or 1), then

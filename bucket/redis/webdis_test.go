@@ -3,6 +3,7 @@ package redis
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,6 +224,8 @@ func FuzzParseReply(f *testing.F) {
 		`{"EVALSHA":[1,0,0,0]}`, `{"EVALSHA":[0,1,999999999,4]}`, `{"EVALSHA":[false,"NOSCRIPT x"]}`,
 		`{"EVALSHA":[false,"ERR boom"]}`, `{"EVALSHA":[1,0,0]}`, `{"EVAL":[1,0,0,0]}`, `<html>`, ``,
 		`{"EVALSHA":[1,-1,0,0]}`, `{"EVALSHA":[1,1e30,0,0]}`, `{"EVALSHA":[1,0.5,0,0]}`, `{"EVALSHA":null}`,
+		`{"EVALSHA":[1,01,0,0]}`, `{"EVALSHA":[1,0,0,]}`, `{"EVALSHA":[]}`, `{"EVALSHA": [1,0,0,0]}`,
+		`{"EVALSHA":[1,9007199254740992,0,0]}`, `{"EVALSHA":[1,1000000000000000000,0,0]}`,
 	} {
 		f.Add(200, []byte(seed))
 	}
@@ -231,6 +234,12 @@ func FuzzParseReply(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if fast, ok := plainWebdisValues(body, "EVALSHA"); ok {
+			decoded, err := jsonWebdisValues(body, "EVALSHA")
+			if err != nil || !slices.Equal(fast, decoded) {
+				t.Fatalf("%q: the plain reader found %v, JSON decoding %v, %v", body, fast, decoded, err)
+			}
+		}
 		_, debts, err := parseReply(ProtocolWebdis, status, body, false, plan)
 		if err != nil {
 			return
@@ -244,4 +253,39 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("DecideRemote: %v", err)
 		}
 	})
+}
+
+// TestPlainWebdisValues: the allocation-free reader takes exactly the
+// replies webdis writes for a successful run, with the values JSON
+// decoding finds, and leaves everything else to JSON decoding.
+func TestPlainWebdisValues(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want []int64 // nil: not read
+	}{
+		{`{"EVALSHA":[1,0,0,0]}`, []int64{1, 0, 0, 0}},
+		{`{"EVALSHA":[0,12,999999999,4]}`, []int64{0, 12, 999999999, 4}},
+		{`{"EVALSHA":[1,999999999999999999,0,0]}`, []int64{1, 999999999999999999, 0, 0}},
+		{`{"EVALSHA":[1,1000000000000000000,0,0]}`, nil},
+		{`{"EVALSHA":[1,01,0,0]}`, nil},
+		{`{"EVALSHA":[1,-1,0,0]}`, nil},
+		{`{"EVALSHA":[1,1e3,0,0]}`, nil},
+		{`{"EVALSHA":[1,0,0,]}`, nil},
+		{`{"EVALSHA":[,1]}`, nil},
+		{`{"EVALSHA":[]}`, nil},
+		{`{"EVALSHA": [1,0,0,0]}`, nil},
+		{`{"EVALSHA":[false,"NOSCRIPT No matching script"]}`, nil},
+		{`{"EVAL":[1,0,0,0]}`, nil},
+		{`{"EVALSHA":[1,0,0,0]} `, nil},
+	} {
+		got, ok := plainWebdisValues([]byte(c.body), "EVALSHA")
+		if ok != (c.want != nil) || !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, %t; want %v", c.body, got, ok, c.want)
+		}
+		if ok {
+			if decoded, err := jsonWebdisValues([]byte(c.body), "EVALSHA"); err != nil || !slices.Equal(decoded, got) {
+				t.Errorf("%s: JSON decoding gives %v, %v", c.body, decoded, err)
+			}
+		}
+	}
 }

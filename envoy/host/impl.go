@@ -293,6 +293,9 @@ func (h *hostImpl) close() error {
 		}
 		h.closeWorkers()
 		h.closeRuntimes()
+		for _, c := range h.clusters {
+			c.close()
+		}
 	})
 	return nil
 }
