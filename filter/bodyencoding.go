@@ -1,6 +1,10 @@
 package filter
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+)
 
 // The filter reads every inspected body as UTF-8 JSON text. A server's
 // framework may read the same bytes otherwise when the request's headers
@@ -162,19 +166,10 @@ func checkContentType(value string) bodyEncodingProblem {
 // token returns the leading RFC 9110 token of s and its length.
 func token(s string) (string, int) {
 	i := 0
-	for i < len(s) && isTokenChar(s[i]) {
+	for i < len(s) && config.IsTokenChar(rune(s[i])) {
 		i++
 	}
 	return s[:i], i
-}
-
-// isTokenChar reports whether c is a tchar (RFC 9110 section 5.6.2).
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // quotedString reads the quoted-string at the start of s (RFC 9110 section

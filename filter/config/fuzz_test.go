@@ -145,7 +145,7 @@ func checkInvariants(cfg *Config) string {
 	if id := cfg.UserIdentity; id != nil {
 		switch id.From {
 		case IdentityHeader:
-			if id.Header == "" || id.Header != strings.ToLower(id.Header) || strings.IndexFunc(id.Header, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			if id.Header == "" || id.Header != strings.ToLower(id.Header) || strings.IndexFunc(id.Header, func(r rune) bool { return !IsTokenChar(r) }) >= 0 {
 				return "has a bad identity header"
 			}
 		case IdentityPeerPrincipal, IdentitySourceAddress:

@@ -479,15 +479,16 @@ func parseHeaderName(path string, v gjson.Result) (string, *Error) {
 	if err != nil {
 		return "", err
 	}
-	if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return !IsTokenChar(r) }) >= 0 {
 		return "", errorf(path, "must be a valid HTTP header name (letters, digits and !#$%%&'*+-.^_`|~), got %s", shown(v))
 	}
 	return strings.ToLower(name), nil
 }
 
-// isTokenChar reports whether r may appear in an RFC 9110 token
-// (section 5.6.2), the syntax of a header field name.
-func isTokenChar(r rune) bool {
+// IsTokenChar reports whether r may appear in an RFC 9110 token (section
+// 5.6.2), the syntax of a header field name and of media types and their
+// parameters; the filter reads Content-Type with it too.
+func IsTokenChar(r rune) bool {
 	switch {
 	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
 		return true
