@@ -164,10 +164,12 @@ bench-buckets:
 # random interleavings of workers, and webdis and RESP replies to the Redis
 # limiter.
 FUZZTIME ?= 30s
-# FUZZFLAGS: extra go test flags for every fuzz target. CI passes
-# -fuzzminimizetime=0: with a short -fuzztime, Go's fuzzing coordinator can
-# end while a worker still minimizes a new-coverage input and then reports
-# "context deadline exceeded" as a failure although nothing failed.
+# FUZZTIME may be a duration or a count of inputs (`100000x`). CI uses a
+# count: with a duration, Go's fuzzing coordinator can end while a worker is
+# still busy and report "context deadline exceeded" as a failure although
+# no input failed; a count-bounded run has no deadline to hit.
+# FUZZFLAGS: extra go test flags for every fuzz target (CI passes
+# -fuzzminimizetime=0, so that a new input is not minimised at length).
 FUZZFLAGS ?=
 fuzz:
 	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
