@@ -89,6 +89,9 @@ func TestStoreCASWrapsSkippingZero(t *testing.T) {
 func TestStoreParallelCASIncrements(t *testing.T) {
 	s := NewStore()
 	const workers, each = 8, 500
+	// A set on a missing key never checks its CAS, so two workers creating
+	// the key at once would both succeed; the key exists before they start.
+	s.Set("vm", "n", []byte("0"), 0)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -96,10 +99,11 @@ func TestStoreParallelCASIncrements(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				for {
-					v, cas, r := s.Get("vm", "n")
-					n := 0
-					if r == OK {
-						n, _ = strconv.Atoi(string(v))
+					v, cas, _ := s.Get("vm", "n")
+					n, err := strconv.Atoi(string(v))
+					if err != nil {
+						t.Errorf("counter holds %q: %v", v, err)
+						return
 					}
 					if s.Set("vm", "n", []byte(strconv.Itoa(n+1)), cas) == OK {
 						break
