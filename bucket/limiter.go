@@ -89,8 +89,9 @@ type Stats struct {
 	// Overflowed counts takes with a demand served by an overflow bucket.
 	Overflowed uint64
 	// ClaimsSettled counts new slots that took on the overflow bucket's
-	// debt again because it changed during the claim (see settleClaim);
-	// ClaimsUnsettled those where that write failed.
+	// debt (or the overflow quota's count) again because it changed during
+	// the claim (see settleClaim, settleQuotaClaim); ClaimsUnsettled those
+	// where that write failed.
 	ClaimsSettled, ClaimsUnsettled uint64
 }
 

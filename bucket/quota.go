@@ -256,6 +256,12 @@ type quotaEntry struct {
 	base   int64 // the stored count the write adds to (the slot's own, or the inherited overflow count)
 	slot   bool
 	claim  bool
+	// inherited is how the overflow quota was read for a claim: the new
+	// slot starts with its count (see settleQuotaClaim).
+	inherited struct {
+		exists bool
+		cas    uint32
+	}
 	// written is what the take wrote, for giving it back.
 	written QuotaState
 }
@@ -462,8 +468,10 @@ func (l *StoreLimiter) readQuota(now int64, r *quotaRequest) (quotaEntry, error)
 		if err != nil {
 			return quotaEntry{}, err
 		}
-		return quotaEntry{req: r, key: claim.key, exists: claim.exists, cas: claim.cas, slot: true, claim: true,
-			count: overflow.count, base: overflow.count}, nil
+		e := quotaEntry{req: r, key: claim.key, exists: claim.exists, cas: claim.cas, slot: true, claim: true,
+			count: overflow.count, base: overflow.count}
+		e.inherited.exists, e.inherited.cas = overflow.exists, overflow.cas
+		return e, nil
 	default:
 		return l.readQuotaKey(r, r.key+"/overflow")
 	}
@@ -567,6 +575,8 @@ func (l *StoreLimiter) commitQuotas(now int64, entries []quotaEntry) (conflict b
 				err = scanErr
 			case slices.ContainsFunc(own, func(o quotaSlotRef) bool { return o.key != e.key }):
 				err = fmt.Errorf("bucket: another take claimed a slot in %s meanwhile: %w", e.req.key, ErrCASMismatch)
+			case e.claim && l.settleQuotaClaim(e):
+				err = fmt.Errorf("bucket: the overflow quota of %s changed during a claim: %w", e.req.key, ErrCASMismatch)
 			}
 		}
 		if err != nil {
@@ -578,6 +588,60 @@ func (l *StoreLimiter) commitQuotas(now int64, entries []quotaEntry) (conflict b
 		}
 	}
 	return false, nil
+}
+
+// settleQuotaClaim completes a claim right after its write, as
+// settleClaim does for buckets. If the overflow quota has been written since
+// the take read the count the new slot inherits, the slot takes on the
+// overflow quota's current count (plus this take's calls, which the restart
+// gives back) and settleQuotaClaim returns true: the take starts over and
+// decides on the slot with that count.
+//
+// The race it closes: one take of a user counted in the overflow quota (X)
+// while another of the same user claimed a slot (Y), a slot that became
+// claimable in between (its count given back to zero). X re-scans after its
+// write and Y re-reads the overflow quota after its write, so at least one
+// sees the other; without this step a user could get one call more than
+// its quota. Taking on the whole overflow count (Y cannot tell X's share
+// from other overflowed users') errs towards admitting less.
+func (l *StoreLimiter) settleQuotaClaim(e *quotaEntry) (restart bool) {
+	value, cas, err := l.store.Get(e.req.key + "/overflow")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false // still never written: unchanged
+	case err != nil:
+		l.stats.settlesAbandoned.Add(1)
+		return true
+	case e.inherited.exists && cas == e.inherited.cas:
+		return false
+	}
+	overflow, _ := decodeQuota(value)
+	raised := overflow.countIn(e.req.start) + e.req.calls
+	for range maxRefundTries {
+		value, cas, err := l.store.Get(e.key)
+		if err != nil {
+			break
+		}
+		owner, s, ok := decodeQuotaSlot(value)
+		if !ok || owner != e.req.user.owner || s.Window != e.written.Window {
+			break
+		}
+		if s.Count >= raised {
+			l.stats.settled.Add(1)
+			return true
+		}
+		s.Count = raised
+		err = l.store.Set(e.key, encodeQuotaSlot(owner, s), cas)
+		if err == nil {
+			l.stats.settled.Add(1)
+			return true
+		}
+		if !errors.Is(err, ErrCASMismatch) {
+			break
+		}
+	}
+	l.stats.settlesAbandoned.Add(1)
+	return true
 }
 
 // releaseQuotas gives back the calls of written entries (a count of the

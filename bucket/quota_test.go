@@ -1,6 +1,7 @@
 package bucket_test
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,4 +275,67 @@ func FuzzQuotaWindow(f *testing.F) {
 			t.Fatalf("%v in %s: window of %v", now, loc, end.Sub(start))
 		}
 	})
+}
+
+func TestQuotaClaimTakesOnAnOverflowCountWrittenDuringIt(t *testing.T) {
+	q := bucket.Quota{MaxCalls: 1, Period: bucket.PeriodWeek}
+	opts := bucket.Options{Namespace: "ns", MaxTrackedUsers: 1}
+	lastWeek, now := t0.Add(-7*24*time.Hour), t0
+	keysLike := func(s *buckettest.MemoryStore, part string) []string {
+		var keys []string
+		for _, k := range s.Keys() {
+			if strings.Contains(k, "/quota/") && strings.Contains(k, part) {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+
+	// The overflow value a take of alice writes when the only slot is
+	// busy this week (built in a store of its own, same key names).
+	other := buckettest.NewMemoryStore()
+	ol := newLimiter(t, other, opts)
+	for _, who := range []string{"victor", "alice"} {
+		if d := take(t, ol, now, []bucket.Demand{quotaDemand(bucket.KindUser, "", who, q)}); !d.Allowed {
+			t.Fatalf("%s: %+v", who, d)
+		}
+	}
+	overflowKeys := keysLike(other, "/overflow")
+	if len(overflowKeys) != 1 {
+		t.Fatalf("overflow keys: %v", overflowKeys)
+	}
+	overflowValue, _, err := other.Get(overflowKeys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Here victor's slot counts last week, so alice's take (Y) claims it;
+	// between Y's read of the overflow quota and Y's claim, another take
+	// of alice (X) counts in the overflow quota, as it did above.
+	store := buckettest.NewMemoryStore()
+	y := newLimiter(t, store, opts)
+	if d := take(t, y, lastWeek, []bucket.Demand{quotaDemand(bucket.KindUser, "", "victor", q)}); !d.Allowed {
+		t.Fatalf("victor: %+v", d)
+	}
+	slots := keysLike(store, "/slot/")
+	if len(slots) != 1 {
+		t.Fatalf("slot keys: %v", slots)
+	}
+	store.SetHook(onceHook(isSet(slots[0]), func() {
+		if err := store.Set(overflowKeys[0], overflowValue, 0); err != nil {
+			t.Errorf("write overflow: %v", err)
+		}
+	}))
+	d := take(t, y, now, []bucket.Demand{quotaDemand(bucket.KindUser, "", "alice", q)})
+	store.SetHook(nil)
+	if d.Allowed {
+		t.Fatalf("alice's second call of the week was admitted on a claimed slot: %+v", d)
+	}
+	if s := y.Stats(); s.ClaimsSettled != 1 {
+		t.Fatalf("stats %+v, want one settled claim", s)
+	}
+	// The claim stays alice's, with the count she already has this week.
+	if d := take(t, y, now, []bucket.Demand{quotaDemand(bucket.KindUser, "", "alice", q)}); d.Allowed || d.Overflowed {
+		t.Fatalf("alice again: %+v", d)
+	}
 }
