@@ -25,7 +25,10 @@ import (
 // quotas first, then caps, then buckets; whatever was written is given
 // back when a later stage rejects. Per-user caps live in per-user tables:
 // a slot with no live lease is reclaimable; a user without a slot shares
-// the table's overflow cap.
+// the table's overflow cap. The overflow cap's leases name their owners,
+// and a user's calls in flight are those of its slots plus its own leases
+// in the overflow cap: a user who started a call while the table was full
+// and then claimed a slot still holds at most the cap.
 //
 // Keys, next to those of keys.go and quota.go:
 //
@@ -43,11 +46,22 @@ const DefaultLeaseTTL = 30 * time.Second
 // MaxInFlightLimit is the largest cap: a cap's leases are one value.
 const MaxInFlightLimit = 10000
 
-// lease is one call's hold on a cap's key.
+// capForm is the form of a cap's value: a cap of its own, a slot of a
+// per-user table (one owner for all its leases) or a table's overflow cap
+// (an owner per lease).
+type capForm byte
+
+const (
+	capPlain capForm = iota
+	capSlot
+	capOverflow
+)
+
+// leaseRef is one call's hold on a cap's key.
 type leaseRef struct {
 	key   string
-	slot  bool
-	owner digest
+	form  capForm
+	owner digest // of a slot
 	id    uint64
 	calls int64
 }
@@ -77,11 +91,13 @@ func leaseRefs(lease Lease) []leaseRef {
 	return nil
 }
 
-// leaseEntry is one lease in a value: the id and its expiry (Unix ns).
+// leaseEntry is one lease in a value: the id, its expiry (Unix ns), the
+// calls it holds and, in an overflow cap, its owner.
 type leaseEntry struct {
 	id      uint64
 	expires int64
 	calls   int64
+	owner   digest
 }
 
 // leaseSet is a cap's value: its leases.
@@ -100,53 +116,78 @@ func (s leaseSet) live(now int64) (leaseSet, int64) {
 	return out, calls
 }
 
-// Value format: byte 0 is 5 (a cap) or 6 (a cap slot, then the owner's
-// 16-byte digest), then per lease its id (uint64), expiry (int64) and
-// calls (int64), big-endian.
+// ownedCalls returns the calls of the leases of owner.
+func (s leaseSet) ownedCalls(owner digest) int64 {
+	var calls int64
+	for _, e := range s {
+		if e.owner == owner {
+			calls += e.calls
+		}
+	}
+	return calls
+}
+
+// Value format: byte 0 is 5 (a cap), 6 (a cap slot, then the owner's
+// 16-byte digest) or 7 (a table's overflow cap), then per lease its id
+// (uint64), expiry (int64) and calls (int64), big-endian, and in an
+// overflow cap the lease owner's digest.
 const (
-	formatInFlight     = 5
-	formatInFlightSlot = 6
-	leaseEntrySize     = 24
+	formatInFlight         = 5
+	formatInFlightSlot     = 6
+	formatInFlightOverflow = 7
+	leaseEntrySize         = 24
 )
 
-func encodeLeases(slot bool, owner digest, s leaseSet) []byte {
-	head := 1
-	if slot {
-		head += digestSize
+// layout returns the format byte, the header size and the size of one
+// lease of a value of form f.
+func (f capForm) layout() (format byte, head, entry int) {
+	switch f {
+	case capSlot:
+		return formatInFlightSlot, 1 + digestSize, leaseEntrySize
+	case capOverflow:
+		return formatInFlightOverflow, 1, leaseEntrySize + digestSize
+	default:
+		return formatInFlight, 1, leaseEntrySize
 	}
-	b := make([]byte, head+leaseEntrySize*len(s))
-	b[0] = formatInFlight
-	if slot {
-		b[0] = formatInFlightSlot
+}
+
+func encodeLeases(f capForm, owner digest, s leaseSet) []byte {
+	format, head, size := f.layout()
+	b := make([]byte, head+size*len(s))
+	b[0] = format
+	if f == capSlot {
 		copy(b[1:], owner[:])
 	}
 	for i, e := range s {
-		p := b[head+i*leaseEntrySize:]
+		p := b[head+i*size:]
 		binary.BigEndian.PutUint64(p[0:8], e.id)
 		binary.BigEndian.PutUint64(p[8:16], uint64(e.expires))
 		binary.BigEndian.PutUint64(p[16:24], uint64(e.calls))
+		if f == capOverflow {
+			copy(p[leaseEntrySize:], e.owner[:])
+		}
 	}
 	return b
 }
 
-// decodeLeases decodes a cap value; a corrupt one holds no lease (and, as
-// a slot, is free).
-func decodeLeases(v []byte, slot bool) (owner digest, s leaseSet, ok bool) {
-	head, format := 1, byte(formatInFlight)
-	if slot {
-		head, format = 1+digestSize, formatInFlightSlot
-	}
-	if len(v) < head || v[0] != format || (len(v)-head)%leaseEntrySize != 0 {
+// decodeLeases decodes a cap value of form f; a corrupt one holds no lease
+// (and, as a slot, is free).
+func decodeLeases(v []byte, f capForm) (owner digest, s leaseSet, ok bool) {
+	format, head, size := f.layout()
+	if len(v) < head || v[0] != format || (len(v)-head)%size != 0 {
 		return digest{}, nil, false
 	}
-	if slot {
+	if f == capSlot {
 		copy(owner[:], v[1:1+digestSize])
 	}
-	for p := v[head:]; len(p) > 0; p = p[leaseEntrySize:] {
+	for p := v[head:]; len(p) > 0; p = p[size:] {
 		e := leaseEntry{id: binary.BigEndian.Uint64(p[0:8]), expires: int64(binary.BigEndian.Uint64(p[8:16])),
 			calls: int64(binary.BigEndian.Uint64(p[16:24]))}
 		if e.calls < 1 {
 			return digest{}, nil, false
+		}
+		if f == capOverflow {
+			copy(e.owner[:], p[leaseEntrySize:])
 		}
 		s = append(s, e)
 	}
@@ -179,13 +220,20 @@ type capRequest struct {
 type capEntry struct {
 	req    *capRequest
 	key    string
-	slot   bool
+	form   capForm
 	exists bool
 	cas    uint32
 	leases leaseSet // live leases
-	calls  int64    // calls they hold
+	calls  int64    // the calls in flight the decision counts
 	claim  bool
 	id     uint64 // the lease this take adds
+	// For a user's slot: the calls of its slots, and how the overflow
+	// cap was read (the user's own calls there count too; see
+	// settleCapSlot).
+	slotCalls       int64
+	overflowExists  bool
+	overflowCAS     uint32
+	overflowOwnLive int64
 }
 
 // splitInFlight separates cap demands (MaxInFlight > 0) from the others.
@@ -307,29 +355,34 @@ func (l *StoreLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decision
 // readCap reads one cap, or the user's slot of a per-user cap.
 func (l *StoreLimiter) readCap(now int64, r *capRequest) (capEntry, error) {
 	if r.user == nil {
-		return l.readCapKey(now, r, r.key)
+		return l.readCapKey(now, r, r.key, capPlain)
 	}
 	own, claim, err := l.scanCapUser(now, r)
 	if err != nil {
 		return capEntry{}, err
 	}
-	switch {
-	case len(own) > 0:
-		e := own[0]
+	overflow, err := l.readCapKey(now, r, r.key+"/overflow", capOverflow)
+	if err != nil || len(own) == 0 && claim.form != capSlot {
+		return overflow, err
+	}
+	e := claim
+	if len(own) > 0 {
+		e = own[0]
 		for _, o := range own[1:] {
 			e.calls += o.calls
 		}
-		return e, nil
-	case claim.slot:
-		return claim, nil
-	default:
-		return l.readCapKey(now, r, r.key+"/overflow")
 	}
+	e.slotCalls = e.calls
+	e.overflowExists, e.overflowCAS = overflow.exists, overflow.cas
+	e.overflowOwnLive = overflow.leases.ownedCalls(r.user.owner)
+	e.calls += e.overflowOwnLive
+	return e, nil
 }
 
-// readCapKey reads a cap that is not a slot.
-func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string) (capEntry, error) {
-	e := capEntry{req: r, key: key}
+// readCapKey reads a cap that is not a slot: a cap of its own, or a
+// table's overflow cap.
+func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string, f capForm) (capEntry, error) {
+	e := capEntry{req: r, key: key, form: f}
 	value, cas, err := l.store.Get(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -338,7 +391,7 @@ func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string) (capEntr
 		return capEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
 	}
 	e.exists, e.cas = true, cas
-	_, s, ok := decodeLeases(value, false)
+	_, s, ok := decodeLeases(value, f)
 	if !ok {
 		l.stats.corrupt.Add(1)
 	}
@@ -348,8 +401,8 @@ func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string) (capEntr
 
 // scanCapUser reads the user's candidate slots up to the first never
 // written: the slots the user owns (as entries), and the first it may
-// claim (never written, free, or without a live lease; claim.slot is
-// false when there is none).
+// claim (never written, free, or without a live lease; claim.form is
+// capSlot only when there is one).
 func (l *StoreLimiter) scanCapUser(now int64, r *capRequest) (own []capEntry, claim capEntry, err error) {
 	pos := r.user.start
 	for i := range r.user.n {
@@ -359,24 +412,24 @@ func (l *StoreLimiter) scanCapUser(now int64, r *capRequest) (own []capEntry, cl
 		key := slotKey(r.key, int(pos))
 		value, cas, err := l.store.Get(key)
 		if errors.Is(err, ErrNotFound) {
-			if !claim.slot {
-				claim = capEntry{req: r, key: key, slot: true, claim: true}
+			if claim.form != capSlot {
+				claim = capEntry{req: r, key: key, form: capSlot, claim: true}
 			}
 			break
 		}
 		if err != nil {
 			return nil, capEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
 		}
-		owner, s, ok := decodeLeases(value, true)
+		owner, s, ok := decodeLeases(value, capSlot)
 		if !ok {
 			l.stats.corrupt.Add(1)
 		}
 		live, calls := s.live(now)
 		switch {
 		case owner == r.user.owner:
-			own = append(own, capEntry{req: r, key: key, slot: true, exists: true, cas: cas, leases: live, calls: calls})
-		case !claim.slot && (owner == digest{} || calls == 0):
-			claim = capEntry{req: r, key: key, slot: true, exists: true, cas: cas, claim: true}
+			own = append(own, capEntry{req: r, key: key, form: capSlot, exists: true, cas: cas, leases: live, calls: calls})
+		case claim.form != capSlot && (owner == digest{} || calls == 0):
+			claim = capEntry{req: r, key: key, form: capSlot, exists: true, cas: cas, claim: true}
 		}
 	}
 	return own, claim, nil
@@ -390,12 +443,16 @@ func (l *StoreLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, e
 	for i := range entries {
 		e := &entries[i]
 		e.id = l.newLeaseID()
-		leases := append(slices.Clone(e.leases), leaseEntry{id: e.id, expires: expires, calls: e.req.calls})
+		added := leaseEntry{id: e.id, expires: expires, calls: e.req.calls}
 		var owner digest
-		if e.slot {
+		switch e.form {
+		case capSlot:
 			owner = e.req.user.owner
+		case capOverflow:
+			added.owner = e.req.user.owner
 		}
-		value := encodeLeases(e.slot, owner, leases)
+		leases := append(slices.Clone(e.leases), added)
+		value := encodeLeases(e.form, owner, leases)
 		var err error
 		if e.exists {
 			err = l.store.Set(e.key, value, e.cas)
@@ -403,8 +460,8 @@ func (l *StoreLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, e
 			err = l.create(e.key, value)
 		}
 		if err == nil {
-			lease.refs = append(lease.refs, leaseRef{key: e.key, slot: e.slot, owner: owner, id: e.id, calls: e.req.calls})
-			if e.req.user != nil && (e.claim || !e.slot) {
+			lease.refs = append(lease.refs, leaseRef{key: e.key, form: e.form, owner: owner, id: e.id, calls: e.req.calls})
+			if e.req.user != nil && (e.claim || e.form == capOverflow) {
 				// Another take of the same user may have claimed a slot
 				// meanwhile: start over, counting both.
 				own, _, scanErr := l.scanCapUser(now, e.req)
@@ -414,6 +471,9 @@ func (l *StoreLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, e
 				case slices.ContainsFunc(own, func(o capEntry) bool { return o.key != e.key }):
 					err = fmt.Errorf("bucket: another take claimed a slot in %s meanwhile: %w", e.req.key, ErrCASMismatch)
 				}
+			}
+			if err == nil && e.form == capSlot {
+				err = l.settleCapSlot(now, e)
 			}
 		}
 		if err != nil {
@@ -425,6 +485,33 @@ func (l *StoreLimiter) commitCaps(now int64, entries []capEntry) (Lease, bool, e
 		}
 	}
 	return lease, false, nil
+}
+
+// settleCapSlot completes a write to a user's slot: if the overflow cap
+// was written since the take read it and the user's own calls there now
+// exceed what the slot's decision counted beyond the cap, it reports a
+// conflict and the take starts over. It closes the race between two takes
+// of one user, one adding a lease to the overflow cap (X, which found no
+// slot of the user) and one to a slot (Y): X re-scans the user's slots
+// after its write and Y re-reads the overflow cap after its write, so at
+// least one sees the other.
+func (l *StoreLimiter) settleCapSlot(now int64, e *capEntry) error {
+	key := e.req.key + "/overflow"
+	value, cas, err := l.store.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("bucket: read %s: %w", key, err)
+	case e.overflowExists && cas == e.overflowCAS:
+		return nil
+	}
+	_, s, _ := decodeLeases(value, capOverflow)
+	live, _ := s.live(now)
+	if e.slotCalls+live.ownedCalls(e.req.user.owner)+e.req.calls <= e.req.max {
+		return nil
+	}
+	return fmt.Errorf("bucket: the user's overflow leases in %s changed meanwhile: %w", e.req.key, ErrCASMismatch)
 }
 
 // Release gives a lease's calls back to its caps. Releasing twice, a
@@ -459,8 +546,8 @@ func (l *StoreLimiter) editLease(r leaseRef, edit func(leaseSet, int) leaseSet) 
 		if err != nil {
 			return errors.Is(err, ErrNotFound)
 		}
-		owner, s, ok := decodeLeases(value, r.slot)
-		if !ok || r.slot && owner != r.owner {
+		owner, s, ok := decodeLeases(value, r.form)
+		if !ok || r.form == capSlot && owner != r.owner {
 			return true
 		}
 		i := slices.IndexFunc(s, func(e leaseEntry) bool { return e.id == r.id })
@@ -468,7 +555,7 @@ func (l *StoreLimiter) editLease(r leaseRef, edit func(leaseSet, int) leaseSet) 
 			return true
 		}
 		s = edit(s, i)
-		err = l.store.Set(r.key, encodeLeases(r.slot, owner, s), cas)
+		err = l.store.Set(r.key, encodeLeases(r.form, owner, s), cas)
 		if err == nil {
 			return true
 		}

@@ -1,6 +1,7 @@
 package bucket_test
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,5 +156,85 @@ func TestCapIsExactUnderRacingWorkers(t *testing.T) {
 	wg.Wait()
 	if got := admitted.Load(); got != 13 {
 		t.Errorf("%d calls in flight, want exactly the cap of 13", got)
+	}
+}
+
+func TestUserLeavingTheOverflowCapKeepsItsCalls(t *testing.T) {
+	// One slot, one call per user: alice starts a call while victor holds
+	// the slot (her lease goes to the overflow cap); victor's call ends.
+	l := newLimiter(t, buckettest.NewMemoryStore(), bucket.Options{MaxTrackedUsers: 1, LeaseTTL: time.Hour})
+	capOf := func(who string) []bucket.Demand { return []bucket.Demand{capDemand(bucket.KindUser, "", who, 1)} }
+	victor := take(t, l, t0, capOf("victor"))
+	alice := take(t, l, t0, capOf("alice"))
+	if !victor.Allowed || !alice.Allowed {
+		t.Fatalf("victor %+v, alice %+v", victor, alice)
+	}
+	l.Release(victor.Lease)
+	if d := take(t, l, t0, capOf("alice")); d.Allowed {
+		t.Fatalf("alice's second call in flight admitted on the freed slot: %+v", d)
+	}
+	// Her overflow lease does not count against another user.
+	bob := take(t, l, t0, capOf("bob"))
+	if !bob.Allowed {
+		t.Fatalf("bob: %+v", bob)
+	}
+	l.Release(bob.Lease)
+	l.Release(alice.Lease)
+	if d := take(t, l, t0, capOf("alice")); !d.Allowed {
+		t.Fatalf("alice after her call ended: %+v", d)
+	}
+}
+
+func TestCapSlotWriteSeesAnOverflowLeaseAddedMeanwhile(t *testing.T) {
+	opts := bucket.Options{Namespace: "ns", MaxTrackedUsers: 1, LeaseTTL: time.Hour}
+	capOf := func(who string) []bucket.Demand { return []bucket.Demand{capDemand(bucket.KindUser, "", who, 1)} }
+	keysLike := func(s *buckettest.MemoryStore, part string) []string {
+		var keys []string
+		for _, k := range s.Keys() {
+			if strings.Contains(k, "/inflight/") && strings.Contains(k, part) {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	// The overflow cap as a call of alice leaves it when victor holds the
+	// only slot (built in a store of its own, same key names).
+	other := buckettest.NewMemoryStore()
+	ol := newLimiter(t, other, opts)
+	for _, who := range []string{"victor", "alice"} {
+		if d := take(t, ol, t0, capOf(who)); !d.Allowed {
+			t.Fatalf("%s: %+v", who, d)
+		}
+	}
+	overflowKeys := keysLike(other, "/overflow")
+	if len(overflowKeys) != 1 {
+		t.Fatalf("overflow keys: %v", overflowKeys)
+	}
+	overflowValue, _, err := other.Get(overflowKeys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Here alice claims the free slot (Y); before Y's write, another call
+	// of alice (X, which found the slot busy) adds its overflow lease.
+	store := buckettest.NewMemoryStore()
+	y := newLimiter(t, store, opts)
+	held := take(t, y, t0, capOf("victor"))
+	y.Release(held.Lease)
+	slots := keysLike(store, "/slot/")
+	if len(slots) != 1 {
+		t.Fatalf("slot keys: %v", slots)
+	}
+	store.SetHook(onceHook(isSet(slots[0]), func() {
+		if err := store.Set(overflowKeys[0], overflowValue, 0); err != nil {
+			t.Errorf("write overflow: %v", err)
+		}
+	}))
+	d := take(t, y, t0, capOf("alice"))
+	store.SetHook(nil)
+	if d.Allowed {
+		t.Fatalf("alice's second call in flight admitted: %+v", d)
+	}
+	if !d.ConcurrencyExceeded {
+		t.Fatalf("decision %+v, want a concurrency rejection", d)
 	}
 }
