@@ -119,6 +119,9 @@ func checkWindows(t *testing.T, log []admission) {
 	uses := map[bucket.Bucket][]use{}
 	for _, a := range log {
 		for _, d := range a.demands {
+			if d.Quota != nil || d.MaxInFlight > 0 {
+				continue // checkQuotas, simulation.checkCaps
+			}
 			b := d.Bucket
 			if b.Kind == bucket.KindShared || b.Kind == bucket.KindUser {
 				b.Tool = ""
@@ -213,14 +216,70 @@ var (
 	simUserTool = limit(2, 500*time.Millisecond)
 )
 
+// Quotas and caps of the simulated configuration (simulation.limits).
+var (
+	simQuotaShared = bucket.Quota{MaxCalls: 60, Period: bucket.PeriodDay}
+	simQuotaUser   = bucket.Quota{MaxCalls: 8, Period: bucket.PeriodDay}
+)
+
+const simCapShared, simCapUser = 4, 2
+
+// randomLimits returns random quota and cap demands of a call of tokens
+// calls by user id.
+func randomLimits(rng *rand.Rand, id string, tokens int64) []bucket.Demand {
+	var d []bucket.Demand
+	add := func(demand bucket.Demand) {
+		if rng.IntN(3) > 0 {
+			d = append(d, demand)
+		}
+	}
+	add(bucket.Demand{Bucket: bucket.Bucket{Kind: bucket.KindShared}, Tokens: tokens, Quota: &simQuotaShared})
+	add(bucket.Demand{Bucket: bucket.Bucket{Kind: bucket.KindUser, User: id}, Tokens: tokens, Quota: &simQuotaUser})
+	add(bucket.Demand{Bucket: bucket.Bucket{Kind: bucket.KindShared}, Tokens: tokens, MaxInFlight: simCapShared})
+	add(bucket.Demand{Bucket: bucket.Bucket{Kind: bucket.KindUser, User: id}, Tokens: tokens, MaxInFlight: simCapUser})
+	return d
+}
+
+// checkQuotas fails when a quota (per user for per-user quotas) admitted
+// more calls in one window than its MaxCalls.
+func checkQuotas(t *testing.T, log []admission) {
+	t.Helper()
+	type window struct {
+		kind  bucket.Kind
+		user  string
+		q     bucket.Quota
+		start int64
+	}
+	counts := map[window]int64{}
+	for _, a := range log {
+		for _, d := range a.demands {
+			if d.Quota == nil {
+				continue
+			}
+			start, _ := d.Quota.Window(a.now)
+			w := window{d.Bucket.Kind, d.Bucket.User, *d.Quota, start.UnixNano()}
+			counts[w] += d.Tokens
+			if counts[w] > d.Quota.MaxCalls {
+				t.Fatalf("%s quota (user %q) admitted %d calls in the window from %v, max %d",
+					w.kind, w.user, counts[w], start, d.Quota.MaxCalls)
+			}
+		}
+	}
+}
+
 // randomDemands returns the demands of a random call (sometimes a batch
 // of two) of a random one of users users.
 func randomDemands(rng *rand.Rand, users int) []bucket.Demand {
-	id := fmt.Sprint("user", rng.IntN(users))
+	_, _, d := randomCall(rng, users)
+	return d
+}
+
+// randomCall is randomDemands with the call's user and tokens.
+func randomCall(rng *rand.Rand, users int) (id string, tokens int64, d []bucket.Demand) {
+	id = fmt.Sprint("user", rng.IntN(users))
 	name := []string{"a", "b"}[rng.IntN(2)]
 	toolLimit := map[string]bucket.Limit{"a": simToolA, "b": simToolB}[name]
-	tokens := int64(1 + rng.IntN(4)/3)
-	var d []bucket.Demand
+	tokens = int64(1 + rng.IntN(4)/3)
 	add := func(b bucket.Bucket) {
 		if rng.IntN(5) > 0 {
 			d = append(d, bucket.Demand{Bucket: b, Tokens: tokens})
@@ -230,7 +289,15 @@ func randomDemands(rng *rand.Rand, users int) []bucket.Demand {
 	add(tool(name, toolLimit))
 	add(user(id, simUser))
 	add(userTool(id, name, simUserTool))
-	return d
+	return id, tokens, d
+}
+
+// held is an admitted call of the simulation holding its cap leases.
+type held struct {
+	worker  int
+	lease   bucket.Lease
+	demands []bucket.Demand
+	until   int // the take count at which the call ends
 }
 
 // simulation runs takes of several workers on one store, single-threaded
@@ -247,12 +314,22 @@ type simulation struct {
 	depth   int
 	users   int
 	log     []admission
+	// limits adds quota and cap demands to the calls; admitted calls with
+	// a lease hold it for a few takes.
+	limits bool
+	takes  int
+	held   []held
 }
 
 func newSimulation(t *testing.T, seed uint64, nest float64, opts bucket.Options, users int) *simulation {
 	store := buckettest.NewMemoryStore()
 	s := &simulation{t: t, rng: rand.New(rand.NewPCG(seed, seed>>32|1)), nest: nest, users: users}
-	for range 3 {
+	for i := range 3 {
+		// Each worker its own random source, as each VM has: lease ids
+		// start from a random base per limiter.
+		var key [32]byte
+		key[0], key[1] = byte(seed), byte(i)
+		opts.Random = rand.NewChaCha8(key)
 		s.workers = append(s.workers, newLimiter(t, store, opts))
 	}
 	s.busy = make([]bool, len(s.workers))
@@ -272,19 +349,66 @@ func newSimulation(t *testing.T, seed uint64, nest float64, opts bucket.Options,
 func (s *simulation) takeOne() {
 	s.clock += time.Duration(s.rng.Int64N(int64(60 * time.Millisecond)))
 	now := t0.Add(s.clock - time.Duration(s.rng.Int64N(int64(20*time.Millisecond))))
-	demands := randomDemands(s.rng, s.users)
+	id, tokens, demands := randomCall(s.rng, s.users)
+	if s.limits {
+		demands = append(demands, randomLimits(s.rng, id, tokens)...)
+	}
 	w := s.rng.IntN(len(s.workers))
 	if s.busy[w] {
 		return
 	}
 	s.busy[w] = true
 	defer func() { s.busy[w] = false }()
+	s.takes++
+	s.endCalls()
 	d, err := tryTake(s.t, s.workers[w], now, demands)
 	if err != nil {
 		s.t.Fatalf("take: %v", err)
 	}
 	if d.Allowed {
+		s.checkCaps(demands)
 		s.log = append(s.log, admission{now, demands})
+		if d.Lease != nil && !d.Lease.Empty() {
+			s.held = append(s.held, held{worker: w, lease: d.Lease, demands: demands, until: s.takes + s.rng.IntN(24)})
+		}
+	}
+}
+
+// endCalls releases the leases of the calls whose time is up. A call
+// leaves s.held before its release starts: takes nested in the release
+// may see its lease still held, never the reverse.
+func (s *simulation) endCalls() {
+	var due []held
+	s.held = slices.DeleteFunc(s.held, func(h held) bool {
+		if h.until <= s.takes {
+			due = append(due, h)
+			return true
+		}
+		return false
+	})
+	for _, h := range due {
+		s.workers[h.worker].Release(h.lease)
+	}
+}
+
+// checkCaps fails when the call just admitted, with the calls held, puts
+// more calls in flight than a cap allows (per user for per-user caps).
+func (s *simulation) checkCaps(demands []bucket.Demand) {
+	for _, d := range demands {
+		if d.MaxInFlight == 0 {
+			continue
+		}
+		inFlight := d.Tokens
+		for _, h := range s.held {
+			for _, o := range h.demands {
+				if o.MaxInFlight == d.MaxInFlight && o.Bucket.Kind == d.Bucket.Kind && o.Bucket.User == d.Bucket.User {
+					inFlight += o.Tokens
+				}
+			}
+		}
+		if inFlight > d.MaxInFlight {
+			s.t.Fatalf("%s cap (user %q) has %d calls in flight, max %d", d.Bucket.Kind, d.Bucket.User, inFlight, d.MaxInFlight)
+		}
 	}
 }
 
@@ -293,6 +417,7 @@ func (s *simulation) run(takes int) {
 		s.takeOne()
 	}
 	checkWindows(s.t, s.log)
+	checkQuotas(s.t, s.log)
 }
 
 func TestSimulatedInterleavings(t *testing.T) {
@@ -306,15 +431,26 @@ func TestSimulatedInterleavings(t *testing.T) {
 		{"table with room", bucket.Options{Namespace: "ns", MaxTrackedUsers: 64}, 8},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for seed := range uint64(40) {
-				s := newSimulation(t, seed, 0.05, tt.opts, tt.users)
-				s.run(150)
-				if len(s.log) == 0 {
-					t.Fatalf("seed %d admitted nothing", seed)
+		for _, limits := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/quotas and caps %t", tt.name, limits), func(t *testing.T) {
+				var claims, overflowed uint64
+				for seed := range uint64(40) {
+					s := newSimulation(t, seed, 0.05, tt.opts, tt.users)
+					s.limits = limits
+					s.run(150)
+					if len(s.log) == 0 {
+						t.Fatalf("seed %d admitted nothing", seed)
+					}
+					for _, w := range s.workers {
+						claims += w.Stats().SlotClaims
+						overflowed += w.Stats().Overflowed
+					}
 				}
-			}
-		})
+				if claims == 0 {
+					t.Fatalf("no slot claimed: the tables are not exercised")
+				}
+			})
+		}
 	}
 }
 
@@ -327,6 +463,7 @@ func FuzzInterleavings(f *testing.F) {
 		// Up to 1 in 8 store operations runs another take first (more
 		// nests so deep that a run takes seconds).
 		s := newSimulation(t, seed, float64(nest%32)/256, opts, 1+int(users%40))
+		s.limits = seed%2 == 1
 		s.run(100)
 	})
 }

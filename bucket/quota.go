@@ -168,6 +168,20 @@ func (s QuotaState) countIn(start int64) int64 {
 	return s.Count
 }
 
+// windowFrom is the start of the window a take whose clock puts it in the
+// window [start, end) counts in: its own, or the stored one if that is the
+// next. Workers' clocks differ slightly, and one that has crossed a
+// boundary has already started the next window; a take whose clock still
+// reads the end of the last one counts in the new window instead of
+// resetting the count to the old one: windows only move forward. A stored
+// window further ahead (a clock far off) is not followed.
+func (s QuotaState) windowFrom(start, end int64) int64 {
+	if s.Window > start && s.Window <= end {
+		return s.Window
+	}
+	return start
+}
+
 // quotaKey is the key of a quota (the prefix of its table when per user).
 func (k keys) quota(kind Kind, name string, q Quota, tableSize int) string {
 	key := k.prefix + "quota/" + kindWord(kind)
@@ -252,10 +266,13 @@ type quotaEntry struct {
 	key    string // the key written
 	exists bool
 	cas    uint32
-	count  int64 // the count in the current window before the take
-	base   int64 // the stored count the write adds to (the slot's own, or the inherited overflow count)
-	slot   bool
-	claim  bool
+	// start and end are the window counted in: the request's, or a later
+	// one already stored (see windowFrom).
+	start, end int64
+	count      int64 // the count in that window before the take
+	base       int64 // the stored count the write adds to (the slot's own, or the inherited overflow count)
+	slot       bool
+	claim      bool
 	// inherited is how the overflow quota was read for a claim: the new
 	// slot starts with its count (see settleQuotaClaim).
 	inherited struct {
@@ -432,12 +449,12 @@ func decideQuotas(now int64, entries []quotaEntry) *Decision {
 			d = &Decision{QuotaExceeded: true}
 		}
 		d.Rejected = append(d.Rejected, e.req.kind)
-		wait := time.Duration(e.req.end - now)
+		wait := time.Duration(e.end - now)
 		if wait > d.RetryAfter {
 			d.RetryAfter = wait
 			// For RateLimit headers: the quota as a bucket of MaxCalls
 			// refilled over its window.
-			window := Limit{MaxTokens: e.req.quota.MaxCalls, RefillPeriod: time.Duration(e.req.end - e.req.start)}
+			window := Limit{MaxTokens: e.req.quota.MaxCalls, RefillPeriod: time.Duration(e.end - e.start)}
 			d.Tightest = Status{Bucket: Bucket{Kind: e.req.kind, Limit: window}, Remaining: max(e.req.quota.MaxCalls-e.count, 0), ResetAfter: wait}
 		}
 		if e.req.calls > e.req.quota.MaxCalls {
@@ -458,9 +475,14 @@ func (l *StoreLimiter) readQuota(now int64, r *quotaRequest) (quotaEntry, error)
 	}
 	switch {
 	case len(own) > 0:
-		e := quotaEntry{req: r, key: own[0].key, exists: true, cas: own[0].cas, slot: true, base: own[0].state.countIn(r.start)}
+		start := r.start
 		for _, o := range own {
-			e.count += o.state.countIn(r.start)
+			start = max(start, o.state.windowFrom(r.start, r.end))
+		}
+		e := quotaEntry{req: r, key: own[0].key, exists: true, cas: own[0].cas, slot: true, base: own[0].state.countIn(start)}
+		e.setWindow(start)
+		for _, o := range own {
+			e.count += o.state.countIn(start)
 		}
 		return e, nil
 	case claim.found:
@@ -469,7 +491,7 @@ func (l *StoreLimiter) readQuota(now int64, r *quotaRequest) (quotaEntry, error)
 			return quotaEntry{}, err
 		}
 		e := quotaEntry{req: r, key: claim.key, exists: claim.exists, cas: claim.cas, slot: true, claim: true,
-			count: overflow.count, base: overflow.count}
+			start: overflow.start, end: overflow.end, count: overflow.count, base: overflow.count}
 		e.inherited.exists, e.inherited.cas = overflow.exists, overflow.cas
 		return e, nil
 	default:
@@ -479,7 +501,7 @@ func (l *StoreLimiter) readQuota(now int64, r *quotaRequest) (quotaEntry, error)
 
 // readQuotaKey reads a quota that is not a slot.
 func (l *StoreLimiter) readQuotaKey(r *quotaRequest, key string) (quotaEntry, error) {
-	e := quotaEntry{req: r, key: key}
+	e := quotaEntry{req: r, key: key, start: r.start, end: r.end}
 	value, cas, err := l.store.Get(key)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -492,9 +514,20 @@ func (l *StoreLimiter) readQuotaKey(r *quotaRequest, key string) (quotaEntry, er
 	if !ok {
 		l.stats.corrupt.Add(1)
 	}
-	e.count = s.countIn(r.start)
+	e.setWindow(s.windowFrom(r.start, r.end))
+	e.count = s.countIn(e.start)
 	e.base = e.count
 	return e, nil
+}
+
+// setWindow sets the window the entry counts in, starting at start: the
+// request's, or a later one (whose end the quota's calendar gives).
+func (e *quotaEntry) setWindow(start int64) {
+	e.start, e.end = e.req.start, e.req.end
+	if start != e.req.start {
+		s, end := e.req.quota.Window(time.Unix(0, start))
+		e.start, e.end = s.UnixNano(), end.UnixNano()
+	}
 }
 
 // quotaSlotRef is a quota slot read in a scan.
@@ -537,7 +570,7 @@ func (l *StoreLimiter) scanQuotaUser(r *quotaRequest) (own []quotaSlotRef, claim
 		switch {
 		case owner == r.user.owner:
 			own = append(own, quotaSlotRef{key: key, cas: cas, state: s})
-		case !claim.found && (owner == digest{} || s.countIn(r.start) == 0):
+		case !claim.found && (owner == digest{} || s.countIn(s.windowFrom(r.start, r.end)) == 0):
 			claim = quotaClaimable{quotaSlotRef: quotaSlotRef{key: key, cas: cas, state: s}, found: true, exists: true}
 		}
 	}
@@ -549,7 +582,7 @@ func (l *StoreLimiter) scanQuotaUser(r *quotaRequest) (own []quotaSlotRef, claim
 func (l *StoreLimiter) commitQuotas(now int64, entries []quotaEntry) (conflict bool, err error) {
 	for i := range entries {
 		e := &entries[i]
-		e.written = QuotaState{Window: e.req.start, Count: e.base + e.req.calls}
+		e.written = QuotaState{Window: e.start, Count: e.base + e.req.calls}
 		var value []byte
 		if e.slot {
 			value = encodeQuotaSlot(e.req.user.owner, e.written)
@@ -616,7 +649,7 @@ func (l *StoreLimiter) settleQuotaClaim(e *quotaEntry) (restart bool) {
 		return false
 	}
 	overflow, _ := decodeQuota(value)
-	raised := overflow.countIn(e.req.start) + e.req.calls
+	raised := overflow.countIn(e.start) + e.req.calls
 	for range maxRefundTries {
 		value, cas, err := l.store.Get(e.key)
 		if err != nil {

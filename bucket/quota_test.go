@@ -339,3 +339,57 @@ func TestQuotaClaimTakesOnAnOverflowCountWrittenDuringIt(t *testing.T) {
 		t.Fatalf("alice again: %+v", d)
 	}
 }
+
+func TestQuotaWindowsOnlyMoveForward(t *testing.T) {
+	q := bucket.Quota{MaxCalls: 1, Period: bucket.PeriodDay}
+	midnight := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		demand bucket.Demand
+	}{
+		{"shared", quotaDemand(bucket.KindShared, "", "", q)},
+		{"per user", quotaDemand(bucket.KindUser, "", "alice", q)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := buckettest.NewMemoryStore()
+			ahead := newLimiter(t, store, bucket.Options{MaxTrackedUsers: 8})
+			behind := newLimiter(t, store, bucket.Options{MaxTrackedUsers: 8})
+			// A worker whose clock has crossed midnight counts the first
+			// call of the new day; a worker 2ms behind counts in that day
+			// too, instead of resetting the count to the day before.
+			if d := take(t, ahead, midnight.Add(time.Millisecond), []bucket.Demand{tt.demand}); !d.Allowed {
+				t.Fatalf("first call of the day: %+v", d)
+			}
+			d := take(t, behind, midnight.Add(-time.Millisecond), []bucket.Demand{tt.demand})
+			if d.Allowed || !d.QuotaExceeded {
+				t.Fatalf("call from a clock 2ms behind: %+v, want the new day's quota spent", d)
+			}
+			if want := 24*time.Hour + time.Millisecond; d.RetryAfter != want {
+				t.Fatalf("RetryAfter %v, want %v (until the end of the new day)", d.RetryAfter, want)
+			}
+			if d := take(t, ahead, midnight.Add(time.Second), []bucket.Demand{tt.demand}); d.Allowed {
+				t.Fatalf("second call of the day admitted: %+v", d)
+			}
+		})
+	}
+}
+
+func TestQuotaIgnoresAWindowFarAhead(t *testing.T) {
+	q := bucket.Quota{MaxCalls: 1, Period: bucket.PeriodDay}
+	store := buckettest.NewMemoryStore()
+	wrong := newLimiter(t, store, bucket.Options{})
+	right := newLimiter(t, store, bucket.Options{})
+	demand := []bucket.Demand{quotaDemand(bucket.KindShared, "", "", q)}
+	// A worker whose clock is a year ahead spends its "day"; the others,
+	// on the right day, are not bound by it.
+	if d := take(t, wrong, t0.AddDate(1, 0, 0), demand); !d.Allowed {
+		t.Fatalf("call from a clock a year ahead: %+v", d)
+	}
+	if d := take(t, right, t0, demand); !d.Allowed {
+		t.Fatalf("call on the right day after a clock far ahead: %+v", d)
+	}
+	if d := take(t, right, t0, demand); d.Allowed {
+		t.Fatalf("second call of the right day admitted: %+v", d)
+	}
+}
