@@ -541,27 +541,18 @@ func (l *StoreLimiter) Renew(now time.Time, lease Lease) {
 // editLease applies edit to the lease r in its key, in a CAS loop. It
 // returns false when it gives up.
 func (l *StoreLimiter) editLease(r leaseRef, edit func(leaseSet, int) leaseSet) bool {
-	for range maxRefundTries {
-		value, cas, err := l.store.Get(r.key)
-		if err != nil {
-			return errors.Is(err, ErrNotFound)
+	return l.editKey(r.key, func(value []byte, found bool) ([]byte, editOutcome) {
+		if !found {
+			return nil, editDone
 		}
 		owner, s, ok := decodeLeases(value, r.form)
 		if !ok || r.form == capSlot && owner != r.owner {
-			return true
+			return nil, editDone
 		}
 		i := slices.IndexFunc(s, func(e leaseEntry) bool { return e.id == r.id })
 		if i < 0 {
-			return true
+			return nil, editDone
 		}
-		s = edit(s, i)
-		err = l.store.Set(r.key, encodeLeases(r.form, owner, s), cas)
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, ErrCASMismatch) {
-			return false
-		}
-	}
-	return false
+		return encodeLeases(r.form, owner, edit(s, i)), editWrite
+	})
 }

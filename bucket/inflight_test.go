@@ -1,7 +1,6 @@
 package bucket_test
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -188,44 +187,21 @@ func TestUserLeavingTheOverflowCapKeepsItsCalls(t *testing.T) {
 func TestCapSlotWriteSeesAnOverflowLeaseAddedMeanwhile(t *testing.T) {
 	opts := bucket.Options{Namespace: "ns", MaxTrackedUsers: 1, LeaseTTL: time.Hour}
 	capOf := func(who string) []bucket.Demand { return []bucket.Demand{capDemand(bucket.KindUser, "", who, 1)} }
-	keysLike := func(s *buckettest.MemoryStore, part string) []string {
-		var keys []string
-		for _, k := range s.Keys() {
-			if strings.Contains(k, "/inflight/") && strings.Contains(k, part) {
-				keys = append(keys, k)
-			}
-		}
-		return keys
-	}
 	// The overflow cap as a call of alice leaves it when victor holds the
-	// only slot (built in a store of its own, same key names).
-	other := buckettest.NewMemoryStore()
-	ol := newLimiter(t, other, opts)
-	for _, who := range []string{"victor", "alice"} {
-		if d := take(t, ol, t0, capOf(who)); !d.Allowed {
-			t.Fatalf("%s: %+v", who, d)
-		}
-	}
-	overflowKeys := keysLike(other, "/overflow")
-	if len(overflowKeys) != 1 {
-		t.Fatalf("overflow keys: %v", overflowKeys)
-	}
-	overflowValue, _, err := other.Get(overflowKeys[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	// only slot.
+	overflowKey, overflowValue := overflowWhenFull(t, opts, "inflight", capOf)
 	// Here alice claims the free slot (Y); before Y's write, another call
 	// of alice (X, which found the slot busy) adds its overflow lease.
 	store := buckettest.NewMemoryStore()
 	y := newLimiter(t, store, opts)
 	held := take(t, y, t0, capOf("victor"))
 	y.Release(held.Lease)
-	slots := keysLike(store, "/slot/")
+	slots := keysWith(store, "/inflight/", "/slot/")
 	if len(slots) != 1 {
 		t.Fatalf("slot keys: %v", slots)
 	}
 	store.SetHook(onceHook(isSet(slots[0]), func() {
-		if err := store.Set(overflowKeys[0], overflowValue, 0); err != nil {
+		if err := store.Set(overflowKey, overflowValue, 0); err != nil {
 			t.Errorf("write overflow: %v", err)
 		}
 	}))

@@ -27,6 +27,45 @@ const (
 // Stats.RefundsAbandoned): the limiter then errs towards admitting less.
 const maxRefundTries = 32
 
+// editOutcome is what an edit of editKey decides for the value it read.
+type editOutcome int
+
+const (
+	editWrite   editOutcome = iota // write the new value
+	editDone                       // nothing to write: the edit holds
+	editAbandon                    // nothing to write: give up
+)
+
+// editKey rewrites key in a compare-and-swap loop of at most
+// maxRefundTries rounds: edit gets the value read (nil and found false
+// when the key is missing) and returns the value to write and what to do.
+// editKey reports whether the edit holds: written or not needed. It gives
+// up when edit abandons, the store fails, or every write loses a race.
+func (l *StoreLimiter) editKey(key string, edit func(value []byte, found bool) ([]byte, editOutcome)) bool {
+	for range maxRefundTries {
+		value, cas, err := l.store.Get(key)
+		found := err == nil
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return false
+		}
+		next, outcome := edit(value, found)
+		switch outcome {
+		case editDone:
+			return true
+		case editAbandon:
+			return false
+		}
+		err = l.store.Set(key, next, cas)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, ErrCASMismatch) {
+			return false
+		}
+	}
+	return false
+}
+
 // Options configures a StoreLimiter.
 type Options struct {
 	// Namespace prefixes every key (escaped, see keys.go). The filter

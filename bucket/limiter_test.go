@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -442,6 +443,41 @@ func onceHook(match func(buckettest.Op) bool, f func()) buckettest.Hook {
 
 func isSet(key string) func(buckettest.Op) bool {
 	return func(op buckettest.Op) bool { return op.Kind == buckettest.OpSet && op.Key == key }
+}
+
+// keysWith returns the keys of store that contain every one of parts.
+func keysWith(store *buckettest.MemoryStore, parts ...string) []string {
+	var keys []string
+	for _, k := range store.Keys() {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(k, p) }) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// overflowWhenFull returns the key and value of the overflow of a table
+// of one slot (kind "quota" or "inflight") after a take of victor, who gets
+// the slot, and one of alice, who then counts in the overflow: a value to
+// write into another store with the same options and key names.
+func overflowWhenFull(t *testing.T, opts bucket.Options, kind string, demand func(who string) []bucket.Demand) (string, []byte) {
+	t.Helper()
+	store := buckettest.NewMemoryStore()
+	l := newLimiter(t, store, opts)
+	for _, who := range []string{"victor", "alice"} {
+		if d := take(t, l, t0, demand(who)); !d.Allowed {
+			t.Fatalf("%s: %+v", who, d)
+		}
+	}
+	keys := keysWith(store, "/"+kind+"/", "/overflow")
+	if len(keys) != 1 {
+		t.Fatalf("overflow keys: %v", keys)
+	}
+	value, _, err := store.Get(keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys[0], value
 }
 
 func TestConcurrentCreateLosesNoDebit(t *testing.T) {

@@ -650,30 +650,22 @@ func (l *StoreLimiter) settleQuotaClaim(e *quotaEntry) (restart bool) {
 	}
 	overflow, _ := decodeQuota(value)
 	raised := overflow.countIn(e.start) + e.req.calls
-	for range maxRefundTries {
-		value, cas, err := l.store.Get(e.key)
-		if err != nil {
-			break
-		}
+	settled := l.editKey(e.key, func(value []byte, found bool) ([]byte, editOutcome) {
 		owner, s, ok := decodeQuotaSlot(value)
-		if !ok || owner != e.req.user.owner || s.Window != e.written.Window {
-			break
-		}
-		if s.Count >= raised {
-			l.stats.settled.Add(1)
-			return true
+		switch {
+		case !found || !ok || owner != e.req.user.owner || s.Window != e.written.Window:
+			return nil, editAbandon
+		case s.Count >= raised:
+			return nil, editDone
 		}
 		s.Count = raised
-		err = l.store.Set(e.key, encodeQuotaSlot(owner, s), cas)
-		if err == nil {
-			l.stats.settled.Add(1)
-			return true
-		}
-		if !errors.Is(err, ErrCASMismatch) {
-			break
-		}
+		return encodeQuotaSlot(owner, s), editWrite
+	})
+	if settled {
+		l.stats.settled.Add(1)
+	} else {
+		l.stats.settlesAbandoned.Add(1)
 	}
-	l.stats.settlesAbandoned.Add(1)
 	return true
 }
 
@@ -688,10 +680,9 @@ func (l *StoreLimiter) releaseQuotas(r quotaReservation) {
 }
 
 func (l *StoreLimiter) releaseQuota(e *quotaEntry) bool {
-	for range maxRefundTries {
-		value, cas, err := l.store.Get(e.key)
-		if err != nil {
-			return false
+	return l.editKey(e.key, func(value []byte, found bool) ([]byte, editOutcome) {
+		if !found {
+			return nil, editAbandon
 		}
 		var s QuotaState
 		var owner digest
@@ -699,27 +690,18 @@ func (l *StoreLimiter) releaseQuota(e *quotaEntry) bool {
 		if e.slot {
 			owner, s, ok = decodeQuotaSlot(value)
 			if ok && owner != e.req.user.owner {
-				return true
+				return nil, editDone
 			}
 		} else {
 			s, ok = decodeQuota(value)
 		}
 		if !ok || s.Window != e.written.Window {
-			return true
+			return nil, editDone
 		}
 		s.Count = max(s.Count-e.req.calls, 0)
 		if e.slot {
-			value = encodeQuotaSlot(owner, s)
-		} else {
-			value = encodeQuota(s)
+			return encodeQuotaSlot(owner, s), editWrite
 		}
-		err = l.store.Set(e.key, value, cas)
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, ErrCASMismatch) {
-			return false
-		}
-	}
-	return false
+		return encodeQuota(s), editWrite
+	})
 }

@@ -1,7 +1,6 @@
 package bucket_test
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,33 +280,11 @@ func TestQuotaClaimTakesOnAnOverflowCountWrittenDuringIt(t *testing.T) {
 	q := bucket.Quota{MaxCalls: 1, Period: bucket.PeriodWeek}
 	opts := bucket.Options{Namespace: "ns", MaxTrackedUsers: 1}
 	lastWeek, now := t0.Add(-7*24*time.Hour), t0
-	keysLike := func(s *buckettest.MemoryStore, part string) []string {
-		var keys []string
-		for _, k := range s.Keys() {
-			if strings.Contains(k, "/quota/") && strings.Contains(k, part) {
-				keys = append(keys, k)
-			}
-		}
-		return keys
-	}
-
 	// The overflow value a take of alice writes when the only slot is
-	// busy this week (built in a store of its own, same key names).
-	other := buckettest.NewMemoryStore()
-	ol := newLimiter(t, other, opts)
-	for _, who := range []string{"victor", "alice"} {
-		if d := take(t, ol, now, []bucket.Demand{quotaDemand(bucket.KindUser, "", who, q)}); !d.Allowed {
-			t.Fatalf("%s: %+v", who, d)
-		}
-	}
-	overflowKeys := keysLike(other, "/overflow")
-	if len(overflowKeys) != 1 {
-		t.Fatalf("overflow keys: %v", overflowKeys)
-	}
-	overflowValue, _, err := other.Get(overflowKeys[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	// busy this week.
+	overflowKey, overflowValue := overflowWhenFull(t, opts, "quota", func(who string) []bucket.Demand {
+		return []bucket.Demand{quotaDemand(bucket.KindUser, "", who, q)}
+	})
 
 	// Here victor's slot counts last week, so alice's take (Y) claims it;
 	// between Y's read of the overflow quota and Y's claim, another take
@@ -317,12 +294,12 @@ func TestQuotaClaimTakesOnAnOverflowCountWrittenDuringIt(t *testing.T) {
 	if d := take(t, y, lastWeek, []bucket.Demand{quotaDemand(bucket.KindUser, "", "victor", q)}); !d.Allowed {
 		t.Fatalf("victor: %+v", d)
 	}
-	slots := keysLike(store, "/slot/")
+	slots := keysWith(store, "/quota/", "/slot/")
 	if len(slots) != 1 {
 		t.Fatalf("slot keys: %v", slots)
 	}
 	store.SetHook(onceHook(isSet(slots[0]), func() {
-		if err := store.Set(overflowKeys[0], overflowValue, 0); err != nil {
+		if err := store.Set(overflowKey, overflowValue, 0); err != nil {
 			t.Errorf("write overflow: %v", err)
 		}
 	}))
