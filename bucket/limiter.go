@@ -233,8 +233,9 @@ type request struct {
 	tokens uint64
 	// key is the bucket's key, or the key prefix of its per-user table.
 	key string
-	// user is set for per-user buckets.
-	user *userSlots
+	// user is set for per-user buckets (to located, in prepare).
+	user    *userSlots
+	located userSlots
 }
 
 // entry is a request as read from the store in one attempt.
@@ -329,7 +330,10 @@ func unixNanos(now time.Time) (int64, error) {
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
 func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) {
-	var reqs []*request
+	// One allocation for every request: there are at most len(demands),
+	// so store never grows and the pointers into it stay valid.
+	store := make([]request, 0, len(demands))
+	reqs := make([]*request, 0, len(demands))
 	var user string
 	for i, d := range demands {
 		b := d.Bucket
@@ -365,7 +369,8 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 			reqs[j].tokens = min(reqs[j].tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
 		}
-		reqs = append(reqs, &request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
+		store = append(store, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
+		reqs = append(reqs, &store[len(store)-1])
 	}
 	if user == "" {
 		return reqs, nil
@@ -376,8 +381,8 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 	}
 	for _, r := range reqs {
 		if r.bucket.Kind.PerUser() {
-			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
-			r.user = &u
+			r.located = hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
+			r.user = &r.located
 		}
 	}
 	return reqs, nil
