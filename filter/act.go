@@ -184,7 +184,6 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	// level, which made a rejection cost more than an admission; the
 	// counters above say what was rejected and why.
 
-	data := jsonrpc.RateLimitData(wait)
 	var body []byte
 	switch {
 	case !request.batch:
@@ -192,18 +191,19 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		if len(request.replyIDs) > 0 {
 			id = request.replyIDs[0]
 		}
-		body = jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)
+		body = jsonrpc.RateLimitResponse(nil, id, s.cfg.ErrorCode, messageRateLimited, wait)
 	case len(request.replyIDs) > 0:
 		body = append(body, '[')
 		for i, id := range request.replyIDs {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = append(body, jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)...)
+			body = jsonrpc.RateLimitResponse(body, id, s.cfg.ErrorCode, messageRateLimited, wait)
 		}
 		body = append(body, ']')
 	}
-	headers := [][2]string{{"retry-after", strconv.FormatInt(wait, 10)}}
+	headers := make([][2]string, 1, 4)
+	headers[0] = [2]string{"retry-after", strconv.FormatInt(wait, 10)}
 	if len(body) > 0 {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}

@@ -147,7 +147,8 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 // its own, draws from the shared and the user's bucket only: it is still
 // counted, and per-tool state is never created for names a client invents.
 func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
-	var list []bucket.Demand
+	// Room for the four buckets of a tools/call without growing.
+	list := make([]bucket.Demand, 0, 4)
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
 			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"errors"
 	"runtime"
 	"strconv"
 	"strings"
@@ -67,10 +66,10 @@ type httpContext struct {
 // and is never buffered. An inspected request is held (ActionPause) so that
 // nothing reaches the upstream before the decision.
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
-	method, err := proxywasm.GetHttpRequestHeader(":method")
+	method, status := requestHeader(":method")
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
 	// upper-case them; inspecting "post" too costs nothing.
-	if err != nil || !strings.EqualFold(method, "POST") {
+	if status != statusOK || !strings.EqualFold(method, "POST") {
 		return types.ActionContinue
 	}
 	headers := fetchRequestHeaders()
@@ -180,12 +179,13 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
 		return h.settings.examine(nil, h.mirrored), 0, nil
 	}
-	body, err := proxywasm.GetHttpRequestBody(0, h.settings.cfg.MaxRequestBodyBytes+1)
-	switch {
-	case errors.Is(err, types.ErrorStatusNotFound):
+	body, status := requestBody(h.settings.cfg.MaxRequestBodyBytes + 1)
+	switch status {
+	case statusOK:
+	case statusNotFound:
 		body = nil
-	case err != nil:
-		return examined{}, 0, err
+	default:
+		return examined{}, 0, status.err()
 	}
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
@@ -208,7 +208,7 @@ type requestHeaders struct {
 }
 
 func fetchRequestHeaders() requestHeaders {
-	pairs, err := proxywasm.GetHttpRequestHeaders()
+	pairs, err := requestHeaderPairs()
 	return requestHeaders{pairs: pairs, err: err}
 }
 

@@ -10,7 +10,6 @@ import (
 // appendErrorResponse appends the error response described at
 // ErrorResponse to dst.
 func appendErrorResponse(dst, id []byte, code int, message string, data []byte) []byte {
-	id = trimSpace(id)
 	data = trimSpace(data)
 	if len(data) > 0 && !isJSONValue(data) {
 		data = nil
@@ -18,6 +17,21 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 	if dst == nil {
 		size := len(`{"jsonrpc":"2.0","id":,"error":{"code":,"message":"","data":}}`) +
 			len(id) + 20 + len(message) + 8 + len(data)
+		dst = make([]byte, 0, size)
+	}
+	if len(data) == 0 {
+		return appendResponse(dst, id, code, message, nil)
+	}
+	return appendResponse(dst, id, code, message, func(dst []byte) []byte { return appendCompact(dst, data) })
+}
+
+// appendResponse appends the error response with the given id, code and
+// message, and the data appendData writes (none when it is nil).
+func appendResponse(dst, id []byte, code int, message string, appendData func([]byte) []byte) []byte {
+	id = trimSpace(id)
+	if dst == nil {
+		size := len(`{"jsonrpc":"2.0","id":,"error":{"code":,"message":"","data":}}`) +
+			len(id) + 20 + len(message) + 8 + 32
 		dst = make([]byte, 0, size)
 	}
 	dst = append(dst, `{"jsonrpc":"2.0",`...)
@@ -30,9 +44,9 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"message":`...)
 	dst = appendString(dst, message)
-	if len(data) > 0 {
+	if appendData != nil {
 		dst = append(dst, `,"data":`...)
-		dst = appendCompact(dst, data)
+		dst = appendData(dst)
 	}
 	return append(dst, "}}"...)
 }

@@ -132,3 +132,20 @@ func TestErrorResponseAllocatesOnce(t *testing.T) {
 		t.Errorf("ErrorResponse allocates %.0f times, want 1", allocs)
 	}
 }
+
+// TestRateLimitResponseIsErrorResponse: the rejection's own encoder writes
+// what ErrorResponse writes with RateLimitData, for any id.
+func TestRateLimitResponseIsErrorResponse(t *testing.T) {
+	ids := []string{"", "1", `"a"`, " 7 ", "null", `{"a": [1, 2]}`, "{", `"\u00e9"`, "-0.5e3"}
+	for _, id := range ids {
+		for _, wait := range []int64{1, 60, 1 << 40} {
+			want := ErrorResponse([]byte(id), -32029, "Rate limit exceeded", RateLimitData(wait))
+			if got := RateLimitResponse(nil, []byte(id), -32029, "Rate limit exceeded", wait); string(got) != string(want) {
+				t.Errorf("id %q, wait %d: %s, want %s", id, wait, got, want)
+			}
+			if got := RateLimitResponse([]byte("["), []byte(id), -32029, "Rate limit exceeded", wait); string(got) != "["+string(want) {
+				t.Errorf("id %q, wait %d, after [: %s, want [%s", id, wait, got, want)
+			}
+		}
+	}
+}
