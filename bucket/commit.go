@@ -52,7 +52,12 @@ func (l *StoreLimiter) write(now int64, e *entry, sentinel *uint32) (written int
 	if e.claim || e.overflow {
 		// Write, then read what a concurrent take of the same user writes
 		// (see settleClaim): a slot claimed meanwhile by another worker.
-		own, _, err := l.scanUser(now, e.req)
+		// The slot just claimed needs no read.
+		written := ""
+		if e.claim {
+			written = e.key
+		}
+		own, _, err := l.scanUser(now, e.req, written)
 		if err != nil {
 			return 1, err
 		}

@@ -55,7 +55,10 @@ type claimable struct {
 // table.go) or the end of the sequence. It returns the slots the user
 // owns and the first slot it may claim: never written, free, or owned by
 // another user whose bucket has been full for Options.ReclaimGrace at now.
-func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim claimable, err error) {
+// written, when not "", is a slot this take has just written: it exists
+// and holds the user, so it is passed over without a read, and left out of
+// own.
+func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []slotRef, claim claimable, err error) {
 	idleSince := max(now-int64(l.opts.ReclaimGrace), 0)
 	pos := r.user.start
 	for i := range r.user.n {
@@ -63,6 +66,9 @@ func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim cla
 			pos = r.user.after(pos)
 		}
 		key := slotKey(r.key, int(pos))
+		if key == written {
+			continue
+		}
 		value, cas, err := l.store.Get(key)
 		if errors.Is(err, ErrNotFound) {
 			if !claim.found {
@@ -89,7 +95,7 @@ func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim cla
 
 // readUser finds the user's slot in a per-user table (see table.go).
 func (l *StoreLimiter) readUser(now int64, r *request) (entry, error) {
-	own, claim, err := l.scanUser(now, r)
+	own, claim, err := l.scanUser(now, r, "")
 	if err != nil {
 		return entry{}, err
 	}

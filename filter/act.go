@@ -191,14 +191,14 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		if len(request.replyIDs) > 0 {
 			id = request.replyIDs[0]
 		}
-		body = jsonrpc.RateLimitResponse(nil, id, s.cfg.ErrorCode, messageRateLimited, wait)
+		body = s.rateLimitReply.Append(nil, id, wait)
 	case len(request.replyIDs) > 0:
 		body = append(body, '[')
 		for i, id := range request.replyIDs {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = jsonrpc.RateLimitResponse(body, id, s.cfg.ErrorCode, messageRateLimited, wait)
+			body = s.rateLimitReply.Append(body, id, wait)
 		}
 		body = append(body, ']')
 	}

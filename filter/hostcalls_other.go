@@ -29,6 +29,13 @@ func requestBody(maxSize int) ([]byte, hostStatus) {
 	return body, statusOf(err)
 }
 
+// calloutBody returns up to maxSize bytes of the current callout
+// response's body (statusNotFound when the host has none).
+func calloutBody(maxSize int) ([]byte, hostStatus) {
+	body, err := proxywasm.GetHttpCallResponseBody(0, maxSize)
+	return body, statusOf(err)
+}
+
 // calloutStatus returns the status of the current callout response: 0
 // when it has no :status or one that is not a number, an error when the
 // host cannot hand the headers over.

@@ -34,6 +34,7 @@ const (
 	mapTypeHTTPRequestHeaders      = 0
 	mapTypeHTTPCallResponseHeaders = 6
 	bufferTypeHTTPRequestBody      = 0
+	bufferTypeHTTPCallResponseBody = 4
 )
 
 // Out-parameter slots of these host calls, package variables so that
@@ -89,7 +90,18 @@ func requestHeaderPairs() ([][2]string, error) {
 // requestBody returns up to maxSize bytes of the buffered request body
 // (statusNotFound when the host has none).
 func requestBody(maxSize int) ([]byte, hostStatus) {
-	status := hostStatus(hostGetBufferBytes(bufferTypeHTTPRequestBody, 0, uint32(maxSize),
+	return buffer(bufferTypeHTTPRequestBody, maxSize)
+}
+
+// calloutBody returns up to maxSize bytes of the current callout
+// response's body (statusNotFound when the host has none).
+func calloutBody(maxSize int) ([]byte, hostStatus) {
+	return buffer(bufferTypeHTTPCallResponseBody, maxSize)
+}
+
+// buffer returns up to maxSize bytes of a buffer from its start.
+func buffer(bufferType uint32, maxSize int) ([]byte, hostStatus) {
+	status := hostStatus(hostGetBufferBytes(bufferType, 0, uint32(maxSize),
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
 	hadData := hostReturnedData != nil
 	body := returned()

@@ -59,6 +59,8 @@ type httpContext struct {
 	// streamDone is set when the host has finished the stream; a late
 	// decision then touches nothing.
 	streamDone bool
+	// leased is set once the stream holds a concurrency lease (hold).
+	leased bool
 }
 
 // OnHttpRequestHeaders implements types.HttpContext. Only POST requests

@@ -125,11 +125,11 @@ func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int
 		}
 		var reply []byte
 		if bodySize > 0 {
-			// The SDK hands over a copy of the host's buffer, which
-			// nothing else refers to.
-			reply, err = proxywasm.GetHttpCallResponseBody(0, bodySize)
-			if err != nil {
-				done(0, nil, fmt.Errorf("read webdis reply: %w", err))
+			// The host's copy, which nothing else refers to.
+			var got hostStatus
+			reply, got = calloutBody(bodySize)
+			if got != statusOK {
+				done(0, nil, fmt.Errorf("read webdis reply: %w", got.err()))
 				return
 			}
 		}

@@ -10,6 +10,7 @@ import (
 // appendErrorResponse appends the error response described at
 // ErrorResponse to dst.
 func appendErrorResponse(dst, id []byte, code int, message string, data []byte) []byte {
+	id = trimSpace(id)
 	data = trimSpace(data)
 	if len(data) > 0 && !isJSONValue(data) {
 		data = nil
@@ -19,36 +20,59 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 			len(id) + 20 + len(message) + 8 + len(data)
 		dst = make([]byte, 0, size)
 	}
-	if len(data) == 0 {
-		return appendResponse(dst, id, code, message, nil)
+	dst = append(dst, `{"jsonrpc":"2.0",`...)
+	dst = appendIDMember(dst, id)
+	dst = append(dst, `"error":{"code":`...)
+	dst = strconv.AppendInt(dst, int64(code), 10)
+	dst = append(dst, `,"message":`...)
+	dst = appendString(dst, message)
+	if len(data) > 0 {
+		dst = append(dst, `,"data":`...)
+		dst = appendCompact(dst, data)
 	}
-	return appendResponse(dst, id, code, message, func(dst []byte) []byte { return appendCompact(dst, data) })
+	return append(dst, "}}"...)
 }
 
-// appendResponse appends the error response with the given id, code and
-// message, and the data appendData writes (none when it is nil).
-func appendResponse(dst, id []byte, code int, message string, appendData func([]byte) []byte) []byte {
-	id = trimSpace(id)
-	if dst == nil {
-		size := len(`{"jsonrpc":"2.0","id":,"error":{"code":,"message":"","data":}}`) +
-			len(id) + 20 + len(message) + 8 + 32
-		dst = make([]byte, 0, size)
-	}
-	dst = append(dst, `{"jsonrpc":"2.0",`...)
+// appendIDMember appends `"id":<id>,` for an id ErrorResponse echoes
+// (id with its outer whitespace trimmed), nothing for one it leaves out.
+func appendIDMember(dst, id []byte) []byte {
 	if len(id) > 0 && string(id) != "null" && isJSONValue(id) {
 		dst = append(dst, `"id":`...)
 		dst = appendCompact(dst, id)
 		dst = append(dst, ',')
 	}
-	dst = append(dst, `"error":{"code":`...)
-	dst = strconv.AppendInt(dst, int64(code), 10)
-	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, message)
-	if appendData != nil {
-		dst = append(dst, `,"data":`...)
-		dst = appendData(dst)
+	return dst
+}
+
+// RateLimitReply writes the error responses of rate-limited requests for
+// one error code and message: what ErrorResponse(id, code, message,
+// RateLimitData(n)) returns, with everything after the id encoded once.
+type RateLimitReply struct {
+	// tail is `"error":{"code":..,"message":..,"data":{"retryAfterSeconds":`.
+	tail []byte
+}
+
+// NewRateLimitReply encodes the part of the responses that never changes.
+func NewRateLimitReply(code int, message string) RateLimitReply {
+	tail := append([]byte(`"error":{"code":`), strconv.Itoa(code)...)
+	tail = append(tail, `,"message":`...)
+	tail = appendString(tail, message)
+	tail = append(tail, `,"data":{"retryAfterSeconds":`...)
+	return RateLimitReply{tail: tail}
+}
+
+// Append appends the response to a request with id (nil for none) whose
+// retry is retryAfterSeconds away.
+func (r RateLimitReply) Append(dst, id []byte, retryAfterSeconds int64) []byte {
+	id = trimSpace(id)
+	if dst == nil {
+		dst = make([]byte, 0, len(`{"jsonrpc":"2.0","id":,}}}`)+len(id)+len(r.tail)+20)
 	}
-	return append(dst, "}}"...)
+	dst = append(dst, `{"jsonrpc":"2.0",`...)
+	dst = appendIDMember(dst, id)
+	dst = append(dst, r.tail...)
+	dst = strconv.AppendInt(dst, retryAfterSeconds, 10)
+	return append(dst, "}}}"...)
 }
 
 // appendRateLimitData appends {"retryAfterSeconds":N} to dst.

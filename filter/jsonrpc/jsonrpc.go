@@ -75,15 +75,6 @@ func ErrorResponse(id []byte, code int, message string, data []byte) []byte {
 	return appendErrorResponse(nil, id, code, message, data)
 }
 
-// RateLimitResponse appends to dst what ErrorResponse(id, code, message,
-// RateLimitData(retryAfterSeconds)) returns, without checking the data it
-// writes itself.
-func RateLimitResponse(dst, id []byte, code int, message string, retryAfterSeconds int64) []byte {
-	return appendResponse(dst, id, code, message, func(dst []byte) []byte {
-		return appendRateLimitData(dst, retryAfterSeconds)
-	})
-}
-
 // RateLimitData encodes the error data {"retryAfterSeconds":N}.
 func RateLimitData(retryAfterSeconds int64) []byte {
 	return appendRateLimitData(make([]byte, 0, len(`{"retryAfterSeconds":}`)+20), retryAfterSeconds)
