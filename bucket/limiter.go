@@ -329,11 +329,10 @@ func unixNanos(now time.Time) (int64, error) {
 
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
-func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) {
+func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
 	// One allocation for every request: there are at most len(demands),
-	// so store never grows and the pointers into it stay valid.
-	store := make([]request, 0, len(demands))
-	reqs := make([]*request, 0, len(demands))
+	// so reqs never grows and pointers into it stay valid.
+	reqs := make([]request, 0, len(demands))
 	var user string
 	for i, d := range demands {
 		b := d.Bucket
@@ -365,12 +364,11 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 			user = b.User
 		}
 		key := l.bucketKey(b)
-		if j := slices.IndexFunc(reqs, func(r *request) bool { return r.key == key }); j >= 0 {
+		if j := slices.IndexFunc(reqs, func(r request) bool { return r.key == key }); j >= 0 {
 			reqs[j].tokens = min(reqs[j].tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
 		}
-		store = append(store, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
-		reqs = append(reqs, &store[len(store)-1])
+		reqs = append(reqs, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
 	}
 	if user == "" {
 		return reqs, nil
@@ -379,8 +377,8 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range reqs {
-		if r.bucket.Kind.PerUser() {
+	for i := range reqs {
+		if r := &reqs[i]; r.bucket.Kind.PerUser() {
 			r.located = hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
 			r.user = &r.located
 		}

@@ -6,8 +6,9 @@ import (
 )
 
 // read reads the state of every request, appending to entries.
-func (l *StoreLimiter) read(now int64, reqs []*request, entries []entry) ([]entry, error) {
-	for _, r := range reqs {
+func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry, error) {
+	for i := range reqs {
+		r := &reqs[i]
 		var e entry
 		var err error
 		if r.user == nil {

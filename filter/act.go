@@ -27,7 +27,10 @@ func (h *httpContext) act(request examined) types.Action {
 	if !known {
 		return h.replyMissingIdentity(&request)
 	}
-	return h.limit(&request, user)
+	// Kept in the stream's context, which the decision may outlive the
+	// callback: no allocation of its own.
+	h.request = request
+	return h.limit(&h.request, user)
 }
 
 // limit asks the limiter for the tokens of a request's calls, user's
@@ -240,7 +243,7 @@ func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) type
 func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
 	h.phase = phaseReplied
 	h.pending = nil
-	if err := proxywasm.SendHttpResponse(status, headers, body, -1); err != nil {
+	if err := sendLocalResponse(status, headers, body); err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
 	}
 }

@@ -117,7 +117,8 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		if r.ID != nil && r.Method != "" {
 			// A request (not a notification, not a client's response to a
 			// server request) gets an error response if this is rejected.
-			request.replyIDs = append(request.replyIDs, bytes.Clone(r.ID))
+			// r.ID is already a copy (jsonrpc.Request.ID).
+			request.replyIDs = append(request.replyIDs, r.ID)
 		}
 		if r.Method != jsonrpc.MethodToolsCall {
 			if call, limited := s.otherCall(r); limited {

@@ -56,6 +56,20 @@ func statusOf(err error) hostStatus {
 	return statusInternal
 }
 
+// appendPairs appends pairs serialised as parsePairs reads them.
+func appendPairs(dst []byte, pairs [][2]string) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pairs)))
+	for _, p := range pairs {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[0])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[1])))
+	}
+	for _, p := range pairs {
+		dst = append(append(dst, p[0]...), 0)
+		dst = append(append(dst, p[1]...), 0)
+	}
+	return dst
+}
+
 // errMalformedPairs: the host's serialised header map does not parse.
 var errMalformedPairs = errors.New("malformed header map")
 

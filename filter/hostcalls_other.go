@@ -67,3 +67,9 @@ func getSharedData(key string) ([]byte, uint32, hostStatus) {
 func setSharedData(key string, value []byte, cas uint32) hostStatus {
 	return statusOf(proxywasm.SetSharedData(key, value, cas))
 }
+
+// sendLocalResponse answers the request with a local reply (no gRPC
+// status).
+func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
+	return proxywasm.SendHttpResponse(status, headers, body, -1)
+}

@@ -35,6 +35,9 @@ func TestParsePairs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := marshalPairs(tt.pairs)
+			if got := appendPairs([]byte("x"), tt.pairs); string(got) != "x"+string(b) {
+				t.Errorf("appendPairs = %q, want x%q", got, b)
+			}
 			got, err := parsePairs(b)
 			if err != nil || !reflect.DeepEqual(got, tt.pairs) {
 				t.Fatalf("parsePairs = %q, %v; want %q", got, err, tt.pairs)

@@ -23,6 +23,10 @@ func hostGetHeaderMapPairs(mapType uint32, returnData, returnSize unsafe.Pointer
 //go:wasmimport env proxy_get_buffer_bytes
 func hostGetBufferBytes(bufferType, start, maxSize uint32, returnData, returnSize unsafe.Pointer) uint32
 
+//go:wasmimport env proxy_send_local_response
+func hostSendLocalResponse(status uint32, detailsData unsafe.Pointer, detailsSize uint32,
+	bodyData unsafe.Pointer, bodySize uint32, headersData unsafe.Pointer, headersSize uint32, grpcStatus int32) uint32
+
 //go:wasmimport env proxy_get_shared_data
 func hostGetSharedData(keyData unsafe.Pointer, keySize uint32, returnData, returnSize, returnCAS unsafe.Pointer) uint32
 
@@ -152,4 +156,20 @@ func setSharedData(key string, value []byte, cas uint32) hostStatus {
 		data = unsafe.Pointer(&value[0])
 	}
 	return hostStatus(hostSetSharedData(stringPtr(key), uint32(len(key)), data, uint32(len(value)), cas))
+}
+
+// localReplyHeaders is the serialised header map of the last local reply,
+// its memory reused by the next (the host copies it during the call).
+var localReplyHeaders []byte
+
+// sendLocalResponse answers the request with a local reply (no gRPC
+// status).
+func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
+	localReplyHeaders = appendPairs(localReplyHeaders[:0], headers)
+	var bodyData unsafe.Pointer
+	if len(body) > 0 {
+		bodyData = unsafe.Pointer(&body[0])
+	}
+	return hostStatus(hostSendLocalResponse(status, nil, 0, bodyData, uint32(len(body)),
+		unsafe.Pointer(&localReplyHeaders[0]), uint32(len(localReplyHeaders)), -1)).err()
 }

@@ -51,8 +51,10 @@ type httpContext struct {
 	// inTake is true while the limiter's Take runs, so the decision
 	// callback knows whether it answers synchronously.
 	inTake bool
-	// pending is the request being decided while phase is phaseDeciding.
+	// pending is the request being decided while phase is phaseDeciding
+	// (request, or nil).
 	pending *examined
+	request examined
 	// responseHeaders are added to the upstream's response headers: the
 	// RateLimit fields of an admitted tools/call.
 	responseHeaders [][2]string
