@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,8 +121,10 @@ type StoreLimiter struct {
 	// once read.
 	hasher atomic.Pointer[userHasher]
 	// keyCache caches the keys of buckets (see bucketKey).
-	keyMu    sync.Mutex
-	keyCache map[keyCacheKey]string
+	keyMu      sync.Mutex
+	keyCache   map[keyCacheKey]string
+	recentKeys [recentKeys]recentKey
+	nextRecent int
 
 	leaseIDs leaseIDs
 
@@ -327,6 +328,16 @@ func unixNanos(now time.Time) (int64, error) {
 	return now.UnixNano(), nil
 }
 
+// findRequest returns the request of reqs whose key is key, or nil.
+func findRequest(reqs []request, key string) *request {
+	for i := range reqs {
+		if reqs[i].key == key {
+			return &reqs[i]
+		}
+	}
+	return nil
+}
+
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
 func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
@@ -364,8 +375,8 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
 			user = b.User
 		}
 		key := l.bucketKey(b)
-		if j := slices.IndexFunc(reqs, func(r request) bool { return r.key == key }); j >= 0 {
-			reqs[j].tokens = min(reqs[j].tokens+uint64(d.Tokens), math.MaxInt64)
+		if r := findRequest(reqs, key); r != nil {
+			r.tokens = min(r.tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
 		}
 		reqs = append(reqs, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
