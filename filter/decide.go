@@ -50,6 +50,13 @@ type examined struct {
 	replyIDs [][]byte
 }
 
+// examineBuffers give the slices of an examined request room for one
+// call and one id without an allocation of their own.
+type examineBuffers struct {
+	calls [1]toolCall
+	ids   [1][]byte
+}
+
 // toolCall is one limited request: a tools/call, or a call of another
 // limited method (see methods.go).
 type toolCall struct {
@@ -84,7 +91,7 @@ type localReply struct {
 //   - Mcp-Method / Mcp-Name headers disagreeing with the body (with a
 //     batch: with any of its requests): 400, -32020;
 //   - otherwise the tools/call requests to limit (possibly none).
-func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
+func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *examineBuffers) examined {
 	message, err := jsonrpc.Read(body)
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
@@ -102,7 +109,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		return examined{reply: &localReply{status: statusBadRequest,
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
 	}
-	var request examined
+	request := examined{calls: buffers.calls[:0], replyIDs: buffers.ids[:0]}
 	request.batch = message.Batch
 	for i := range message.Requests {
 		r := &message.Requests[i]

@@ -63,6 +63,8 @@ type httpContext struct {
 	streamDone bool
 	// leased is set once the stream holds a concurrency lease (hold).
 	leased bool
+	// buffers back the slices of request for a body of one request.
+	buffers examineBuffers
 }
 
 // OnHttpRequestHeaders implements types.HttpContext. Only POST requests
@@ -181,7 +183,7 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 // more than the limit) and examines it; it returns the body's size.
 func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
-		return h.settings.examine(nil, h.mirrored), 0, nil
+		return h.settings.examine(nil, h.mirrored, &h.buffers), 0, nil
 	}
 	body, status := requestBody(h.settings.cfg.MaxRequestBodyBytes + 1)
 	switch status {
@@ -194,13 +196,13 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
 	}
-	return h.settings.examine(body, h.mirrored), len(body), nil
+	return h.settings.examine(body, h.mirrored, &h.buffers), len(body), nil
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.settings.examine(body, h.mirrored))
+	return h.act(h.settings.examine(body, h.mirrored, &h.buffers))
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
