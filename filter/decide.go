@@ -51,10 +51,12 @@ type examined struct {
 }
 
 // examineBuffers give the slices of an examined request room for one
-// call and one id without an allocation of their own.
+// call and one id, and its demands room for the four buckets of a
+// tools/call, without an allocation of their own.
 type examineBuffers struct {
-	calls [1]toolCall
-	ids   [1][]byte
+	calls   [1]toolCall
+	ids     [1][]byte
+	demands [4]bucket.Demand
 }
 
 // toolCall is one limited request: a tools/call, or a call of another
@@ -142,9 +144,10 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 	return request
 }
 
-// demands lists the tokens a request needs: the cost of each tools/call
-// (its tool's cost, 1 for a tool without one) from each bucket that
-// applies to it, summed per bucket.
+// demands lists, in buffer's memory while it has room, the tokens a
+// request needs: the cost of each tools/call (its tool's cost, 1 for a
+// tool without one) from each bucket that applies to it, summed per
+// bucket.
 //
 //   - the shared bucket, when configured;
 //   - the user's bucket, when configured and the request has an identity;
@@ -154,9 +157,8 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 // A tools/call without a string name, or naming a tool without limits of
 // its own, draws from the shared and the user's bucket only: it is still
 // counted, and per-tool state is never created for names a client invents.
-func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
-	// Room for the four buckets of a tools/call without growing.
-	list := make([]bucket.Demand, 0, 4)
+func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand) []bucket.Demand {
+	list := buffer[:0]
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
 			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
