@@ -36,7 +36,7 @@ func (h *httpContext) act(request examined) types.Action {
 // limit asks the limiter for the tokens of a request's calls, user's
 // per-user buckets included ("" for none), and admits or rejects it.
 func (h *httpContext) limit(request *examined, user string) types.Action {
-	demands := h.settings.demands(request.calls, user, h.buffers.demands[:0])
+	demands := h.settings.demands(request.calls, user, h.scratch().demands[:0])
 	if len(demands) == 0 {
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue

@@ -63,8 +63,18 @@ type httpContext struct {
 	streamDone bool
 	// leased is set once the stream holds a concurrency lease (hold).
 	leased bool
-	// buffers back the slices of request for a body of one request.
-	buffers examineBuffers
+	// buffers back the slices of request for a body of one request;
+	// allocated for an inspected request only (see scratch).
+	buffers *examineBuffers
+}
+
+// scratch returns the stream's examineBuffers, allocated on first use: a
+// stream that is not inspected (a GET) does not pay for them.
+func (h *httpContext) scratch() *examineBuffers {
+	if h.buffers == nil {
+		h.buffers = new(examineBuffers)
+	}
+	return h.buffers
 }
 
 // OnHttpRequestHeaders implements types.HttpContext. Only POST requests
@@ -183,7 +193,7 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 // more than the limit) and examines it; it returns the body's size.
 func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
-		return h.settings.examine(nil, h.mirrored, &h.buffers), 0, nil
+		return h.settings.examine(nil, h.mirrored, h.scratch()), 0, nil
 	}
 	body, status := requestBody(h.settings.cfg.MaxRequestBodyBytes + 1)
 	switch status {
@@ -196,13 +206,13 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
 	}
-	return h.settings.examine(body, h.mirrored, &h.buffers), len(body), nil
+	return h.settings.examine(body, h.mirrored, h.scratch()), len(body), nil
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.settings.examine(body, h.mirrored, &h.buffers))
+	return h.act(h.settings.examine(body, h.mirrored, h.scratch()))
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
