@@ -10,8 +10,9 @@ import (
 // race it refunds what it wrote and reports conflict; on another store
 // error it refunds and returns the error.
 func (l *StoreLimiter) commit(now int64, entries []entry) (conflict bool, err error) {
+	var sentinel uint32 // the sentinel CAS of this attempt's creates, once touched
 	for i := range entries {
-		written, err := l.write(now, &entries[i])
+		written, err := l.write(now, &entries[i], &sentinel)
 		if err != nil {
 			l.rollback(entries[:i+written])
 			if errors.Is(err, ErrCASMismatch) {
@@ -27,8 +28,9 @@ func (l *StoreLimiter) commit(now int64, entries []entry) (conflict bool, err er
 // it. written is 1 when the entry's own key was written (its tokens must
 // be refunded on failure), 0 otherwise. A slot already freed stays free
 // on failure; its debt stays in the entry's key (counted twice at worst,
-// until the refund).
-func (l *StoreLimiter) write(now int64, e *entry) (written int, err error) {
+// until the refund). sentinel is the attempt's sentinel CAS for creates
+// (see createWith).
+func (l *StoreLimiter) write(now int64, e *entry, sentinel *uint32) (written int, err error) {
 	e.written = e.req.g.next(e.prev, now, e.out.newDebt)
 	var value []byte
 	if e.slot {
@@ -39,7 +41,7 @@ func (l *StoreLimiter) write(now int64, e *entry) (written int, err error) {
 	if e.exists {
 		err = l.store.Set(e.key, value, e.cas)
 	} else {
-		err = l.create(e.key, value)
+		err = l.createWith(e.key, value, sentinel)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("bucket: write %s: %w", e.key, err)
@@ -50,7 +52,12 @@ func (l *StoreLimiter) write(now int64, e *entry) (written int, err error) {
 	if e.claim || e.overflow {
 		// Write, then read what a concurrent take of the same user writes
 		// (see settleClaim): a slot claimed meanwhile by another worker.
-		own, _, err := l.scanUser(now, e.req)
+		// The slot just claimed needs no read.
+		written := ""
+		if e.claim {
+			written = e.key
+		}
+		own, _, err := l.scanUser(now, e.req, written)
 		if err != nil {
 			return 1, err
 		}

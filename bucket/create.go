@@ -37,12 +37,26 @@ const maxSentinelTries = 8
 // process between two consecutive host calls of this take; the check would
 // then overwrite the key and lose its debits once.
 func (l *StoreLimiter) create(key string, value []byte) error {
-	sentinel := l.keys.sentinel()
-	cas, err := l.touchSentinel(sentinel)
-	if err != nil {
-		return err
+	var sentinel uint32
+	return l.createWith(key, value, &sentinel)
+}
+
+// createWith is create with the sentinel's CAS kept in *sentinel (0: not
+// touched yet), so that the creates of one attempt of a take touch the
+// sentinel once. That is as safe as a touch per key: the CAS was issued
+// to the sentinel's write after the attempt read all its keys missing,
+// and no other key ever holds it (a key created with it gets a CAS of its
+// own), so each key written with it is still refused if anybody created
+// it since the attempt read it.
+func (l *StoreLimiter) createWith(key string, value []byte, sentinel *uint32) error {
+	if *sentinel == 0 {
+		cas, err := l.touchSentinel(l.keys.sentinel())
+		if err != nil {
+			return err
+		}
+		*sentinel = cas
 	}
-	return l.store.Set(key, value, cas)
+	return l.store.Set(key, value, *sentinel)
 }
 
 // touchSentinel rewrites the sentinel key and returns the CAS it holds

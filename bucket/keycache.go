@@ -11,6 +11,17 @@ type keyCacheKey struct {
 // tool name, and the cache must not grow with them.
 const maxCachedKeys = 1024
 
+// recentKeys is the number of keys bucketKey finds without hashing: a
+// filter asks for the same few buckets on every call, and comparing a few
+// entries costs less inside a Wasm VM than hashing a string for the map.
+const recentKeys = 8
+
+// recentKey is an entry of the recent keys.
+type recentKey struct {
+	ck  keyCacheKey
+	key string
+}
+
 // bucketKey returns the key of a bucket (for a per-user bucket, the key
 // prefix of its table), from a bounded cache: building it takes several
 // allocations and a filter asks for the same few buckets on every call.
@@ -20,14 +31,23 @@ func (l *StoreLimiter) bucketKey(b Bucket) string {
 		ck.tool = b.Tool
 	}
 	l.keyMu.Lock()
-	defer l.keyMu.Unlock()
-	if key, ok := l.keyCache[ck]; ok {
-		return key
+	for i := range l.recentKeys {
+		if r := &l.recentKeys[i]; r.key != "" && r.ck == ck {
+			key := r.key
+			l.keyMu.Unlock()
+			return key
+		}
 	}
-	if l.keyCache == nil || len(l.keyCache) >= maxCachedKeys {
-		l.keyCache = make(map[keyCacheKey]string)
+	key, ok := l.keyCache[ck]
+	if !ok {
+		if l.keyCache == nil || len(l.keyCache) >= maxCachedKeys {
+			l.keyCache = make(map[keyCacheKey]string)
+		}
+		key = l.keys.bucket(b.Kind, b.Tool, b.Limit, l.opts.MaxTrackedUsers)
+		l.keyCache[ck] = key
 	}
-	key := l.keys.bucket(b.Kind, b.Tool, b.Limit, l.opts.MaxTrackedUsers)
-	l.keyCache[ck] = key
+	l.recentKeys[l.nextRecent] = recentKey{ck: ck, key: key}
+	l.nextRecent = (l.nextRecent + 1) % recentKeys
+	l.keyMu.Unlock()
 	return key
 }

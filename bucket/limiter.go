@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,8 +161,10 @@ type StoreLimiter struct {
 	// once read.
 	hasher atomic.Pointer[userHasher]
 	// keyCache caches the keys of buckets (see bucketKey).
-	keyMu    sync.Mutex
-	keyCache map[keyCacheKey]string
+	keyMu      sync.Mutex
+	keyCache   map[keyCacheKey]string
+	recentKeys [recentKeys]recentKey
+	nextRecent int
 
 	leaseIDs leaseIDs
 
@@ -273,8 +274,9 @@ type request struct {
 	tokens uint64
 	// key is the bucket's key, or the key prefix of its per-user table.
 	key string
-	// user is set for per-user buckets.
-	user *userSlots
+	// user is set for per-user buckets (to located, in prepare).
+	user    *userSlots
+	located userSlots
 }
 
 // entry is a request as read from the store in one attempt.
@@ -366,10 +368,22 @@ func unixNanos(now time.Time) (int64, error) {
 	return now.UnixNano(), nil
 }
 
+// findRequest returns the request of reqs whose key is key, or nil.
+func findRequest(reqs []request, key string) *request {
+	for i := range reqs {
+		if reqs[i].key == key {
+			return &reqs[i]
+		}
+	}
+	return nil
+}
+
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
-func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) {
-	var reqs []*request
+func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
+	// One allocation for every request: there are at most len(demands),
+	// so reqs never grows and pointers into it stay valid.
+	reqs := make([]request, 0, len(demands))
 	var user string
 	for i, d := range demands {
 		b := d.Bucket
@@ -401,11 +415,11 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 			user = b.User
 		}
 		key := l.bucketKey(b)
-		if j := slices.IndexFunc(reqs, func(r *request) bool { return r.key == key }); j >= 0 {
-			reqs[j].tokens = min(reqs[j].tokens+uint64(d.Tokens), math.MaxInt64)
+		if r := findRequest(reqs, key); r != nil {
+			r.tokens = min(r.tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
 		}
-		reqs = append(reqs, &request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
+		reqs = append(reqs, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
 	}
 	if user == "" {
 		return reqs, nil
@@ -414,10 +428,10 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]*request, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range reqs {
-		if r.bucket.Kind.PerUser() {
-			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
-			r.user = &u
+	for i := range reqs {
+		if r := &reqs[i]; r.bucket.Kind.PerUser() {
+			r.located = hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
+			r.user = &r.located
 		}
 	}
 	return reqs, nil

@@ -308,6 +308,10 @@ func splitQuotaDemands(demands []Demand) (buckets, quotas []Demand) {
 // Concurrency caps (inflight.go) come between the quotas and the buckets
 // in the same way; an admitted take's Decision.Lease holds them.
 func (l *StoreLimiter) takeWithQuotas(now time.Time, demands []Demand) (Decision, error) {
+	if !slices.ContainsFunc(demands, func(d Demand) bool { return d.Quota != nil || d.MaxInFlight > 0 }) {
+		// Token buckets only, the common case: nothing to split.
+		return l.take(now, demands)
+	}
 	rest, capDemands := splitInFlight(demands)
 	bucketDemands, quotaDemands := splitQuotaDemands(rest)
 	if len(quotaDemands) == 0 && len(capDemands) == 0 {

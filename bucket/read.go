@@ -6,8 +6,9 @@ import (
 )
 
 // read reads the state of every request, appending to entries.
-func (l *StoreLimiter) read(now int64, reqs []*request, entries []entry) ([]entry, error) {
-	for _, r := range reqs {
+func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry, error) {
+	for i := range reqs {
+		r := &reqs[i]
 		var e entry
 		var err error
 		if r.user == nil {
@@ -55,7 +56,10 @@ type claimable struct {
 // table.go) or the end of the sequence. It returns the slots the user
 // owns and the first slot it may claim: never written, free, or owned by
 // another user whose bucket has been full for Options.ReclaimGrace at now.
-func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim claimable, err error) {
+// written, when not "", is a slot this take has just written: it exists
+// and holds the user, so it is passed over without a read, and left out of
+// own.
+func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []slotRef, claim claimable, err error) {
 	idleSince := max(now-int64(l.opts.ReclaimGrace), 0)
 	pos := r.user.start
 	for i := range r.user.n {
@@ -63,6 +67,9 @@ func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim cla
 			pos = r.user.after(pos)
 		}
 		key := slotKey(r.key, int(pos))
+		if key == written {
+			continue
+		}
 		value, cas, err := l.store.Get(key)
 		if errors.Is(err, ErrNotFound) {
 			if !claim.found {
@@ -89,7 +96,7 @@ func (l *StoreLimiter) scanUser(now int64, r *request) (own []slotRef, claim cla
 
 // readUser finds the user's slot in a per-user table (see table.go).
 func (l *StoreLimiter) readUser(now int64, r *request) (entry, error) {
-	own, claim, err := l.scanUser(now, r)
+	own, claim, err := l.scanUser(now, r, "")
 	if err != nil {
 		return entry{}, err
 	}

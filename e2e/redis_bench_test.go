@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,11 @@ const redisBudgetMargin = 100 * time.Microsecond
 // (the medians of the two tools/call paths, subtracted), the budget (the
 // webdis round trip plus redisBudgetMargin) and whether the added latency
 // stays within it; it reports the same figures as metrics (µs).
+//
+// With BENCH_BEFORE_WASM set to another build of the filter (an earlier
+// commit's), a fifth path runs that module in Redis mode in the same
+// iterations, and the same figures are given for it, so that a change of
+// the module is measured before and after in one run.
 func BenchmarkRedisDecision(b *testing.B) {
 	// A bucket that never runs dry: 1e9 tokens per millisecond.
 	const limits = `{"shared":{"maxTokens":1000000000,"refillPeriod":"1ms"}}`
@@ -94,6 +100,17 @@ func BenchmarkRedisDecision(b *testing.B) {
 		{name: "tools/call, shared data", op: toolsCall(shared, shared.openSession(b, nil))},
 		{name: "tools/call, Redis", op: toolsCall(remote, remote.openSession(b, nil))},
 	}
+	if before := os.Getenv("BENCH_BEFORE_WASM"); before != "" {
+		if _, err := os.Stat(before); err != nil {
+			b.Fatalf("BENCH_BEFORE_WASM: %v", err)
+		}
+		s := startFleetOf(b, before, 1, withRedis(limits, `,"timeout":"1s"`), backend)[0]
+		paths = append(paths, struct {
+			name string
+			op   func()
+			took []time.Duration
+		}{name: "tools/call, Redis, before", op: toolsCall(s, s.openSession(b, nil))})
+	}
 	// Warm every path (connections, the script, the VMs) outside the count.
 	for range 20 {
 		for _, p := range paths {
@@ -120,7 +137,7 @@ func BenchmarkRedisDecision(b *testing.B) {
 	}
 
 	lines := []string{fmt.Sprintf("%d iterations, each path once per iteration:", iterations)}
-	var p50 [4]time.Duration
+	p50 := make([]time.Duration, len(paths))
 	for i, p := range paths {
 		p50[i] = quantile(p.took, 0.5)
 		p99 := quantile(p.took, 0.99)
@@ -137,6 +154,13 @@ func BenchmarkRedisDecision(b *testing.B) {
 	lines = append(lines,
 		fmt.Sprintf("added over shared data   median %7.0f µs", micros(added)),
 		fmt.Sprintf("budget = webdis round trip + %.0f µs = %.0f µs: %s", micros(redisBudgetMargin), micros(budget), verdict))
+	if len(paths) > 4 {
+		before := p50[4] - p50[2]
+		// One line: the benchmark's log keeps ten.
+		lines = append(lines, fmt.Sprintf("beyond the webdis round trip: before %.0f µs (added %.0f µs), now %.0f µs",
+			micros(before-p50[1]), micros(before), micros(added-p50[1])))
+		b.ReportMetric(micros(before), "before-added-us")
+	}
 	b.Log("\n" + strings.Join(lines, "\n"))
 	b.ReportMetric(micros(added), "added-us")
 	b.ReportMetric(micros(budget), "budget-us")

@@ -54,6 +54,12 @@ func withRedis(plugin, extra string) string {
 // all calling the same webdis.
 func startFleet(t testing.TB, n int, plugin string, backend *redisBackend) []*stack {
 	t.Helper()
+	return startFleetOf(t, wasmPath, n, plugin, backend)
+}
+
+// startFleetOf is startFleet with the module at wasm.
+func startFleetOf(t testing.TB, wasm string, n int, plugin string, backend *redisBackend) []*stack {
+	t.Helper()
 	d := demo.New(demo.Options{})
 	upstream := httptest.NewServer(d.Handler())
 	t.Cleanup(func() {
@@ -73,7 +79,7 @@ func startFleet(t testing.TB, n int, plugin string, backend *redisBackend) []*st
 				clusterName:   upstream.Listener.Addr().String(),
 				webdisCluster: backend.webdis.Addr(),
 			},
-			WasmPath:     wasmPath,
+			WasmPath:     wasm,
 			PluginConfig: []byte(plugin),
 			Log:          logs,
 		})

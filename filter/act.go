@@ -27,13 +27,16 @@ func (h *httpContext) act(request examined) types.Action {
 	if !known {
 		return h.replyMissingIdentity(&request)
 	}
-	return h.limit(&request, user)
+	// Kept in the stream's context, which the decision may outlive the
+	// callback: no allocation of its own.
+	h.request = request
+	return h.limit(&h.request, user)
 }
 
 // limit asks the limiter for the tokens of a request's calls, user's
 // per-user buckets included ("" for none), and admits or rejects it.
 func (h *httpContext) limit(request *examined, user string) types.Action {
-	demands := h.settings.demands(request.calls, user)
+	demands := h.settings.demands(request.calls, user, h.scratch().demands[:0])
 	if len(demands) == 0 {
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue
@@ -184,7 +187,6 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	// level, which made a rejection cost more than an admission; the
 	// counters above say what was rejected and why.
 
-	data := jsonrpc.RateLimitData(wait)
 	var body []byte
 	switch {
 	case !request.batch:
@@ -192,18 +194,19 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		if len(request.replyIDs) > 0 {
 			id = request.replyIDs[0]
 		}
-		body = jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)
+		body = s.rateLimitReply.Append(nil, id, wait)
 	case len(request.replyIDs) > 0:
 		body = append(body, '[')
 		for i, id := range request.replyIDs {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = append(body, jsonrpc.ErrorResponse(id, s.cfg.ErrorCode, messageRateLimited, data)...)
+			body = s.rateLimitReply.Append(body, id, wait)
 		}
 		body = append(body, ']')
 	}
-	headers := [][2]string{{"retry-after", strconv.FormatInt(wait, 10)}}
+	headers := make([][2]string, 1, 4)
+	headers[0] = [2]string{"retry-after", strconv.FormatInt(wait, 10)}
 	if len(body) > 0 {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
@@ -240,7 +243,7 @@ func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) type
 func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
 	h.phase = phaseReplied
 	h.pending = nil
-	if err := proxywasm.SendHttpResponse(status, headers, body, -1); err != nil {
+	if err := sendLocalResponse(status, headers, body); err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
 	}
 }

@@ -50,6 +50,15 @@ type examined struct {
 	replyIDs [][]byte
 }
 
+// examineBuffers give the slices of an examined request room for one
+// call and one id, and its demands room for the four buckets of a
+// tools/call, without an allocation of their own.
+type examineBuffers struct {
+	calls   [1]toolCall
+	ids     [1][]byte
+	demands [4]bucket.Demand
+}
+
 // toolCall is one limited request: a tools/call, or a call of another
 // limited method (see methods.go).
 type toolCall struct {
@@ -84,7 +93,7 @@ type localReply struct {
 //   - Mcp-Method / Mcp-Name headers disagreeing with the body (with a
 //     batch: with any of its requests): 400, -32020;
 //   - otherwise the tools/call requests to limit (possibly none).
-func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
+func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *examineBuffers) examined {
 	message, err := jsonrpc.Read(body)
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
@@ -102,7 +111,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		return examined{reply: &localReply{status: statusBadRequest,
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
 	}
-	var request examined
+	request := examined{calls: buffers.calls[:0], replyIDs: buffers.ids[:0]}
 	request.batch = message.Batch
 	for i := range message.Requests {
 		r := &message.Requests[i]
@@ -117,7 +126,8 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 		if r.ID != nil && r.Method != "" {
 			// A request (not a notification, not a client's response to a
 			// server request) gets an error response if this is rejected.
-			request.replyIDs = append(request.replyIDs, bytes.Clone(r.ID))
+			// r.ID is already a copy (jsonrpc.Request.ID).
+			request.replyIDs = append(request.replyIDs, r.ID)
 		}
 		if r.Method != jsonrpc.MethodToolsCall {
 			if call, limited := s.otherCall(r); limited {
@@ -134,9 +144,10 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 	return request
 }
 
-// demands lists the tokens a request needs: the cost of each tools/call
-// (its tool's cost, 1 for a tool without one) from each bucket that
-// applies to it, summed per bucket.
+// demands lists, in buffer's memory while it has room, the tokens a
+// request needs: the cost of each tools/call (its tool's cost, 1 for a
+// tool without one) from each bucket that applies to it, summed per
+// bucket.
 //
 //   - the shared bucket, when configured;
 //   - the user's bucket, when configured and the request has an identity;
@@ -146,8 +157,8 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders) examined {
 // A tools/call without a string name, or naming a tool without limits of
 // its own, draws from the shared and the user's bucket only: it is still
 // counted, and per-tool state is never created for names a client invents.
-func (s *settings) demands(calls []toolCall, user string) []bucket.Demand {
-	var list []bucket.Demand
+func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand) []bucket.Demand {
+	list := buffer[:0]
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
 			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"errors"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,14 +51,30 @@ type httpContext struct {
 	// inTake is true while the limiter's Take runs, so the decision
 	// callback knows whether it answers synchronously.
 	inTake bool
-	// pending is the request being decided while phase is phaseDeciding.
+	// pending is the request being decided while phase is phaseDeciding
+	// (request, or nil).
 	pending *examined
+	request examined
 	// responseHeaders are added to the upstream's response headers: the
 	// RateLimit fields of an admitted tools/call.
 	responseHeaders [][2]string
 	// streamDone is set when the host has finished the stream; a late
 	// decision then touches nothing.
 	streamDone bool
+	// leased is set once the stream holds a concurrency lease (hold).
+	leased bool
+	// buffers back the slices of request for a body of one request;
+	// allocated for an inspected request only (see scratch).
+	buffers *examineBuffers
+}
+
+// scratch returns the stream's examineBuffers, allocated on first use: a
+// stream that is not inspected (a GET) does not pay for them.
+func (h *httpContext) scratch() *examineBuffers {
+	if h.buffers == nil {
+		h.buffers = new(examineBuffers)
+	}
+	return h.buffers
 }
 
 // OnHttpRequestHeaders implements types.HttpContext. Only POST requests
@@ -67,10 +82,10 @@ type httpContext struct {
 // and is never buffered. An inspected request is held (ActionPause) so that
 // nothing reaches the upstream before the decision.
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action {
-	method, err := proxywasm.GetHttpRequestHeader(":method")
+	method, status := requestHeader(":method")
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
 	// upper-case them; inspecting "post" too costs nothing.
-	if err != nil || !strings.EqualFold(method, "POST") {
+	if status != statusOK || !strings.EqualFold(method, "POST") {
 		return types.ActionContinue
 	}
 	headers := fetchRequestHeaders()
@@ -178,25 +193,26 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 // more than the limit) and examines it; it returns the body's size.
 func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
-		return h.settings.examine(nil, h.mirrored), 0, nil
+		return h.settings.examine(nil, h.mirrored, h.scratch()), 0, nil
 	}
-	body, err := proxywasm.GetHttpRequestBody(0, h.settings.cfg.MaxRequestBodyBytes+1)
-	switch {
-	case errors.Is(err, types.ErrorStatusNotFound):
+	body, status := requestBody(h.settings.cfg.MaxRequestBodyBytes + 1)
+	switch status {
+	case statusOK:
+	case statusNotFound:
 		body = nil
-	case err != nil:
-		return examined{}, 0, err
+	default:
+		return examined{}, 0, status.err()
 	}
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
 	}
-	return h.settings.examine(body, h.mirrored), len(body), nil
+	return h.settings.examine(body, h.mirrored, h.scratch()), len(body), nil
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.settings.examine(body, h.mirrored))
+	return h.act(h.settings.examine(body, h.mirrored, h.scratch()))
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
@@ -208,7 +224,7 @@ type requestHeaders struct {
 }
 
 func fetchRequestHeaders() requestHeaders {
-	pairs, err := proxywasm.GetHttpRequestHeaders()
+	pairs, err := requestHeaderPairs()
 	return requestHeaders{pairs: pairs, err: err}
 }
 

@@ -79,6 +79,7 @@ func (h *httpContext) hold(lease bucket.Lease) {
 	if lease == nil || lease.Empty() {
 		return
 	}
+	h.leased = true
 	in := &h.settings.inflight
 	in.mu.Lock()
 	if in.streams == nil {
@@ -90,6 +91,9 @@ func (h *httpContext) hold(lease bucket.Lease) {
 
 // endStream releases the stream's lease, if it holds one.
 func (h *httpContext) endStream() {
+	if !h.leased {
+		return
+	}
 	in := &h.settings.inflight
 	in.mu.Lock()
 	lease, held := in.streams[h.contextID]

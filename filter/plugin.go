@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
 )
 
 // Properties naming the plugin (Envoy attributes "Wasm attributes"):
@@ -56,6 +57,8 @@ type settings struct {
 	// inflight are the streams of this VM holding concurrency leases
 	// (see inflight.go).
 	inflight inflight
+	// rateLimitReply encodes the body of a rejection (errorCode).
+	rateLimitReply jsonrpc.RateLimitReply
 }
 
 // toolLimits are the buckets and counters of one configured tool (or
@@ -123,6 +126,8 @@ func newSettings(cfg *config.Config, namespace string, limiter bucket.Limiter, d
 		shared:    limitOf(cfg.Shared),
 		perUser:   limitOf(cfg.PerUser),
 		now:       d.now,
+
+		rateLimitReply: jsonrpc.NewRateLimitReply(cfg.ErrorCode, messageRateLimited),
 	}
 	s.tools = namedLimits(cfg.Tools, prefix+metricToolSegment, bucket.KindTool, bucket.KindUserTool)
 	s.methods = namedLimits(cfg.Methods, prefix+metricMethodSegment, bucket.KindMethod, bucket.KindUserMethod)

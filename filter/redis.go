@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -81,57 +80,58 @@ func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucke
 // proxy_http_call, which every Envoy provides. The Higress build
 // (higress.go) replaces it with Higress's native Redis calls.
 var redisTransportFor = func(r *config.Redis) (redis.Transport, redis.Protocol, error) {
-	t := &webdisTransport{cluster: r.Cluster, authority: r.Authority}
+	authorization := ""
 	if r.Username != "" {
-		t.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
+		authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
 	}
-	return t, redis.ProtocolWebdis, nil
+	return newWebdisTransport(r.Cluster, r.Authority, authorization), redis.ProtocolWebdis, nil
 }
 
 // webdisTransport posts webdis commands with proxy_http_call.
 type webdisTransport struct {
-	cluster, authority string
-	authorization      string // "Basic ...", or ""
+	cluster string
+	// headers are the callout's headers, the same for every command.
+	headers [][2]string
+}
+
+func newWebdisTransport(cluster, authority, authorization string) *webdisTransport {
+	headers := [][2]string{
+		{":method", "POST"}, {":path", "/"}, {":authority", authority},
+		{"content-type", "text/plain"},
+	}
+	if authorization != "" {
+		headers = append(headers, [2]string{"authorization", authorization})
+	}
+	return &webdisTransport{cluster: cluster, headers: headers}
 }
 
 // errNoResponse: Envoy called back without a response (timeout, reset,
 // no healthy upstream).
 var errNoResponse = errors.New("no response from the webdis cluster")
 
-// Post implements redis.Transport.
+// Post implements redis.Transport. Of the response it reads the status
+// and the body only.
 func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int, []byte, error)) error {
-	headers := [][2]string{
-		{":method", "POST"}, {":path", "/"}, {":authority", t.authority},
-		{"content-type", "text/plain"},
-	}
-	if t.authorization != "" {
-		headers = append(headers, [2]string{"authorization", t.authorization})
-	}
 	millis := uint32(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<31))
-	_, err := proxywasm.DispatchHttpCall(t.cluster, headers, body, nil, millis, func(numHeaders, bodySize, _ int) {
+	_, err := proxywasm.DispatchHttpCall(t.cluster, t.headers, body, nil, millis, func(numHeaders, bodySize, _ int) {
 		if numHeaders == 0 {
 			done(0, nil, errNoResponse)
 			return
 		}
-		status := 0
-		headers, err := proxywasm.GetHttpCallResponseHeaders()
+		status, err := calloutStatus()
 		if err != nil {
 			done(0, nil, fmt.Errorf("read webdis reply headers: %w", err))
 			return
 		}
-		for _, h := range headers {
-			if h[0] == ":status" {
-				status, _ = strconv.Atoi(h[1])
-			}
-		}
 		var reply []byte
 		if bodySize > 0 {
-			data, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
-			if err != nil {
-				done(0, nil, fmt.Errorf("read webdis reply: %w", err))
+			// The host's copy, which nothing else refers to.
+			var got hostStatus
+			reply, got = calloutBody(bodySize)
+			if got != statusOK {
+				done(0, nil, fmt.Errorf("read webdis reply: %w", got.err()))
 				return
 			}
-			reply = append([]byte(nil), data...)
 		}
 		done(status, reply, nil)
 	})

@@ -68,6 +68,11 @@ func (k keys) of(b bucket.Bucket) string {
 
 // userDigest names a user in keys without revealing the identity.
 func userDigest(user string) string {
+	return string(appendUserDigest(nil, user))
+}
+
+// appendUserDigest appends userDigest(user) to b.
+func appendUserDigest(b []byte, user string) []byte {
 	sum := sha256.Sum256([]byte(user))
-	return hex.EncodeToString(sum[:16])
+	return hex.AppendEncode(b, sum[:16])
 }

@@ -48,7 +48,7 @@ func webdisCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
 	b = strconv.AppendInt(b, int64(len(plan)), 10)
 	for _, r := range plan {
 		b = append(b, '/')
-		b = appendArg(b, k.of(r.Bucket))
+		b = appendKeyArg(b, k, r.Bucket)
 	}
 	// Decimal integers need no escaping.
 	b = append(b, '/')
@@ -90,6 +90,27 @@ func planArgs(r bucket.RemoteBucket) [6]int64 {
 		r.Cost.Whole / ns, r.Cost.Whole % ns, r.Cost.Frac,
 		r.Capacity.Whole / ns, r.Capacity.Whole % ns,
 	}
+}
+
+// appendKeyArg appends the key of kb, k.of(kb), as a webdis
+// argument (appendArg), without building the key first.
+func appendKeyArg(b []byte, k keys, kb bucket.Bucket) []byte {
+	const slash = "%2F"
+	b = appendArg(b, k.prefix)
+	b = appendArg(b, kb.Kind.String())
+	if kb.Kind.HasName() {
+		b = append(b, slash...)
+		b = appendArg(b, bucket.EscapeKeyPart(kb.Tool))
+	}
+	if kb.Kind.PerUser() {
+		b = append(b, slash...)
+		b = appendUserDigest(b, kb.User)
+	}
+	// Decimal integers need no escaping.
+	b = append(b, slash...)
+	b = strconv.AppendInt(b, kb.Limit.MaxTokens, 10)
+	b = append(b, slash...)
+	return strconv.AppendInt(b, int64(kb.Limit.RefillPeriod), 10)
 }
 
 // appendArg appends s to b, every byte outside [A-Za-z0-9_-]

@@ -127,7 +127,7 @@ func BenchmarkCallCounts(b *testing.B) {
 					callCounters[key] = counter
 				}
 				ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
-				d := newDirect(b, m.code, directOptions{version: "1.33", plugin: m.plugin, compileCtx: ctx})
+				d := newDirect(b, m.code, directOptions{version: "1.33", plugin: m.plugin, compileCtx: ctx, webdis: w.webdis})
 				headers, body, _ := w.request(0)
 				d.do(headers, body, 0, 2<<20) // warm-up: the first decision may differ
 				d.do(headers, body, 0, 2<<20)

@@ -82,6 +82,9 @@ type directOptions struct {
 	// compileCtx, when set, is the context the module is compiled with
 	// (for example one carrying a wazero function listener factory).
 	compileCtx context.Context
+	// webdis, when set, answers the module's callouts to the cluster
+	// "webdis" at once, without any network.
+	webdis func(proxywasm.Callout) proxywasm.CalloutResponse
 }
 
 func newDirect(t testing.TB, code []byte, o directOptions) *direct {
@@ -107,6 +110,10 @@ func newDirect(t testing.TB, code []byte, o directOptions) *direct {
 	env := &proxywasm.Env{
 		SharedData: shareddata.NewStore(), Queues: shareddata.NewQueues(), Stats: stats.NewStore(),
 		Log: lg.line, LogLevel: proxywasm.LogWarn,
+	}
+	if o.webdis != nil {
+		env.HasCluster = func(name string) bool { return name == "webdis" }
+		env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) { done(o.webdis(c)) }
 	}
 	d := &direct{rt: rt, env: env}
 	d.vm, err = rt.NewVM(context.Background(), env, proxywasm.VMConfig{VMID: "test", Name: "worker 0"})

@@ -3,8 +3,11 @@ package host
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
 // noopWasm is the benchmarks' baseline plugin (filter/internal/noop), built
@@ -29,6 +32,8 @@ type ratioWorkload struct {
 	// request returns the i-th request's headers and body and the status
 	// the filter must answer.
 	request func(i int) (headers [][2]string, body []byte, status int)
+	// webdis, when set, answers the filter's callouts (Redis mode).
+	webdis func(proxywasm.Callout) proxywasm.CalloutResponse
 }
 
 func ratioWorkloads() []ratioWorkload {
@@ -42,28 +47,50 @@ func ratioWorkloads() []ratioWorkload {
 		users[i] = "user-" + strconv.Itoa(i)
 	}
 	return []ratioWorkload{
-		{"get-sse", oneBucket, func(int) ([][2]string, []byte, int) {
+		{name: "get-sse", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) {
 			return [][2]string{{":method", "GET"}, {":path", "/mcp"}, {":authority", "127.0.0.1:10000"},
 				{":scheme", "http"}, {"accept", "text/event-stream"}}, nil, 200
 		}},
-		{"tools-list", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), list, 200 }},
-		{"call-admitted", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 200 }},
-		{"call-rejected", `{"shared":{"maxTokens":1,"refillPeriod":"1000h"}}`, func(i int) ([][2]string, []byte, int) {
+		{name: "tools-list", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), list, 200 }},
+		{name: "call-admitted", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 200 }},
+		{name: "call-rejected", plugin: `{"shared":{"maxTokens":1,"refillPeriod":"1000h"}}`, request: func(i int) ([][2]string, []byte, int) {
 			if i == 0 {
 				return mcpHeaders(), small, 200
 			}
 			return mcpHeaders(), small, 429
 		}},
-		{"call-4-buckets-1000-users", `{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
+		{name: "call-4-buckets-1000-users", plugin: `{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
 			`"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
 			`"tools":[{"name":"echo","shared":{"maxTokens":1000000000,"refillPeriod":"1s"},"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"}}],` +
 			`"userIdentity":{"from":"header","header":"x-user-id"}}`,
-			func(i int) ([][2]string, []byte, int) {
+			request: func(i int) ([][2]string, []byte, int) {
 				return mcpHeaders([2]string{"x-user-id", users[i%len(users)]}), small, 200
 			}},
-		{"call-16KiB", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), body16k, 200 }},
-		{"call-1MiB", oneBucket, func(int) ([][2]string, []byte, int) { return mcpHeaders(), body1m, 200 }},
+		{name: "call-redis", plugin: strings.TrimSuffix(oneBucket, "}") +
+			`,"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
+			request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 200 },
+			webdis:  instantWebdis},
+		{name: "call-16KiB", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), body16k, 200 }},
+		{name: "call-1MiB", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), body1m, 200 }},
 	}
+}
+
+// instantWebdis answers a take of one bucket the way webdis does when
+// Redis admits it (the reply and the headers webdis 0.1.9 writes), at
+// once: Redis mode's work in the module and the host without the network.
+func instantWebdis(c proxywasm.Callout) proxywasm.CalloutResponse {
+	name := "EVALSHA"
+	if strings.HasPrefix(string(c.Body), "EVAL/") {
+		name = "EVAL"
+	}
+	body := []byte(`{"` + name + `":[1,0,0,0]}`)
+	return proxywasm.CalloutResponse{Headers: [][2]string{
+		{":status", "200"}, {"server", "Webdis"}, {"allow", "GET,POST,PUT,OPTIONS"},
+		{"access-control-allow-methods", "GET,POST,PUT,OPTIONS"}, {"access-control-allow-origin", "*"},
+		{"date", "Sat, 28 Nov 2026 07:00:00 GMT"}, {"content-type", "application/json"},
+		{"etag", `"7e0b9ad0a37e0c5a4e0a1b4d5f6c7d8e"`}, {"connection", "Keep-Alive"},
+		{"content-length", strconv.Itoa(len(body))},
+	}, Body: body}
 }
 
 // BenchmarkVsNoop drives build/mcp-ratelimit.wasm and build/noop.wasm
@@ -89,7 +116,7 @@ func BenchmarkVsNoop(b *testing.B) {
 	}
 	for _, w := range ratioWorkloads() {
 		b.Run(w.name, func(b *testing.B) {
-			filter := newDirect(b, filterCode, directOptions{version: "1.33", plugin: w.plugin})
+			filter := newDirect(b, filterCode, directOptions{version: "1.33", plugin: w.plugin, webdis: w.webdis})
 			noop := newDirect(b, noopCode, directOptions{version: "1.33", plugin: "{}"})
 			run := func(d *direct, from, to int, checkStatus bool) time.Duration {
 				start := time.Now()
@@ -111,7 +138,7 @@ func BenchmarkVsNoop(b *testing.B) {
 			run(noop, 0, 1, false)
 			var before *direct
 			if beforeCode != nil {
-				before = newDirect(b, beforeCode, directOptions{version: "1.33", plugin: w.plugin})
+				before = newDirect(b, beforeCode, directOptions{version: "1.33", plugin: w.plugin, webdis: w.webdis})
 				run(before, 0, 1, true)
 			}
 			// Each block of requests goes to every module in turn; the

@@ -21,11 +21,7 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 		dst = make([]byte, 0, size)
 	}
 	dst = append(dst, `{"jsonrpc":"2.0",`...)
-	if len(id) > 0 && string(id) != "null" && isJSONValue(id) {
-		dst = append(dst, `"id":`...)
-		dst = appendCompact(dst, id)
-		dst = append(dst, ',')
-	}
+	dst = appendIDMember(dst, id)
 	dst = append(dst, `"error":{"code":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"message":`...)
@@ -35,6 +31,48 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 		dst = appendCompact(dst, data)
 	}
 	return append(dst, "}}"...)
+}
+
+// appendIDMember appends `"id":<id>,` for an id ErrorResponse echoes
+// (id with its outer whitespace trimmed), nothing for one it leaves out.
+func appendIDMember(dst, id []byte) []byte {
+	if len(id) > 0 && string(id) != "null" && isJSONValue(id) {
+		dst = append(dst, `"id":`...)
+		dst = appendCompact(dst, id)
+		dst = append(dst, ',')
+	}
+	return dst
+}
+
+// RateLimitReply writes the error responses of rate-limited requests for
+// one error code and message: what ErrorResponse(id, code, message,
+// RateLimitData(n)) returns, with everything after the id encoded once.
+type RateLimitReply struct {
+	// tail is `"error":{"code":..,"message":..,"data":{"retryAfterSeconds":`.
+	tail []byte
+}
+
+// NewRateLimitReply encodes the part of the responses that never changes.
+func NewRateLimitReply(code int, message string) RateLimitReply {
+	tail := append([]byte(`"error":{"code":`), strconv.Itoa(code)...)
+	tail = append(tail, `,"message":`...)
+	tail = appendString(tail, message)
+	tail = append(tail, `,"data":{"retryAfterSeconds":`...)
+	return RateLimitReply{tail: tail}
+}
+
+// Append appends the response to a request with id (nil for none) whose
+// retry is retryAfterSeconds away.
+func (r RateLimitReply) Append(dst, id []byte, retryAfterSeconds int64) []byte {
+	id = trimSpace(id)
+	if dst == nil {
+		dst = make([]byte, 0, len(`{"jsonrpc":"2.0","id":,}}}`)+len(id)+len(r.tail)+20)
+	}
+	dst = append(dst, `{"jsonrpc":"2.0",`...)
+	dst = appendIDMember(dst, id)
+	dst = append(dst, r.tail...)
+	dst = strconv.AppendInt(dst, retryAfterSeconds, 10)
+	return append(dst, "}}}"...)
 }
 
 // appendRateLimitData appends {"retryAfterSeconds":N} to dst.

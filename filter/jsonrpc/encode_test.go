@@ -132,3 +132,27 @@ func TestErrorResponseAllocatesOnce(t *testing.T) {
 		t.Errorf("ErrorResponse allocates %.0f times, want 1", allocs)
 	}
 }
+
+// TestRateLimitReplyIsErrorResponse: the rejection's own encoder writes
+// what ErrorResponse writes with RateLimitData, for any id, code and
+// message.
+func TestRateLimitReplyIsErrorResponse(t *testing.T) {
+	ids := []string{"", "1", `"a"`, " 7 ", "null", `{"a": [1, 2]}`, "{", `"\u00e9"`, "-0.5e3"}
+	for _, m := range []struct {
+		code    int
+		message string
+	}{{-32029, "Rate limit exceeded"}, {0, ""}, {-1 << 40, "quote \" and \u2028 and \xff"}} {
+		reply := NewRateLimitReply(m.code, m.message)
+		for _, id := range ids {
+			for _, wait := range []int64{1, 60, 1 << 40} {
+				want := ErrorResponse([]byte(id), m.code, m.message, RateLimitData(wait))
+				if got := reply.Append(nil, []byte(id), wait); string(got) != string(want) {
+					t.Errorf("id %q, wait %d: %s, want %s", id, wait, got, want)
+				}
+				if got := reply.Append([]byte("["), []byte(id), wait); string(got) != "["+string(want) {
+					t.Errorf("id %q, wait %d, after [: %s, want [%s", id, wait, got, want)
+				}
+			}
+		}
+	}
+}

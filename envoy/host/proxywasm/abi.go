@@ -644,7 +644,12 @@ func abiHTTPCall(vm *VM, s []uint64) {
 	r.callouts[token] = true
 	c := Callout{Cluster: string(cluster), Headers: headers, Body: body, Trailers: lowerPairs(unmarshalPairs(trls)),
 		Timeout: time.Duration(timeout) * time.Millisecond}
-	go vm.env.HTTPCall(c, func(resp CalloutResponse) { r.deliverCallout(token, resp) })
+	send := func() { vm.env.HTTPCall(c, func(resp CalloutResponse) { r.deliverCallout(token, resp) }) }
+	if st := vm.streams[vm.current]; st != nil && st.calloutsHere {
+		st.callouts = append(st.callouts, send)
+	} else {
+		go send()
+	}
 	vm.putU32(tokenPtr, token)
 	ok(s, ResultOK)
 }

@@ -43,6 +43,12 @@ type Stream struct {
 	logPhase bool
 	logInfo  *filterchain.StreamInfo
 
+	// calloutsHere is true during the stream's own callbacks: the
+	// callouts the module makes then are kept in callouts and sent by
+	// this goroutine when the callback is over (see callHere).
+	calloutsHere bool
+	callouts     []func()
+
 	stopNext         bool // a local reply was sent during the current call
 	failureReplySent bool
 	filterState      map[string][]byte
@@ -134,6 +140,7 @@ func (st *Stream) trailersStatus(res uint64) filterchain.TrailersStatus {
 func (st *Stream) DecodeHeaders(h *filterchain.HeaderMap, endStream bool) filterchain.HeadersStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	st.origRequestHeaders = h
 	if failed, cont := st.checkFailed(true); failed {
@@ -145,7 +152,7 @@ func (st *Stream) DecodeHeaders(h *filterchain.HeaderMap, endStream bool) filter
 	st.onCreate()
 	st.reqHeaders = h
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_request_headers", uint64(st.id), uint64(h.Len()), boolArg(endStream))
+	res := st.callHere("proxy_on_request_headers", uint64(st.id), uint64(h.Len()), boolArg(endStream))
 	if failed, cont := st.checkFailed(true); failed {
 		if cont {
 			return filterchain.HeadersContinue
@@ -163,6 +170,31 @@ func (st *Stream) DecodeHeaders(h *filterchain.HeaderMap, endStream bool) filter
 	return status
 }
 
+// callHere runs a stream callback of the module. The callouts it makes
+// (proxy_http_call) are sent afterwards by this goroutine, the stream's,
+// which waits for their responses and delivers them (sendCallouts) before
+// the stream goes on, as Envoy's worker thread sends and receives them
+// without a thread of their own; a goroutine per callout would cost two
+// hand-overs between goroutines (to the callout, back to the stream) per
+// call. The stream handles no other event meanwhile, at most until the
+// callout's timeout.
+func (st *Stream) callHere(name string, params ...uint64) uint64 {
+	st.calloutsHere = true
+	res, _, _ := st.vm.call(st.id, name, params...)
+	st.calloutsHere = false
+	return res
+}
+
+// sendCallouts sends the callouts of the last callback, once the VM is
+// unlocked: each delivers its response to the module itself.
+func (st *Stream) sendCallouts() {
+	pending := st.callouts
+	st.callouts = nil
+	for _, send := range pending {
+		send()
+	}
+}
+
 // DecodeData implements filterchain.Filter. While the module buffers
 // (it answered StopIterationAndBuffer before) the new chunk is first added
 // to the filter's buffered data, and the module sees, and is told the size
@@ -170,6 +202,7 @@ func (st *Stream) DecodeHeaders(h *filterchain.HeaderMap, endStream bool) filter
 func (st *Stream) DecodeData(data *filterchain.Buffer, endStream bool) filterchain.DataStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	if !st.created {
 		return filterchain.DataContinue
@@ -193,7 +226,7 @@ func (st *Stream) DecodeData(data *filterchain.Buffer, endStream bool) filtercha
 		size = b.Len()
 	}
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_request_body", uint64(st.id), uint64(size), boolArg(endStream))
+	res := st.callHere("proxy_on_request_body", uint64(st.id), uint64(size), boolArg(endStream))
 	if failed, cont := st.checkFailed(true); failed {
 		if cont {
 			return filterchain.DataContinue
@@ -219,6 +252,7 @@ func (st *Stream) DecodeData(data *filterchain.Buffer, endStream bool) filtercha
 func (st *Stream) DecodeTrailers(t *filterchain.HeaderMap) filterchain.TrailersStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	if !st.created {
 		return filterchain.TrailersContinue
@@ -231,7 +265,7 @@ func (st *Stream) DecodeTrailers(t *filterchain.HeaderMap) filterchain.TrailersS
 	}
 	st.reqTrailers = t
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_request_trailers", uint64(st.id), uint64(t.Len()))
+	res := st.callHere("proxy_on_request_trailers", uint64(st.id), uint64(t.Len()))
 	if failed, cont := st.checkFailed(true); failed {
 		if cont {
 			return filterchain.TrailersContinue
@@ -252,6 +286,7 @@ func (st *Stream) DecodeTrailers(t *filterchain.HeaderMap) filterchain.TrailersS
 func (st *Stream) EncodeHeaders(h *filterchain.HeaderMap, endStream bool) filterchain.HeadersStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	st.respHeadersForProps = h
 	if !st.created || st.failureReplySent {
@@ -265,7 +300,7 @@ func (st *Stream) EncodeHeaders(h *filterchain.HeaderMap, endStream bool) filter
 	}
 	st.respHeaders = h
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_response_headers", uint64(st.id), uint64(h.Len()), boolArg(endStream))
+	res := st.callHere("proxy_on_response_headers", uint64(st.id), uint64(h.Len()), boolArg(endStream))
 	if failed, cont := st.checkFailed(false); failed {
 		if cont {
 			return filterchain.HeadersContinue
@@ -284,6 +319,7 @@ func (st *Stream) EncodeHeaders(h *filterchain.HeaderMap, endStream bool) filter
 func (st *Stream) EncodeData(data *filterchain.Buffer, endStream bool) filterchain.DataStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	if !st.created || st.failureReplySent {
 		return filterchain.DataContinue
@@ -305,7 +341,7 @@ func (st *Stream) EncodeData(data *filterchain.Buffer, endStream bool) filtercha
 		size = b.Len()
 	}
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_response_body", uint64(st.id), uint64(size), boolArg(endStream))
+	res := st.callHere("proxy_on_response_body", uint64(st.id), uint64(size), boolArg(endStream))
 	if failed, cont := st.checkFailed(false); failed {
 		if cont {
 			return filterchain.DataContinue
@@ -328,6 +364,7 @@ func (st *Stream) EncodeData(data *filterchain.Buffer, endStream bool) filtercha
 func (st *Stream) EncodeTrailers(t *filterchain.HeaderMap) filterchain.TrailersStatus {
 	vm := st.vm
 	vm.mu.Lock()
+	defer st.sendCallouts()
 	defer vm.mu.Unlock()
 	if !st.created || st.failureReplySent {
 		return filterchain.TrailersContinue
@@ -340,7 +377,7 @@ func (st *Stream) EncodeTrailers(t *filterchain.HeaderMap) filterchain.TrailersS
 	}
 	st.respTrailers = t
 	st.stopNext = false
-	res, _, _ := vm.call(st.id, "proxy_on_response_trailers", uint64(st.id), uint64(t.Len()))
+	res := st.callHere("proxy_on_response_trailers", uint64(st.id), uint64(t.Len()))
 	status := st.trailersStatus(res)
 	st.stopNext = false
 	if status == filterchain.TrailersContinue {

@@ -1,0 +1,109 @@
+package filter
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// hostStatus is a proxy-wasm host call's result (WasmResult).
+type hostStatus uint32
+
+// The results the filter tells apart.
+const (
+	statusOK          hostStatus = 0
+	statusNotFound    hostStatus = 1
+	statusBadArgument hostStatus = 2
+	statusEmpty       hostStatus = 7
+	statusCASMismatch hostStatus = 8
+	statusInternal    hostStatus = 10
+	statusUnimpl      hostStatus = 12
+)
+
+// hostStatusErrors are the SDK's errors of the statuses it names.
+var hostStatusErrors = map[hostStatus]error{
+	statusNotFound: types.ErrorStatusNotFound, statusBadArgument: types.ErrorStatusBadArgument,
+	statusEmpty: types.ErrorStatusEmpty, statusCASMismatch: types.ErrorStatusCasMismatch,
+	statusInternal: types.ErrorInternalFailure, statusUnimpl: types.ErrorUnimplemented,
+}
+
+// err is the status as the SDK reports it: nil for statusOK, else one of
+// its errors (types.ErrorStatus...).
+func (s hostStatus) err() error {
+	if s == statusOK {
+		return nil
+	}
+	if err, ok := hostStatusErrors[s]; ok {
+		return err
+	}
+	return errors.New("unknown status code: " + strconv.Itoa(int(s)))
+}
+
+// statusOf is the status of an error the SDK returned (the inverse of err;
+// statusInternal for an error it does not name).
+func statusOf(err error) hostStatus {
+	if err == nil {
+		return statusOK
+	}
+	for s, e := range hostStatusErrors {
+		if errors.Is(err, e) {
+			return s
+		}
+	}
+	return statusInternal
+}
+
+// appendPairs appends pairs serialised as parsePairs reads them.
+func appendPairs(dst []byte, pairs [][2]string) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pairs)))
+	for _, p := range pairs {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[0])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[1])))
+	}
+	for _, p := range pairs {
+		dst = append(append(dst, p[0]...), 0)
+		dst = append(append(dst, p[1]...), 0)
+	}
+	return dst
+}
+
+// errMalformedPairs: the host's serialised header map does not parse.
+var errMalformedPairs = errors.New("malformed header map")
+
+// parsePairs reads the proxy-wasm serialised map (proxy-wasm-cpp-host
+// exports.h marshalPairs): a little-endian u32 count, per pair the u32
+// sizes of name and value, then per pair the name, a NUL, the value and a
+// NUL. The strings returned share b's memory.
+func parsePairs(b []byte) ([][2]string, error) {
+	if len(b) < 4 {
+		return nil, errMalformedPairs
+	}
+	n := uint64(binary.LittleEndian.Uint32(b))
+	if 4+8*n > uint64(len(b)) {
+		return nil, errMalformedPairs
+	}
+	pairs := make([][2]string, n)
+	data := 4 + 8*n
+	for i := range pairs {
+		sizes := b[4+8*i:]
+		k, v := uint64(binary.LittleEndian.Uint32(sizes)), uint64(binary.LittleEndian.Uint32(sizes[4:]))
+		if data+k+1+v+1 > uint64(len(b)) {
+			return nil, errMalformedPairs
+		}
+		pairs[i] = [2]string{view(b[data : data+k]), view(b[data+k+1 : data+k+1+v])}
+		data += k + 1 + v + 1
+	}
+	return pairs, nil
+}
+
+// view is the string of b's bytes, sharing its memory; b must never be
+// written again.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

@@ -1,0 +1,175 @@
+//go:build wasip1
+
+package filter
+
+import (
+	"strconv"
+	"unsafe"
+)
+
+// Host calls the filter makes itself on its hot path, where the SDK's
+// would cost more inside the VM: the SDK passes its out-parameters through
+// an interface, so every call allocates them on the heap, turns every
+// status into an error to be matched with errors.Is, and copies every
+// header of a map into two new strings. These write their results into
+// package variables and return the host's status (see hostcalls.go).
+
+//go:wasmimport env proxy_get_header_map_value
+func hostGetHeaderMapValue(mapType uint32, keyData unsafe.Pointer, keySize uint32, returnData, returnSize unsafe.Pointer) uint32
+
+//go:wasmimport env proxy_get_header_map_pairs
+func hostGetHeaderMapPairs(mapType uint32, returnData, returnSize unsafe.Pointer) uint32
+
+//go:wasmimport env proxy_get_buffer_bytes
+func hostGetBufferBytes(bufferType, start, maxSize uint32, returnData, returnSize unsafe.Pointer) uint32
+
+//go:wasmimport env proxy_send_local_response
+func hostSendLocalResponse(status uint32, detailsData unsafe.Pointer, detailsSize uint32,
+	bodyData unsafe.Pointer, bodySize uint32, headersData unsafe.Pointer, headersSize uint32, grpcStatus int32) uint32
+
+//go:wasmimport env proxy_get_shared_data
+func hostGetSharedData(keyData unsafe.Pointer, keySize uint32, returnData, returnSize, returnCAS unsafe.Pointer) uint32
+
+//go:wasmimport env proxy_set_shared_data
+func hostSetSharedData(keyData unsafe.Pointer, keySize uint32, valueData unsafe.Pointer, valueSize, cas uint32) uint32
+
+// Map and buffer types of the proxy-wasm ABI.
+const (
+	mapTypeHTTPRequestHeaders      = 0
+	mapTypeHTTPCallResponseHeaders = 6
+	bufferTypeHTTPRequestBody      = 0
+	bufferTypeHTTPCallResponseBody = 4
+)
+
+// Out-parameter slots of these host calls, package variables so that
+// their addresses never move while the host writes them (see
+// filter/wasmbuild/_glue: the host writes 4-byte addresses and sizes; the
+// high half of the pointer slot stays 0).
+var (
+	hostReturnedData *byte
+	hostReturnedSize uint32
+	hostReturnedCAS  uint32
+)
+
+// returned takes the buffer the last host call handed over (memory the
+// host obtained from proxy_on_memory_allocate, this VM's own), clearing
+// the slot so that it keeps nothing alive.
+func returned() []byte {
+	data, size := hostReturnedData, hostReturnedSize
+	hostReturnedData, hostReturnedSize = nil, 0
+	if data == nil {
+		return nil
+	}
+	return unsafe.Slice(data, size)
+}
+
+func stringPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
+
+// requestHeader returns the value of the request header name.
+func requestHeader(name string) (string, hostStatus) {
+	status := hostStatus(hostGetHeaderMapValue(mapTypeHTTPRequestHeaders, stringPtr(name), uint32(len(name)),
+		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	value := returned()
+	if status != statusOK {
+		return "", status
+	}
+	return view(value), statusOK
+}
+
+// requestHeaderPairs returns the request's headers. Names and values are
+// views of the one buffer the host filled, not copies.
+func requestHeaderPairs() ([][2]string, error) {
+	status := hostStatus(hostGetHeaderMapPairs(mapTypeHTTPRequestHeaders,
+		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	b := returned()
+	if status != statusOK {
+		return nil, status.err()
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return parsePairs(b)
+}
+
+// requestBody returns up to maxSize bytes of the buffered request body
+// (statusNotFound when the host has none).
+func requestBody(maxSize int) ([]byte, hostStatus) {
+	return buffer(bufferTypeHTTPRequestBody, maxSize)
+}
+
+// calloutBody returns up to maxSize bytes of the current callout
+// response's body (statusNotFound when the host has none).
+func calloutBody(maxSize int) ([]byte, hostStatus) {
+	return buffer(bufferTypeHTTPCallResponseBody, maxSize)
+}
+
+// buffer returns up to maxSize bytes of a buffer from its start.
+func buffer(bufferType uint32, maxSize int) ([]byte, hostStatus) {
+	status := hostStatus(hostGetBufferBytes(bufferType, 0, uint32(maxSize),
+		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	hadData := hostReturnedData != nil
+	body := returned()
+	switch {
+	case status != statusOK:
+		return nil, status
+	case !hadData:
+		return nil, statusNotFound
+	}
+	return body, statusOK
+}
+
+// calloutStatus returns the status of the current callout response: 0
+// when it has no :status or one that is not a number, an error when the
+// host cannot hand the headers over.
+func calloutStatus() (int, error) {
+	const key = ":status"
+	status := hostStatus(hostGetHeaderMapValue(mapTypeHTTPCallResponseHeaders, stringPtr(key), uint32(len(key)),
+		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	value := returned()
+	switch status {
+	case statusOK:
+	case statusNotFound:
+		return 0, nil
+	default:
+		return 0, status.err()
+	}
+	code, _ := strconv.Atoi(view(value))
+	return code, nil
+}
+
+// getSharedData returns the value of key, the VM's own copy, and its CAS.
+func getSharedData(key string) ([]byte, uint32, hostStatus) {
+	hostReturnedCAS = 0
+	status := hostStatus(hostGetSharedData(stringPtr(key), uint32(len(key)),
+		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize), unsafe.Pointer(&hostReturnedCAS)))
+	value := returned()
+	if status != statusOK {
+		return nil, 0, status
+	}
+	return value, hostReturnedCAS, statusOK
+}
+
+// setSharedData writes value under key if cas matches (0: unconditionally).
+func setSharedData(key string, value []byte, cas uint32) hostStatus {
+	var data unsafe.Pointer
+	if len(value) > 0 {
+		data = unsafe.Pointer(&value[0])
+	}
+	return hostStatus(hostSetSharedData(stringPtr(key), uint32(len(key)), data, uint32(len(value)), cas))
+}
+
+// localReplyHeaders is the serialised header map of the last local reply,
+// its memory reused by the next (the host copies it during the call).
+var localReplyHeaders []byte
+
+// sendLocalResponse answers the request with a local reply (no gRPC
+// status).
+func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
+	localReplyHeaders = appendPairs(localReplyHeaders[:0], headers)
+	var bodyData unsafe.Pointer
+	if len(body) > 0 {
+		bodyData = unsafe.Pointer(&body[0])
+	}
+	return hostStatus(hostSendLocalResponse(status, nil, 0, bodyData, uint32(len(body)),
+		unsafe.Pointer(&localReplyHeaders[0]), uint32(len(localReplyHeaders)), -1)).err()
+}
