@@ -223,7 +223,9 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.
 		l.failover(demands, done, errors.New("redis: calls paused after repeated failures"))
 		return
 	}
-	c := &call{l: l, plan: plan, demands: demands, done: done, start: now, probe: probe}
+	// The quotas' windows follow the caller's clock (now); the timeout
+	// runs on the limiter's.
+	c := &call{l: l, plan: plan, demands: demands, done: done, now: now, start: l.opts.Clock(), probe: probe}
 	c.send(!l.loaded)
 }
 
@@ -233,7 +235,8 @@ type call struct {
 	plan    takePlan
 	demands []bucket.Demand
 	done    func(bucket.Decision, error)
-	start   time.Time
+	now     time.Time // the caller's clock
+	start   time.Time // the limiter's clock at the take
 	probe   bool
 }
 
@@ -282,7 +285,7 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		c.fail(kind, err)
 		return
 	}
-	decision, err := decision(c.start, l.keys, &c.plan, values)
+	decision, err := decision(c.now, l.keys, &c.plan, values)
 	if err != nil {
 		c.fail(ErrorReply, err)
 		return

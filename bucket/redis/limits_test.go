@@ -1,0 +1,274 @@
+package redis
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis/redistest"
+)
+
+// takeAt takes demands with the caller's clock at now.
+func takeAt(t *testing.T, l *Limiter, now time.Time, demands ...bucket.Demand) bucket.Decision {
+	t.Helper()
+	var d bucket.Decision
+	var err error
+	l.Take(now, demands, func(got bucket.Decision, e error) { d, err = got, e })
+	if err != nil {
+		t.Fatalf("take: %v", err)
+	}
+	return d
+}
+
+func quotaDemand(kind bucket.Kind, calls, maxCalls int64, zone string) bucket.Demand {
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		panic(err)
+	}
+	d := demand(kind, calls, 1, time.Second)
+	d.Bucket.Limit = bucket.Limit{}
+	d.Quota = &bucket.Quota{MaxCalls: maxCalls, Period: bucket.PeriodDay, Location: loc}
+	return d
+}
+
+func capDemand(kind bucket.Kind, calls, max int64) bucket.Demand {
+	d := demand(kind, calls, 1, time.Second)
+	d.Bucket.Limit = bucket.Limit{}
+	d.MaxInFlight = max
+	return d
+}
+
+// leaseCount counts the members of a cap's sorted set.
+func leaseCount(t *testing.T, r *redistest.Redis, key string) int64 {
+	t.Helper()
+	n, err := r.Do("ZCARD", key)
+	if err != nil {
+		t.Fatalf("ZCARD %s: %v", key, err)
+	}
+	return n.(int64)
+}
+
+// pttl is a key's time to live in milliseconds (-2: no key, -1: none).
+func pttl(t *testing.T, r *redistest.Redis, key string) int64 {
+	t.Helper()
+	n, err := r.Do("PTTL", key)
+	if err != nil {
+		t.Fatalf("PTTL %s: %v", key, err)
+	}
+	return n.(int64)
+}
+
+// TestQuotasThroughRedis runs the shipped script through a real webdis:
+// a quota counts, resets when the caller's window moves on, counts in a
+// newer window another proxy already entered, and its key expires after
+// its window.
+func TestQuotasThroughRedis(t *testing.T) {
+	r := redistest.StartRedis(t)
+	w := redistest.StartWebdis(t, r.Port)
+	zone := "Europe/Paris"
+	loc, _ := time.LoadLocation(zone)
+	// A day ahead of Redis's clock, so that the keys (expiring after
+	// their window) live.
+	y, m, dd := time.Now().In(loc).AddDate(0, 0, 10).Date()
+	day1 := time.Date(y, m, dd, 23, 59, 0, 0, loc)
+	day2 := day1.Add(2 * time.Minute)
+
+	t.Run("count and reset", func(t *testing.T) {
+		l := webdisLimiter(t, w, "quota-reset")
+		q := quotaDemand(bucket.KindShared, 1, 2, zone)
+		for i := range 2 {
+			if d := takeAt(t, l, day1, q); !d.Allowed {
+				t.Fatalf("call %d of 2: %+v", i, d)
+			}
+		}
+		d := takeAt(t, l, day1, q)
+		if d.Allowed || !d.QuotaExceeded || d.RetryAfter != time.Minute || d.Tightest.Remaining != 0 {
+			t.Fatalf("third call: %+v; want a quota rejection with Retry-After 1m (to midnight)", d)
+		}
+		if d := takeAt(t, l, day2, q); !d.Allowed {
+			t.Fatalf("first call of the next day: %+v", d)
+		}
+		key := l.keys.quota(q.Bucket, *q.Quota)
+		v, err := r.Do("GET", key)
+		start, end := q.Quota.Window(day2)
+		if want := fmt.Sprintf("%d:%d:1", start.UnixMilli(), end.UnixMilli()); err != nil || v != want {
+			t.Errorf("stored %v, %v; want %s", v, err, want)
+		}
+		// Expires at the window's end plus the margin.
+		at, err := r.Do("PEXPIRETIME", key)
+		if err != nil || at != end.UnixMilli()+QuotaExpiryMarginMillis {
+			t.Errorf("PEXPIRETIME %v, %v; want %d", at, err, end.UnixMilli()+QuotaExpiryMarginMillis)
+		}
+	})
+
+	t.Run("a newer window is the one counted", func(t *testing.T) {
+		ahead := webdisLimiter(t, w, "quota-newer")
+		behind := webdisLimiter(t, w, "quota-newer")
+		q := quotaDemand(bucket.KindShared, 1, 2, zone)
+		if d := takeAt(t, ahead, day2, q); !d.Allowed {
+			t.Fatalf("proxy ahead: %+v", d)
+		}
+		// The proxy whose clock is still on day 1 counts in day 2.
+		if d := takeAt(t, behind, day1, q); !d.Allowed {
+			t.Fatalf("proxy behind, second call of day 2: %+v", d)
+		}
+		d := takeAt(t, behind, day1, q)
+		if d.Allowed || !d.QuotaExceeded {
+			t.Fatalf("proxy behind, third call of day 2: %+v; want rejected", d)
+		}
+		_, end2 := q.Quota.Window(day2)
+		if want := end2.Sub(day1); d.RetryAfter != want {
+			t.Errorf("Retry-After %v; want %v, the end of the window counted in", d.RetryAfter, want)
+		}
+	})
+}
+
+// TestCapsThroughRedis: a cap admits up to its max, rejects beyond,
+// frees a place on release and on expiry, and renewal keeps a lease.
+func TestCapsThroughRedis(t *testing.T) {
+	r := redistest.StartRedis(t)
+	w := redistest.StartWebdis(t, r.Port)
+	l := webdisLimiter(t, w, "caps")
+	c := capDemand(bucket.KindTool, 1, 2)
+	key := l.keys.cap(c.Bucket, 2)
+	now := time.Now()
+
+	a := takeAt(t, l, now, c)
+	b := takeAt(t, l, now, c)
+	if !a.Allowed || !b.Allowed || a.Lease.Empty() || b.Lease.Empty() {
+		t.Fatalf("two calls under a cap of 2: %+v %+v", a, b)
+	}
+	if d := takeAt(t, l, now, c); d.Allowed || !d.ConcurrencyExceeded || d.RetryAfter != 0 {
+		t.Fatalf("third call: %+v; want a concurrency rejection without Retry-After", d)
+	}
+	if n := leaseCount(t, r, key); n != 2 {
+		t.Fatalf("%d leases stored; want 2", n)
+	}
+	if ttl := pttl(t, r, key); ttl <= 0 || ttl > bucket.DefaultLeaseTTL.Milliseconds()+QuotaExpiryMarginMillis {
+		t.Errorf("cap key PTTL %d", ttl)
+	}
+
+	// Release: queued, then flushed in one call.
+	l.Release(a.Lease)
+	if n := leaseCount(t, r, key); n != 2 {
+		t.Fatalf("released before Flush: %d leases", n)
+	}
+	if !l.Flush() {
+		t.Fatal("Flush found nothing queued")
+	}
+	if n := leaseCount(t, r, key); n != 1 {
+		t.Fatalf("%d leases after the release; want 1", n)
+	}
+	d := takeAt(t, l, now, c)
+	if !d.Allowed {
+		t.Fatalf("after a release: %+v; want admitted", d)
+	}
+
+	// Expiry: age every lease by hand (score 1 ms after the epoch).
+	members, err := r.Do("ZRANGE", key, "0", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members.([]any) {
+		if _, err := r.Do("ZADD", key, "XX", "1", m.(string)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Renewal does not bring back an expired lease.
+	l.RenewAll(now, []bucket.Lease{b.Lease, d.Lease})
+	if s, _ := r.Do("ZSCORE", key, b.Lease.(*Lease).members[0]); s != "1" {
+		t.Errorf("an expired lease was renewed: score %v", s)
+	}
+	e := takeAt(t, l, now, c)
+	f := takeAt(t, l, now, c)
+	if !e.Allowed || !f.Allowed {
+		t.Fatalf("after every lease expired: %+v %+v; want two admitted", e, f)
+	}
+	if n := leaseCount(t, r, key); n != 2 {
+		t.Errorf("%d leases; the expired ones should be gone", n)
+	}
+	// Renewal moves a live lease's expiry forward.
+	m := e.Lease.(*Lease).members[0]
+	if _, err := r.Do("ZADD", key, "XX", strconv.FormatInt(time.Now().UnixMilli()+1000, 10), m); err != nil {
+		t.Fatal(err)
+	}
+	l.RenewAll(now, []bucket.Lease{e.Lease, f.Lease})
+	s, _ := r.Do("ZSCORE", key, m)
+	score, _ := strconv.ParseInt(fmt.Sprint(s), 10, 64)
+	if score < time.Now().UnixMilli()+bucket.DefaultLeaseTTL.Milliseconds()-5000 {
+		t.Errorf("renewed score %d; want about now + %v", score, bucket.DefaultLeaseTTL)
+	}
+}
+
+// TestAllOrNothingThroughRedis: a rejecting bucket leaves the quota's
+// count and the cap's leases untouched, and a rejecting quota or cap
+// leaves the bucket untouched.
+func TestAllOrNothingThroughRedis(t *testing.T) {
+	r := redistest.StartRedis(t)
+	w := redistest.StartWebdis(t, r.Port)
+	l := webdisLimiter(t, w, "aon")
+	now := time.Now()
+	q := quotaDemand(bucket.KindShared, 1, 2, "UTC")
+	c := capDemand(bucket.KindShared, 1, 5)
+	b := demand(bucket.KindTool, 1, 1, time.Hour)
+	qKey, cKey, bKey := l.keys.quota(q.Bucket, *q.Quota), l.keys.cap(c.Bucket, 5), l.keys.of(b.Bucket)
+
+	if d := takeAt(t, l, now, q, c, b); !d.Allowed {
+		t.Fatalf("first take: %+v", d)
+	}
+	snapshot := func() string {
+		qv, _ := r.Do("GET", qKey)
+		members, _ := r.Do("ZRANGE", cKey, "0", "-1", "WITHSCORES")
+		bv, _ := r.Do("GET", bKey)
+		return fmt.Sprint(qv, members, bv)
+	}
+	before := snapshot()
+	d := takeAt(t, l, now, q, c, b)
+	if d.Allowed || d.QuotaExceeded || d.ConcurrencyExceeded || len(d.Rejected) != 1 || d.Rejected[0] != bucket.KindTool {
+		t.Fatalf("second take: %+v; want rejected by the bucket alone", d)
+	}
+	if after := snapshot(); after != before {
+		t.Errorf("a bucket rejection wrote: %s -> %s", before, after)
+	}
+
+	// A full quota leaves the cap and a bucket with room untouched.
+	q1 := quotaDemand(bucket.KindShared, 1, 1, "UTC")
+	roomy := demand(bucket.KindShared, 1, 100, time.Hour)
+	if d := takeAt(t, l, now, q1); !d.Allowed {
+		t.Fatalf("quota of 1: %+v", d)
+	}
+	q1Key, roomyKey := l.keys.quota(q1.Bucket, *q1.Quota), l.keys.of(roomy.Bucket)
+	d = takeAt(t, l, now, q1, c, roomy)
+	if d.Allowed || !d.QuotaExceeded {
+		t.Fatalf("take over a full quota: %+v", d)
+	}
+	if v, _ := r.Do("GET", roomyKey); v != nil {
+		t.Errorf("a quota rejection wrote the bucket: %v", v)
+	}
+	if n := leaseCount(t, r, cKey); n != 1 {
+		t.Errorf("a quota rejection added a lease: %d", n)
+	}
+	if v, _ := r.Do("GET", q1Key); !strings.HasSuffix(fmt.Sprint(v), ":1") {
+		t.Errorf("quota value %v", v)
+	}
+
+	// A full cap leaves the quota and the bucket untouched.
+	c1 := capDemand(bucket.KindUser, 1, 1)
+	if d := takeAt(t, l, now, c1); !d.Allowed {
+		t.Fatalf("cap of 1: %+v", d)
+	}
+	qBefore, _ := r.Do("GET", qKey)
+	d = takeAt(t, l, now, q, c1, roomy)
+	if d.Allowed || !d.ConcurrencyExceeded {
+		t.Fatalf("take over a full cap: %+v", d)
+	}
+	if qAfter, _ := r.Do("GET", qKey); qAfter != qBefore {
+		t.Errorf("a cap rejection counted in the quota: %v -> %v", qBefore, qAfter)
+	}
+	if v, _ := r.Do("GET", roomyKey); v != nil {
+		t.Errorf("a cap rejection wrote the bucket: %v", v)
+	}
+}
