@@ -16,11 +16,11 @@ import (
 // The tests here run calendar quotas and concurrency caps kept in Redis
 // by two hosts (two proxies) sharing one Redis through webdis.
 
-// addHoldTool adds to the fleet's demo server a tool "hold" that streams a
+// addHoldTool adds to a demo server a tool "hold" that streams a
 // progress notification, then runs until release is closed or its
 // request is cancelled.
-func addHoldTool(fleet []*stack, release <-chan struct{}) {
-	mcp.AddTool(fleet[0].demo.MCPServer(), &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+func addHoldTool(server *mcp.Server, release <-chan struct{}) {
+	mcp.AddTool(server, &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
 		if err != nil {
 			return nil, nil, err
@@ -117,7 +117,7 @@ func TestRedisFleetConcurrencyCap(t *testing.T) {
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	defer releaseOnce.Do(func() { close(release) })
-	addHoldTool(fleet, release)
+	addHoldTool(fleet[0].demo.MCPServer(), release)
 	holders := []*holder{newHolder(t, fleet[0]), newHolder(t, fleet[1])}
 	others := []*mcp.ClientSession{fleet[0].connect(t, clientOptions{}), fleet[1].connect(t, clientOptions{})}
 
@@ -170,7 +170,7 @@ func TestRedisQuotaAndCapFallBackLocally(t *testing.T) {
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	defer releaseOnce.Do(func() { close(release) })
-	addHoldTool(fleet, release)
+	addHoldTool(fleet[0].demo.MCPServer(), release)
 	backend.redis.Stop()
 
 	for i, s := range fleet {
