@@ -272,3 +272,67 @@ func TestAllOrNothingThroughRedis(t *testing.T) {
 		t.Errorf("a cap rejection wrote the bucket: %v", v)
 	}
 }
+
+// TestDecisionChecksTheReply: a reply whose numbers do not fit the plan
+// is an error, never a decision.
+func TestDecisionChecksTheReply(t *testing.T) {
+	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
+	plan, err := planTake(now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
+		demand(bucket.KindTool, 1, 5, time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := plan.quotas[0].end.UnixMilli()
+	k := newKeys("p", "ns")
+	for _, tt := range []struct {
+		name   string
+		values []int64
+		ok     bool
+	}{
+		{"admitted", []int64{1, 0, end, 0, 0, 0, 0}, true},
+		{"quota full", []int64{0, 5, end, 0, 0, 0, 0}, true},
+		{"cap full", []int64{0, 0, end, 2, 0, 0, 0}, true},
+		{"too few values", []int64{1, 0, end, 0, 0, 0}, false},
+		{"allowed 2", []int64{2, 0, end, 0, 0, 0, 0}, false},
+		{"negative count", []int64{1, -1, end, 0, 0, 0, 0}, false},
+		{"count beyond 2^53", []int64{1, 1 << 53, end, 0, 0, 0, 0}, false},
+		{"window ending before the caller's", []int64{1, 0, end - 1, 0, 0, 0, 0}, false},
+		{"window far ahead", []int64{1, 0, end + 3*86_400_000, 0, 0, 0, 0}, false},
+		{"script admits a full quota", []int64{1, 5, end, 0, 0, 0, 0}, false},
+		{"script rejects what fits", []int64{0, 0, end, 0, 0, 0, 0}, false},
+		{"debt nanoseconds out of range", []int64{1, 0, end, 0, 0, 1_000_000_000, 0}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := decision(now, k, &plan, tt.values)
+			if (err == nil) != tt.ok {
+				t.Fatalf("decision(%v) = %+v, %v; want ok=%t", tt.values, d, err, tt.ok)
+			}
+			if err == nil && d.Allowed && d.Lease.Empty() {
+				t.Errorf("an admitted take under a cap holds no lease")
+			}
+		})
+	}
+}
+
+// FuzzDecision: whatever numbers a reply holds, decision returns an error
+// or a decision within range, never panics.
+func FuzzDecision(f *testing.F) {
+	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
+	plan, err := planTake(now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
+		demand(bucket.KindTool, 1, 5, time.Minute)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	end := plan.quotas[0].end.UnixMilli()
+	f.Add(int64(1), int64(0), end, int64(0), int64(0), int64(0), int64(0))
+	f.Add(int64(0), int64(5), end+86_400_000, int64(1), int64(3), int64(5), int64(1))
+	f.Fuzz(func(t *testing.T, a, count, windowEnd, live, ds, dn, df int64) {
+		d, err := decision(now, newKeys("p", "ns"), &plan, []int64{a, count, windowEnd, live, ds, dn, df})
+		if err != nil {
+			return
+		}
+		if d.RetryAfter < 0 || d.Tightest.Remaining < 0 || d.Allowed && (d.QuotaExceeded || d.ConcurrencyExceeded) {
+			t.Fatalf("decision %+v", d)
+		}
+	})
+}

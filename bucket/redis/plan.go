@@ -188,8 +188,10 @@ func decision(now time.Time, k keys, p *takePlan, values []int64) (bucket.Decisi
 	for _, q := range p.quotas {
 		count, endMs := values[at], values[at+1]
 		at += 2
-		if endMs < q.end.UnixMilli() {
-			return bucket.Decision{}, fmt.Errorf("%w: quota window ends at %d ms, before the caller's %d", errReply, endMs, q.end.UnixMilli())
+		// The window counted in is the caller's or a later one, at most
+		// the next (proxies' clocks differ by far less than a period).
+		if endMs < q.end.UnixMilli() || endMs > q.end.Add(2*q.end.Sub(q.start)).UnixMilli() {
+			return bucket.Decision{}, fmt.Errorf("%w: quota window ends at %d ms, the caller's at %d", errReply, endMs, q.end.UnixMilli())
 		}
 		if count+q.calls <= q.quota.MaxCalls {
 			continue
