@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -335,4 +336,82 @@ func FuzzDecision(f *testing.F) {
 			t.Fatalf("decision %+v", d)
 		}
 	})
+}
+
+// keeperLimiter is a fallback whose takes hold a lease, recording what is
+// released and renewed.
+type keeperLimiter struct {
+	released, renewed int
+}
+
+type keeperLease struct{}
+
+func (keeperLease) Empty() bool { return false }
+
+func (k *keeperLimiter) Take(_ time.Time, _ []bucket.Demand, done func(bucket.Decision, error)) {
+	done(bucket.Decision{Allowed: true, Lease: keeperLease{}}, nil)
+}
+func (k *keeperLimiter) Release(bucket.Lease)          { k.released++ }
+func (k *keeperLimiter) Renew(time.Time, bucket.Lease) { k.renewed++ }
+
+// TestLeaseCalls: a lease taken in Redis is released and renewed in
+// Redis, one call for many leases; a failed call is counted and touches
+// nothing else; a lease the local fallback took goes back to it.
+func TestLeaseCalls(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	tr := &fakeTransport{clock: clock}
+	rec := &recorder{}
+	local := &keeperLimiter{}
+	l, err := NewLimiter(Options{Transport: tr, Namespace: "ns", KeyPrefix: "p", Timeout: 50 * time.Millisecond,
+		FailureMode: FailLocal, Fallback: local, Clock: clock.Now, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := func(id string) *Lease {
+		return &Lease{keys: []string{"p{ns}/inflight/shared/2"}, members: []string{id + ":1"}}
+	}
+	l.loaded = true
+	tr.replies = []fakeReply{
+		{status: 200, body: `{"EVALSHA":[2]}`},
+		{status: 200, body: `{"EVALSHA":[false,"ERR boom"]}`},
+		{status: 200, body: `{"EVALSHA":[5]}`},
+	}
+	l.Release(remote("a"))
+	l.Release(remote("b"))
+	if len(tr.bodies) != 0 {
+		t.Fatalf("a release was sent before Flush: %v", tr.bodies)
+	}
+	if !l.Flush() || len(tr.bodies) != 1 || !strings.Contains(tr.bodies[0], "/release/a%3A1/b%3A1") {
+		t.Fatalf("Flush sent %v; want one release of both leases", tr.bodies)
+	}
+	if l.Flush() {
+		t.Error("a second Flush found releases queued")
+	}
+	l.RenewAll(clock.now, []bucket.Lease{remote("c"), remote("d")})
+	if len(tr.bodies) != 2 || !strings.HasSuffix(tr.bodies[1], "/renew/30000/60000/c%3A1/d%3A1") {
+		t.Fatalf("RenewAll sent %v", tr.bodies[1:])
+	}
+	if rec.leaseFailed != 1 {
+		t.Errorf("lease failures %d after a Redis error; want 1", rec.leaseFailed)
+	}
+	// A reply claiming more leases than sent is malformed.
+	l.Renew(clock.now, remote("e"))
+	if rec.leaseFailed != 2 {
+		t.Errorf("lease failures %d after a malformed reply; want 2", rec.leaseFailed)
+	}
+
+	// Redis down: the fallback's lease is wrapped, and goes back to it.
+	tr.replies = []fakeReply{{refuse: errors.New("down")}}
+	var d bucket.Decision
+	l.Take(clock.now, []bucket.Demand{capDemand(bucket.KindShared, 1, 2)}, func(got bucket.Decision, _ error) { d = got })
+	if !d.Allowed || d.Lease.Empty() {
+		t.Fatalf("fallback take: %+v", d)
+	}
+	sent := len(tr.bodies)
+	l.Release(d.Lease)
+	l.RenewAll(clock.now, []bucket.Lease{d.Lease})
+	if l.Flush() || len(tr.bodies) != sent || local.released != 1 || local.renewed != 1 {
+		t.Errorf("a local lease: %d calls to Redis, released %d, renewed %d locally; want 0, 1, 1",
+			len(tr.bodies)-sent, local.released, local.renewed)
+	}
 }
