@@ -215,3 +215,32 @@ func TestRedisQuotaAndCapFallBackLocally(t *testing.T) {
 		t.Errorf("redis.decisions = %d with Redis down, want 0", got)
 	}
 }
+
+// TestRedisQuotaAndCapOpenAndClosed: with Redis killed, failureMode
+// "open" admits calls under a quota and a cap, and "closed" answers 503.
+func TestRedisQuotaAndCapOpenAndClosed(t *testing.T) {
+	for _, tt := range []struct {
+		mode   string
+		status int
+	}{{"open", http.StatusOK}, {"closed", http.StatusServiceUnavailable}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			backend := startRedisBackend(t)
+			plugin := withRedis(`{"quota":{"maxCalls":1,"period":"week"},"concurrency":{"shared":1}}`,
+				`,"timeout":"200ms","failureMode":"`+tt.mode+`"`)
+			s := startFleet(t, 1, plugin, backend)[0]
+			session := s.openSession(t, nil)
+			if r := s.post(t, toolsCallBody("1", demo.ToolEcho), session); r.status != http.StatusOK {
+				t.Fatalf("before the outage: status %d", r.status)
+			}
+			backend.redis.Stop()
+			for i := range 3 {
+				if r := s.post(t, toolsCallBody(strconv.Itoa(i+2), demo.ToolEcho), session); r.status != tt.status {
+					t.Errorf("call %d with Redis down: status %d, want %d", i+2, r.status, tt.status)
+				}
+			}
+			if got := s.counter("redis.fallbacks"); got != 3 {
+				t.Errorf("redis.fallbacks = %d, want 3", got)
+			}
+		})
+	}
+}

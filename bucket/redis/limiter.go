@@ -1,15 +1,17 @@
-// Package redis keeps the token buckets of package bucket in Redis, so
-// that every proxy of a fleet draws from the same buckets: one script run
-// per decision checks and debits every bucket of a request atomically, all
-// or nothing, at Redis's clock, with exactly the arithmetic and the
-// decisions of the shared-data limiter (bucket.PlanRemote and
-// bucket.DecideRemote). Redis is reached through a Transport (in the
-// filter: an HTTP callout to webdis), so the package is plain Go.
+// Package redis keeps the token buckets, calendar quotas and concurrency
+// caps of package bucket in Redis, so that every proxy of a fleet draws
+// from the same ones: one script run per decision checks every quota, cap
+// and bucket of a request and writes them all only if all admit, at
+// Redis's clock, with exactly the arithmetic and the decisions of the
+// shared-data limiter (bucket.PlanRemote and bucket.DecideRemote for the
+// buckets). Redis is reached through a Transport (in the filter: an HTTP
+// callout to webdis), so the package is plain Go.
 //
 // Files: limiter.go is the Limiter and what it does when Redis fails;
 // breaker.go stops calling a failing Redis for a while; keys.go names the
-// keys; take.lua and script.go are the script; webdis.go encodes a take
-// for webdis and reads its reply.
+// keys; plan.go plans a decision and reads its reply; lease.go releases
+// and renews concurrency leases; take.lua and script.go are the script;
+// webdis.go and resp.go encode a script run and read its reply.
 package redis
 
 import (
