@@ -181,6 +181,7 @@ fuzz:
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzQuotaWindow$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzRESPValues$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzDecision$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 
 # image: package $(WASM) as an OCI image that Istio's WasmPlugin fetcher
 # accepts (the "compat" variant: one tar+gzip layer holding plugin.wasm) in

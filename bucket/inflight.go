@@ -34,11 +34,9 @@ import (
 //
 //	mcprl1/<ns>/inflight/<kind>[/<name>]/<max>[/<tableSize>/slot/<i> | /<tableSize>/overflow]
 //
-// What another store needs for the same decision: per key a set of
-// (lease id, expiry) pairs (a Redis sorted set scored by expiry: ZREMRANGEBYSCORE
-// of the expired, ZCARD + calls <= max, ZADD), checked for every key before
-// any is written, atomically with the quotas and buckets; release is ZREM,
-// renewal ZADD XX with the new expiry.
+// The Redis store (bucket/redis, take.lua) keeps a cap as a sorted set of
+// leases scored by expiry (README.md, "Calendar quotas and concurrency
+// caps").
 
 // DefaultLeaseTTL is the default Options.LeaseTTL.
 const DefaultLeaseTTL = 30 * time.Second

@@ -42,13 +42,10 @@ import (
 // with <zone> the escaped IANA zone name, so a reconfiguration keeps the
 // count of every quota whose parameters are unchanged.
 //
-// What another store needs for the same decision (a Redis script, say):
-// the demands' keys, each quota's window start and end (computed by the
-// caller with Quota.Window: the zone arithmetic stays in Go), MaxCalls and
-// the calls; the script resets a count whose stored window differs from
-// the current one, checks count+calls <= MaxCalls for every key, and only
-// then increments all of them, atomically with the buckets' GCRA check;
-// a rejection returns the largest window end - now of the rejecting quotas.
+// The Redis store (bucket/redis, take.lua) takes the same decision in one
+// script run: the caller computes each quota's window with Quota.Window
+// (the zone arithmetic stays in Go), the script keeps the window and its
+// count per key (README.md, "Calendar quotas and concurrency caps").
 
 // Period is the calendar window of a quota.
 type Period uint8

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis/redistest"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/e2e/demo"
@@ -152,4 +155,56 @@ func TestHigressTwoHostsOneRedis(t *testing.T) {
 		// A new, empty Redis: its bucket is full again.
 		return s.counter("redis.decisions") > before && resp.status == http.StatusOK
 	})
+}
+
+// TestHigressQuotaAndCap: the Higress build keeps a quota and a
+// concurrency cap in Redis through the same script: two hosts admit
+// exactly the quota in all, hold one streaming call between them under a
+// cap of 1, and the place comes back when the stream ends.
+func TestHigressQuotaAndCap(t *testing.T) {
+	const quota = 6
+	r := redistest.StartRedis(t, "--requirepass", redisPassword)
+	d := demo.New(demo.Options{})
+	upstream := httptest.NewServer(d.Handler())
+	t.Cleanup(func() { _ = d.Close(); upstream.Close() })
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	addHoldTool(d.MCPServer(), release)
+	plugin := fmt.Sprintf(`{"tools":[{"name":%q,"quota":{"maxCalls":%d,"period":"month"}},{"name":"hold","concurrency":{"shared":1}}],`+
+		`"redis":{"cluster":%q,"timeout":"1s","username":"default","password":%q}}`, demo.ToolEcho, quota, higressRedisCluster, redisPassword)
+	fleet := []*stack{
+		startHigress(t, plugin, upstream.Listener.Addr().String(), r.Addr()),
+		startHigress(t, plugin, upstream.Listener.Addr().String(), r.Addr()),
+	}
+	sessions := []map[string]string{fleet[0].openSession(t, nil), fleet[1].openSession(t, nil)}
+	statuses := map[int]int{}
+	for i := range 2 * quota {
+		statuses[fleet[i%2].post(t, toolsCallBody(fmt.Sprint(i+1), demo.ToolEcho), sessions[i%2]).status]++
+	}
+	if statuses[http.StatusOK] != quota || statuses[http.StatusTooManyRequests] != quota {
+		t.Fatalf("statuses %v; want %d admitted and %d rejected across both hosts", statuses, quota, quota)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	holders := []*holder{newHolder(t, fleet[0]), newHolder(t, fleet[1])}
+	done := holders[0].hold(ctx, "a")
+	if _, err := holders[1].session.CallTool(ctx, &mcp.CallToolParams{Name: "hold", Arguments: map[string]any{}}); !isConcurrencyRejection(err) {
+		t.Fatalf("a held call through the other host: err = %v, want the 429 of the cap", err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-done; err != nil {
+		t.Fatalf("held call: %v", err)
+	}
+	eventually(t, testTimeout, "the cap's place back after the stream ended", func() bool {
+		_, err := holders[1].session.CallTool(ctx, &mcp.CallToolParams{Name: "hold", Arguments: map[string]any{}})
+		if err != nil && !isConcurrencyRejection(err) {
+			t.Fatalf("held call through the other host: %v", err)
+		}
+		return err == nil
+	})
+	if got := fleetCounter(fleet, "redis.lease_errors"); got != 0 {
+		t.Errorf("redis.lease_errors = %d, want 0", got)
+	}
 }

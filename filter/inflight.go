@@ -2,6 +2,7 @@ package filter
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -19,11 +20,38 @@ import (
 // every leaseRenewPeriod; a lease whose VM is gone (restarted, crashed)
 // is no longer renewed and expires bucket.DefaultLeaseTTL (30s) after its
 // last renewal, so a slot never leaks longer than that.
+//
+// With redis, a lease lives in Redis (bucket/redis/lease.go) and its
+// release and renewal are calls to Redis. Envoy cancels a stream
+// context's pending callouts when the stream is destroyed, and the SDK
+// delivers a callout's reply only while the context that sent it lives;
+// so the stream's end only queues the release, and the plugin's tick,
+// every releaseFlushPeriod, sends the queue (one call for all the
+// releases of the period) from the plugin context, whose callouts live
+// as long as the plugin. A slot thus comes back at most
+// releaseFlushPeriod after its stream ended. Renewal is one call for all
+// the leases of the VM. A lease taken by the local fallback (failureMode
+// "local") is released at once in shared data, as without redis.
 
 // leaseRenewPeriod is the tick period that renews held leases, well
 // under bucket.DefaultLeaseTTL so that a slow tick never lets a live
 // call's lease expire.
 const leaseRenewPeriod = bucket.DefaultLeaseTTL / 3
+
+// releaseFlushPeriod is the tick period with redis and a cap: the most a
+// released slot waits before its release is sent to Redis.
+const releaseFlushPeriod = 100 * time.Millisecond
+
+// leaseFlusher is a limiter that queues releases (bucket/redis): Flush
+// sends them.
+type leaseFlusher interface {
+	Flush() bool
+}
+
+// leaseBatchRenewer renews many leases in one call (bucket/redis).
+type leaseBatchRenewer interface {
+	RenewAll(now time.Time, leases []bucket.Lease)
+}
 
 // messageTooManyConcurrent is the message of a concurrency rejection.
 const messageTooManyConcurrent = "Too many concurrent calls"
@@ -32,6 +60,8 @@ const messageTooManyConcurrent = "Too many concurrent calls"
 type inflight struct {
 	mu      sync.Mutex
 	streams map[uint32]bucket.Lease
+	// renewed is when the leases were last renewed.
+	renewed time.Time
 }
 
 // addCapDemands appends the calls in flight one call holds under a cap:
@@ -127,17 +157,32 @@ func (s *settings) renewLeases() {
 	}
 	s.inflight.mu.Unlock()
 	now := s.now()
+	if batch, ok := s.limiter.(leaseBatchRenewer); ok {
+		batch.RenewAll(now, leases)
+		return
+	}
 	for _, lease := range leases {
 		keeper.Renew(now, lease)
 	}
 }
 
-// OnTick implements types.PluginContext: it renews the leases of the
-// calls in flight.
+// OnTick implements types.PluginContext: it sends the queued releases
+// (redis) and renews the leases of the calls in flight every
+// leaseRenewPeriod.
 func (p *pluginContext) OnTick() {
-	if p.settings != nil {
-		p.settings.renewLeases()
+	s := p.settings
+	if s == nil {
+		return
 	}
+	if f, ok := s.limiter.(leaseFlusher); ok {
+		f.Flush()
+	}
+	now := s.now()
+	if now.Sub(s.inflight.renewed) < leaseRenewPeriod-releaseFlushPeriod/2 {
+		return
+	}
+	s.inflight.renewed = now
+	s.renewLeases()
 }
 
 // startLeaseRenewal starts the tick when a cap is configured.
@@ -145,7 +190,11 @@ func (p *pluginContext) startLeaseRenewal(cfg *config.Config) {
 	if !hasConcurrency(cfg) {
 		return
 	}
-	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(leaseRenewPeriod.Milliseconds())); err != nil {
+	period := leaseRenewPeriod
+	if cfg.Redis != nil {
+		period = releaseFlushPeriod
+	}
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(period.Milliseconds())); err != nil {
 		proxywasm.LogWarnf("mcp-ratelimit: cannot start the tick that renews concurrency leases (they expire after %v): %v",
 			bucket.DefaultLeaseTTL, err)
 	}

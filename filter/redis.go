@@ -26,11 +26,12 @@ const (
 	metricRedisFallbacks = "redis.fallbacks"
 	metricRedisLatency   = "redis.latency_us"
 	metricRedisErrors    = "redis.errors." // + redis.ErrorKind
+	metricRedisLeaseErrs = "redis.lease_errors"
 )
 
 // redisMetricNames lists the Redis metric names.
 func redisMetricNames() []string {
-	names := []string{metricRedisDecisions, metricRedisFallbacks, metricRedisLatency}
+	names := []string{metricRedisDecisions, metricRedisFallbacks, metricRedisLatency, metricRedisLeaseErrs}
 	for kind := range redis.NumErrorKinds {
 		names = append(names, metricRedisErrors+kind.String())
 	}
@@ -144,15 +145,17 @@ func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int
 // redisObserver counts what the Redis limiter does.
 type redisObserver struct {
 	decisions, fallbacks proxywasm.MetricCounter
+	leaseErrors          proxywasm.MetricCounter
 	errors               [redis.NumErrorKinds]proxywasm.MetricCounter
 	latency              proxywasm.MetricHistogram
 }
 
 func newRedisObserver(prefix string) *redisObserver {
 	o := &redisObserver{
-		decisions: proxywasm.DefineCounterMetric(prefix + metricRedisDecisions),
-		fallbacks: proxywasm.DefineCounterMetric(prefix + metricRedisFallbacks),
-		latency:   proxywasm.DefineHistogramMetric(prefix + metricRedisLatency),
+		decisions:   proxywasm.DefineCounterMetric(prefix + metricRedisDecisions),
+		fallbacks:   proxywasm.DefineCounterMetric(prefix + metricRedisFallbacks),
+		leaseErrors: proxywasm.DefineCounterMetric(prefix + metricRedisLeaseErrs),
+		latency:     proxywasm.DefineHistogramMetric(prefix + metricRedisLatency),
 	}
 	for kind := range redis.NumErrorKinds {
 		o.errors[kind] = proxywasm.DefineCounterMetric(prefix + metricRedisErrors + kind.String())
@@ -168,6 +171,13 @@ func (o *redisObserver) Failed(kind redis.ErrorKind, err error) {
 		o.errors[kind].Increment(1)
 	}
 	proxywasm.LogWarnf("mcp-ratelimit: redis %s: %v", kind, err)
+}
+
+// LeaseFailed counts a failed release or renewal: the leases then expire
+// after their TTL.
+func (o *redisObserver) LeaseFailed(op string, err error) {
+	o.leaseErrors.Increment(1)
+	proxywasm.LogWarnf("mcp-ratelimit: redis lease %s failed (the leases expire after %v): %v", op, bucket.DefaultLeaseTTL, err)
 }
 
 func (o *redisObserver) Latency(d time.Duration) { o.latency.Record(uint64(max(d.Microseconds(), 0))) }

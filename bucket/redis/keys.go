@@ -76,3 +76,43 @@ func appendUserDigest(b []byte, user string) []byte {
 	sum := sha256.Sum256([]byte(user))
 	return hex.AppendEncode(b, sum[:16])
 }
+
+// Quota and cap key format
+//
+//	<prefix>{<ns>}/quota/<kind>[/<tool>][/<user>]/<maxCalls>/<period>/<zone>
+//	<prefix>{<ns>}/inflight/<kind>[/<tool>][/<user>]/<max>
+//
+// with the same escaping and hash tag as the buckets' keys; <zone> is the
+// IANA name of the quota's time zone, escaped.
+
+// quota returns the key of a calendar quota of b's kind, tool and user.
+func (k keys) quota(b bucket.Bucket, q bucket.Quota) string {
+	zone := "UTC"
+	if q.Location != nil {
+		zone = q.Location.String()
+	}
+	return k.limitKey("quota", b) + "/" + strconv.FormatInt(q.MaxCalls, 10) + "/" +
+		strconv.Itoa(int(q.Period)) + "/" + bucket.EscapeKeyPart(zone)
+}
+
+// cap returns the key of a concurrency cap of b's kind, tool and user.
+func (k keys) cap(b bucket.Bucket, max int64) string {
+	return k.limitKey("inflight", b) + "/" + strconv.FormatInt(max, 10)
+}
+
+func (k keys) limitKey(what string, b bucket.Bucket) string {
+	var s strings.Builder
+	s.WriteString(k.prefix)
+	s.WriteString(what)
+	s.WriteByte('/')
+	s.WriteString(b.Kind.String())
+	if b.Kind.HasName() {
+		s.WriteByte('/')
+		s.WriteString(bucket.EscapeKeyPart(b.Tool))
+	}
+	if b.Kind.PerUser() {
+		s.WriteByte('/')
+		s.WriteString(userDigest(b.User))
+	}
+	return s.String()
+}

@@ -100,27 +100,3 @@ func TestKeyNames(t *testing.T) {
 		}
 	}
 }
-
-// TestKeyArgIsTheEscapedKey: the webdis command writes each key escaped
-// straight into its buffer; that must be appendArg of the key's name.
-func TestKeyArgIsTheEscapedKey(t *testing.T) {
-	limit := bucket.Limit{MaxTokens: 7, RefillPeriod: 1500 * time.Millisecond}
-	tests := []struct {
-		prefix, namespace string
-		b                 bucket.Bucket
-	}{
-		{"mcprl", "rl/1", bucket.Bucket{Kind: bucket.KindShared, Limit: limit}},
-		{"", "", bucket.Bucket{Kind: bucket.KindTool, Tool: "a b/{c}%", Limit: limit}},
-		{"p:x ", "ns", bucket.Bucket{Kind: bucket.KindUser, User: "alice", Limit: limit}},
-		{"mcprl", "ns", bucket.Bucket{Kind: bucket.KindUserTool, Tool: "é", User: "bob/", Limit: limit}},
-		{"mcprl", "ns", bucket.Bucket{Kind: bucket.KindUserResource, Tool: "file:///x", User: "u", Limit: limit}},
-		{"mcprl", "ns", bucket.Bucket{Kind: bucket.KindPrompt, Tool: "p.q~r", Limit: limit}},
-	}
-	for _, tt := range tests {
-		k := newKeys(tt.prefix, tt.namespace)
-		want := string(appendArg(nil, k.of(tt.b)))
-		if got := string(appendKeyArg([]byte("x"), k, tt.b)); got != "x"+want {
-			t.Errorf("appendKeyArg(%q, %q, %+v) = %s, want x%s", tt.prefix, tt.namespace, tt.b, got, want)
-		}
-	}
-}

@@ -1,15 +1,17 @@
-// Package redis keeps the token buckets of package bucket in Redis, so
-// that every proxy of a fleet draws from the same buckets: one script run
-// per decision checks and debits every bucket of a request atomically, all
-// or nothing, at Redis's clock, with exactly the arithmetic and the
-// decisions of the shared-data limiter (bucket.PlanRemote and
-// bucket.DecideRemote). Redis is reached through a Transport (in the
-// filter: an HTTP callout to webdis), so the package is plain Go.
+// Package redis keeps the token buckets, calendar quotas and concurrency
+// caps of package bucket in Redis, so that every proxy of a fleet draws
+// from the same ones: one script run per decision checks every quota, cap
+// and bucket of a request and writes them all only if all admit, at
+// Redis's clock, with exactly the arithmetic and the decisions of the
+// shared-data limiter (bucket.PlanRemote and bucket.DecideRemote for the
+// buckets). Redis is reached through a Transport (in the filter: an HTTP
+// callout to webdis), so the package is plain Go.
 //
 // Files: limiter.go is the Limiter and what it does when Redis fails;
 // breaker.go stops calling a failing Redis for a while; keys.go names the
-// keys; take.lua and script.go are the script; webdis.go encodes a take
-// for webdis and reads its reply.
+// keys; plan.go plans a decision and reads its reply; lease.go releases
+// and renews concurrency leases; take.lua and script.go are the script;
+// webdis.go and resp.go encode a script run and read its reply.
 package redis
 
 import (
@@ -105,6 +107,9 @@ type Observer interface {
 	FellBack()
 	// Latency: the time from sending a command to its reply or failure.
 	Latency(d time.Duration)
+	// LeaseFailed: a release or renewal of concurrency leases (op
+	// "release" or "renew") failed; the leases expire by their TTL.
+	LeaseFailed(op string, err error)
 }
 
 // Defaults of Options.
@@ -129,6 +134,9 @@ type Options struct {
 	FailureMode FailureMode
 	// Fallback decides them with FailLocal. Required then.
 	Fallback bucket.Limiter
+	// LeaseTTL is how long a concurrency lease lives unless renewed
+	// (default bucket.DefaultLeaseTTL).
+	LeaseTTL time.Duration
 	// Clock reads the time (for timeouts, the breaker and latency).
 	// Required.
 	Clock func() time.Time
@@ -152,9 +160,14 @@ type Limiter struct {
 	// loaded is true once Redis answered a take: EVALSHA then names the
 	// script, and only a NOSCRIPT reply sends it again with EVAL.
 	loaded bool
+	// released are the lease members waiting for Flush.
+	released leaseQueue
 }
 
-var _ bucket.Limiter = (*Limiter)(nil)
+var (
+	_ bucket.Limiter     = (*Limiter)(nil)
+	_ bucket.LeaseKeeper = (*Limiter)(nil)
+)
 
 // NewLimiter checks opts and applies the defaults.
 func NewLimiter(opts Options) (*Limiter, error) {
@@ -174,6 +187,9 @@ func NewLimiter(opts Options) (*Limiter, error) {
 	case opts.FailureThreshold < 0 || opts.Backoff < 0 || opts.MaxBackoff < 0:
 		return nil, errors.New("redis: negative breaker option")
 	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = bucket.DefaultLeaseTTL
+	}
 	if opts.FailureThreshold == 0 {
 		opts.FailureThreshold = DefaultFailureThreshold
 	}
@@ -190,16 +206,17 @@ func NewLimiter(opts Options) (*Limiter, error) {
 	return l, nil
 }
 
-// Take implements bucket.Limiter: one call to Redis decides every demand,
-// and done is called when its reply (or the failure mode) decides. An
-// invalid demand ends with an error and nothing is sent.
+// Take implements bucket.Limiter: one call to Redis decides every demand
+// (quotas, caps and buckets, all or nothing), and done is called when its
+// reply (or the failure mode) decides. An invalid demand ends with an
+// error and nothing is sent.
 func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
-	plan, err := bucket.PlanRemote(demands)
+	plan, err := planTake(now, demands)
 	if err != nil {
 		done(bucket.Decision{}, err)
 		return
 	}
-	if len(plan) == 0 {
+	if plan.empty() {
 		done(bucket.Decision{Allowed: true}, nil)
 		return
 	}
@@ -208,17 +225,20 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.
 		l.failover(demands, done, errors.New("redis: calls paused after repeated failures"))
 		return
 	}
-	c := &call{l: l, plan: plan, demands: demands, done: done, start: now, probe: probe}
+	// The quotas' windows follow the caller's clock (now); the timeout
+	// runs on the limiter's.
+	c := &call{l: l, plan: plan, demands: demands, done: done, now: now, start: l.opts.Clock(), probe: probe}
 	c.send(!l.loaded)
 }
 
 // call is one take in flight.
 type call struct {
 	l       *Limiter
-	plan    []bucket.RemoteBucket
+	plan    takePlan
 	demands []bucket.Demand
 	done    func(bucket.Decision, error)
-	start   time.Time
+	now     time.Time // the caller's clock
+	start   time.Time // the limiter's clock at the take
 	probe   bool
 }
 
@@ -232,7 +252,8 @@ func (c *call) send(eval bool) {
 		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
 		return
 	}
-	body := command(l.opts.Protocol, eval, l.keys, c.plan)
+	keys, args := decideArgs(l.keys, &c.plan, l.opts.LeaseTTL)
+	body := command(l.opts.Protocol, eval, keys, args)
 	err := l.opts.Transport.Post(body, remaining, func(status int, reply []byte, err error) {
 		c.receive(eval, sent, remaining, status, reply, err)
 	})
@@ -241,7 +262,7 @@ func (c *call) send(eval bool) {
 	}
 }
 
-// receive handles webdis's reply to send.
+// receive handles the reply to send.
 func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status int, reply []byte, err error) {
 	l := c.l
 	latency := l.opts.Clock().Sub(sent)
@@ -256,26 +277,17 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		c.fail(kind, fmt.Errorf("redis: no reply after %v: %w", latency, err))
 		return
 	}
-	allowed, debts, err := parseReply(l.opts.Protocol, status, reply, eval, c.plan)
-	switch {
-	case errors.Is(err, errNoScript) && !eval:
+	values, err := parseReply(l.opts.Protocol, status, reply, eval)
+	if errors.Is(err, errNoScript) && !eval {
 		l.loaded = false
 		c.send(true)
 		return
-	case errors.Is(err, errStatus):
-		c.fail(ErrorStatus, err)
-		return
-	case errors.Is(err, errScript), errors.Is(err, errNoScript):
-		c.fail(ErrorScript, err)
-		return
-	case err != nil:
-		c.fail(ErrorReply, err)
+	}
+	if kind, failed := classify(err); failed {
+		c.fail(kind, err)
 		return
 	}
-	decision, err := bucket.DecideRemote(c.plan, debts)
-	if err == nil && decision.Allowed != allowed {
-		err = fmt.Errorf("redis: the script admitted=%t, the arithmetic admitted=%t", allowed, decision.Allowed)
-	}
+	decision, err := decision(c.now, l.keys, &c.plan, values)
 	if err != nil {
 		c.fail(ErrorReply, err)
 		return
@@ -286,6 +298,19 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		o.Decided()
 	}
 	c.done(decision, nil)
+}
+
+// classify returns the kind of a reply error, and false for nil.
+func classify(err error) (ErrorKind, bool) {
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, errStatus):
+		return ErrorStatus, true
+	case errors.Is(err, errScript), errors.Is(err, errNoScript):
+		return ErrorScript, true
+	}
+	return ErrorReply, true
 }
 
 // fail records a failed call and lets the failure mode decide.
@@ -309,6 +334,12 @@ func (l *Limiter) failover(demands []bucket.Demand, done func(bucket.Decision, e
 	case FailClosed:
 		done(bucket.Decision{}, fmt.Errorf("%w: %v", bucket.ErrStoreUnavailable, cause))
 	default:
-		l.opts.Fallback.Take(l.opts.Clock(), demands, done)
+		l.opts.Fallback.Take(l.opts.Clock(), demands, func(d bucket.Decision, err error) {
+			// A lease taken locally is released and renewed locally.
+			if d.Lease != nil && !d.Lease.Empty() {
+				d.Lease = &Lease{local: d.Lease}
+			}
+			done(d, err)
+		})
 	}
 }

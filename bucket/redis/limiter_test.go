@@ -46,13 +46,14 @@ func (c *fakeClock) Now() time.Time { return c.now }
 
 // recorder is an Observer that records events.
 type recorder struct {
-	decided, fellBack int
-	failed            []ErrorKind
-	latencies         int
+	decided, fellBack, leaseFailed int
+	failed                         []ErrorKind
+	latencies                      int
 }
 
 func (r *recorder) Decided()                       { r.decided++ }
 func (r *recorder) FellBack()                      { r.fellBack++ }
+func (r *recorder) LeaseFailed(string, error)      { r.leaseFailed++ }
 func (r *recorder) Failed(kind ErrorKind, _ error) { r.failed = append(r.failed, kind) }
 func (r *recorder) Latency(time.Duration)          { r.latencies++ }
 
@@ -122,7 +123,7 @@ func TestLimiterLoadsTheScriptOnceThenCallsBySHA(t *testing.T) {
 	if got := strings.Join(verbs, " "); got != "EVAL EVALSHA EVALSHA EVAL EVALSHA" {
 		t.Errorf("commands %s; want the script sent once, then by SHA, and again after NOSCRIPT", got)
 	}
-	if !strings.HasPrefix(tr.bodies[1], "EVALSHA/"+ScriptSHA1+"/1/p%7Bns%7D%2Fshared%2F5%2F60000000000/1000/5/12/0/0/60/0") {
+	if !strings.HasPrefix(tr.bodies[1], "EVALSHA/"+ScriptSHA1+"/1/p%7Bns%7D%2Fshared%2F5%2F60000000000/decide/0/0/30000/-/60000/1000/5/12/0/0/60/0") {
 		t.Errorf("EVALSHA body %s", tr.bodies[1])
 	}
 	if rec.decided != 4 || len(rec.failed) != 0 || rec.fellBack != 0 {

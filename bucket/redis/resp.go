@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
-
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 )
 
 // Protocol says how a Transport carries commands and replies.
@@ -23,9 +21,8 @@ const (
 	ProtocolRESP
 )
 
-// respCommand is one take as a RESP array of bulk strings.
-func respCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
-	keys, args := scriptArgs(k, plan)
+// respCommand is one script run as a RESP array of bulk strings.
+func respCommand(eval bool, keys, args []string) []byte {
 	verb, script := "EVALSHA", ScriptSHA1
 	if eval {
 		verb, script = "EVAL", Script

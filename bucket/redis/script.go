@@ -11,15 +11,28 @@ import (
 //go:embed take.lua
 var takeBody string
 
-// scriptTail runs the take at Redis's own clock (TIME), so that the
-// proxies' clocks never matter. Redis 7 replicates a script by its effects,
-// which allows writes after TIME; older servers need
-// redis.replicate_commands() for that.
+// scriptTail runs at Redis's own clock (TIME), so that the proxies'
+// clocks never matter for buckets and leases: ARGV[1] names the operation
+// (opDecide, opRenew, opRelease), the rest are its arguments. Redis 7
+// replicates a script by its effects, which allows writes after TIME;
+// older servers need redis.replicate_commands() for that.
 const scriptTail = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
-return take(KEYS, ARGV, tonumber(t[1]), tonumber(t[2]) * 1000)
+local nowS, nowN = tonumber(t[1]), tonumber(t[2]) * 1000
+local argv = {}
+for i = 2, #ARGV do argv[#argv + 1] = ARGV[i] end
+if ARGV[1] == 'renew' then return renew(KEYS, argv, nowS, nowN) end
+if ARGV[1] == 'release' then return release(KEYS, argv) end
+return decide(KEYS, argv, nowS, nowN)
 `
+
+// Operations of the script (its first argument).
+const (
+	opDecide  = "decide"
+	opRenew   = "renew"
+	opRelease = "release"
+)
 
 // Script is the Lua script the limiter runs, and ScriptSHA1 its SHA-1 in
 // hex, the name EVALSHA calls it by.

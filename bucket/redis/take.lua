@@ -26,6 +26,9 @@
 -- Reply: {allowed (1 or 0), then per bucket its debt before the take:
 --         seconds, nanoseconds, fraction}.
 -- Nothing is written unless every bucket admits.
+--
+-- The production tail (script.go) runs take's extension decide, or
+-- renew or release, as its first argument says.
 
 local NS = 1000000000
 
@@ -43,10 +46,10 @@ local function debt(value, m, nowS, nowN)
   return ds, dn, f
 end
 
--- take runs the take at now = nowS seconds + nowN nanoseconds; argv holds
--- ARGV as documented above.
-local function take(keys, argv, nowS, nowN)
-  local margin = tonumber(argv[1])
+-- checkBuckets reads every bucket at now = nowS seconds + nowN
+-- nanoseconds (argv as documented above) and returns the reply {allowed,
+-- debts...} and each bucket's debt after the take; it writes nothing.
+local function checkBuckets(keys, argv, nowS, nowN)
   local reply = {1}
   local after = {}
   for i = 1, #keys do
@@ -68,7 +71,12 @@ local function take(keys, argv, nowS, nowN)
     end
     after[i] = {s, n, f}
   end
-  if reply[1] == 0 then return reply end
+  return reply, after
+end
+
+-- writeBuckets stores the debts after an admitted take.
+local function writeBuckets(keys, argv, after, nowS, nowN)
+  local margin = tonumber(argv[1])
   for i = 1, #keys do
     local s, n, f = after[i][1], after[i][2], after[i][3]
     local ts, tn = nowS + s, nowN + n
@@ -79,5 +87,134 @@ local function take(keys, argv, nowS, nowN)
     if n % 1000000 > 0 or f > 0 then ms = ms + 1 end
     redis.call('SET', keys[i], string.format('%d:%d:%d', ts, tn, f), 'PX', ms + margin)
   end
+end
+
+-- take runs a take of buckets only at now = nowS seconds + nowN
+-- nanoseconds; argv holds ARGV as documented above.
+local function take(keys, argv, nowS, nowN)
+  local reply, after = checkBuckets(keys, argv, nowS, nowN)
+  if reply[1] == 1 then writeBuckets(keys, argv, after, nowS, nowN) end
   return reply
+end
+
+-- Calendar quotas and concurrency caps, decided with the buckets in one
+-- run (decide). Instants here are Unix milliseconds (about 1.8e12 today,
+-- below 2^53 for 285,000 years); counts and calls stay below 2^31.
+--
+-- A quota key holds "<startMs>:<endMs>:<count>": the window counted and
+-- the calls counted in it. The caller computes its window from its own
+-- clock; a stored window older than the caller's is over (the count
+-- starts again at 0), a stored window newer than the caller's is the one
+-- counted in (another proxy's clock already crossed the boundary: windows
+-- only move forward). The key expires at its window's end plus a margin.
+--
+-- A cap key is a sorted set of leases: member "<leaseId>:<calls>", score
+-- the lease's expiry in milliseconds of Redis's clock. A member whose
+-- score is <= now has expired.
+
+-- quotaCount returns the window counted in and its count for a caller
+-- whose window is [start, end).
+local function quotaCount(value, start, finish)
+  if value then
+    local s, e, c = string.match(value, '^(%d+):(%d+):(%d+)$')
+    if s then
+      s, e, c = tonumber(s), tonumber(e), tonumber(c)
+      if s == start then return s, finish, c end
+      if s > start then return s, e, c end
+    end
+  end
+  return start, finish, 0
+end
+
+-- liveCalls sums the calls of the leases of a cap not expired at nowMs.
+local function liveCalls(key, nowMs)
+  local total = 0
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. nowMs, '+inf')) do
+    local calls = string.match(member, ':(%d+)$')
+    if calls then total = total + tonumber(calls) end
+  end
+  return total
+end
+
+-- decide takes quotas, caps and buckets together, all or nothing.
+-- KEYS: nq quota keys, nc cap keys, then the bucket keys.
+-- argv[1..5]: nq, nc, lease TTL in ms, lease id, quota expiry margin in ms;
+-- then per quota: calls, maxCalls, window start ms, window end ms; per
+-- cap: calls, max; then the buckets' arguments as take's argv.
+-- Reply: {allowed (1 or 0), per quota: its count before the take and the
+-- end (ms) of the window counted in, per cap: the live calls before the
+-- take, then per bucket its debt as take's reply}.
+local function decide(keys, argv, nowS, nowN)
+  local nq, nc = tonumber(argv[1]), tonumber(argv[2])
+  local ttl, id, qmargin = tonumber(argv[3]), argv[4], tonumber(argv[5])
+  local nowMs = nowS * 1000 + math.floor(nowN / 1000000)
+  local reply = {1}
+  local quotas, caps = {}, {}
+  local a = 6
+  for i = 1, nq do
+    local calls, maxCalls = tonumber(argv[a]), tonumber(argv[a + 1])
+    local s, e, c = quotaCount(redis.call('GET', keys[i]), tonumber(argv[a + 2]), tonumber(argv[a + 3]))
+    if c + calls > maxCalls then reply[1] = 0 end
+    reply[#reply + 1] = c
+    reply[#reply + 1] = e
+    quotas[i] = {s, e, c + calls}
+    a = a + 4
+  end
+  for i = 1, nc do
+    local calls, max = tonumber(argv[a]), tonumber(argv[a + 1])
+    local live = liveCalls(keys[nq + i], nowMs)
+    if live + calls > max then reply[1] = 0 end
+    reply[#reply + 1] = live
+    caps[i] = calls
+    a = a + 2
+  end
+  local bkeys, bargv = {}, {}
+  for i = nq + nc + 1, #keys do bkeys[#bkeys + 1] = keys[i] end
+  for i = a, #argv do bargv[#bargv + 1] = argv[i] end
+  local breply, after = checkBuckets(bkeys, bargv, nowS, nowN)
+  if breply[1] == 0 then reply[1] = 0 end
+  for i = 2, #breply do reply[#reply + 1] = breply[i] end
+  if reply[1] == 0 then return reply end
+  for i = 1, nq do
+    local q = quotas[i]
+    redis.call('SET', keys[i], string.format('%d:%d:%d', q[1], q[2], q[3]))
+    redis.call('PEXPIREAT', keys[i], q[2] + qmargin)
+  end
+  for i = 1, nc do
+    local key = keys[nq + i]
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', nowMs)
+    redis.call('ZADD', key, nowMs + ttl, id .. ':' .. caps[i])
+    redis.call('PEXPIRE', key, ttl + qmargin)
+  end
+  writeBuckets(bkeys, bargv, after, nowS, nowN)
+  return reply
+end
+
+-- renew moves the expiry of leases still held to now + TTL: argv[1] the
+-- TTL in ms, argv[2] the key expiry margin in ms, argv[2 + i] the member
+-- of KEYS[i]. A lease already dropped (expired) is not added back. Reply:
+-- {leases renewed}.
+local function renew(keys, argv, nowS, nowN)
+  local ttl, margin = tonumber(argv[1]), tonumber(argv[2])
+  local nowMs = nowS * 1000 + math.floor(nowN / 1000000)
+  local renewed = 0
+  for i = 1, #keys do
+    local score = redis.call('ZSCORE', keys[i], argv[2 + i])
+    if score and tonumber(score) > nowMs then
+      redis.call('ZADD', keys[i], 'XX', nowMs + ttl, argv[2 + i])
+      redis.call('PEXPIRE', keys[i], ttl + margin)
+      renewed = renewed + 1
+    end
+  end
+  return {renewed}
+end
+
+-- release removes leases: argv[i] is the member of KEYS[i]. Reply:
+-- {leases removed}.
+local function release(keys, argv)
+  local removed = 0
+  for i = 1, #keys do
+    removed = removed + redis.call('ZREM', keys[i], argv[i])
+  end
+  return {removed}
 end

@@ -24,19 +24,26 @@ import (
 // whatever the clock drift between Redis replicas.
 const ExpiryMarginMillis = 1000
 
-// command is the command of one take, in protocol p: EVALSHA (or EVAL
-// with the whole script) over the plan's keys and arguments.
-func command(p Protocol, eval bool, k keys, plan []bucket.RemoteBucket) []byte {
+// command is one script run in protocol p: EVALSHA (or EVAL with the
+// whole script) over keys and args.
+func command(p Protocol, eval bool, keys, args []string) []byte {
 	if p == ProtocolRESP {
-		return respCommand(eval, k, plan)
+		return respCommand(eval, keys, args)
 	}
-	return webdisCommand(eval, k, plan)
+	return webdisCommand(eval, keys, args)
 }
 
-// webdisCommand is the webdis body of one take. It is written straight
-// into one buffer, in the order scriptArgs gives: KEYS, then ARGV.
-func webdisCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
-	b := make([]byte, 0, 128+160*len(plan))
+// webdisCommand is the webdis body of one script run, written straight
+// into one buffer: KEYS, then ARGV.
+func webdisCommand(eval bool, keys, args []string) []byte {
+	n := 64
+	for _, s := range keys {
+		n += 3 * len(s)
+	}
+	for _, s := range args {
+		n += 1 + len(s)
+	}
+	b := make([]byte, 0, n)
 	if eval {
 		b = append(b, "EVAL/"...)
 		b = appendArg(b, Script)
@@ -45,30 +52,27 @@ func webdisCommand(eval bool, k keys, plan []bucket.RemoteBucket) []byte {
 		b = append(b, ScriptSHA1...)
 	}
 	b = append(b, '/')
-	b = strconv.AppendInt(b, int64(len(plan)), 10)
-	for _, r := range plan {
+	b = strconv.AppendInt(b, int64(len(keys)), 10)
+	for _, s := range keys {
 		b = append(b, '/')
-		b = appendKeyArg(b, k, r.Bucket)
+		b = appendArg(b, s)
 	}
-	// Decimal integers need no escaping.
-	b = append(b, '/')
-	b = strconv.AppendInt(b, ExpiryMarginMillis, 10)
-	for _, r := range plan {
-		for _, n := range planArgs(r) {
-			b = append(b, '/')
-			b = strconv.AppendInt(b, n, 10)
-		}
+	for _, s := range args {
+		b = append(b, '/')
+		b = appendArg(b, s)
 	}
 	return b
 }
 
 // ScriptArgs returns the KEYS and ARGV with which the limiter of a plugin
-// (its key prefix and namespace) runs Script for plan: what any Redis
-// client can send with EVALSHA to take the same decision.
+// (its key prefix and namespace) runs Script for a plan of buckets only:
+// what any Redis client can send with EVALSHA to take the same decision.
 func ScriptArgs(keyPrefix, namespace string, plan []bucket.RemoteBucket) (keys, args []string) {
-	return scriptArgs(newKeys(keyPrefix, namespace), plan)
+	return decideArgs(newKeys(keyPrefix, namespace), &takePlan{buckets: plan}, bucket.DefaultLeaseTTL)
 }
 
+// scriptArgs are the KEYS and ARGV of the buckets of a take (take.lua,
+// take): the expiry margin, then six numbers per bucket.
 func scriptArgs(k keys, plan []bucket.RemoteBucket) (keys, args []string) {
 	keys = make([]string, len(plan))
 	args = make([]string, 0, 1+6*len(plan))
@@ -90,27 +94,6 @@ func planArgs(r bucket.RemoteBucket) [6]int64 {
 		r.Cost.Whole / ns, r.Cost.Whole % ns, r.Cost.Frac,
 		r.Capacity.Whole / ns, r.Capacity.Whole % ns,
 	}
-}
-
-// appendKeyArg appends the key of kb, k.of(kb), as a webdis
-// argument (appendArg), without building the key first.
-func appendKeyArg(b []byte, k keys, kb bucket.Bucket) []byte {
-	const slash = "%2F"
-	b = appendArg(b, k.prefix)
-	b = appendArg(b, kb.Kind.String())
-	if kb.Kind.HasName() {
-		b = append(b, slash...)
-		b = appendArg(b, bucket.EscapeKeyPart(kb.Tool))
-	}
-	if kb.Kind.PerUser() {
-		b = append(b, slash...)
-		b = appendUserDigest(b, kb.User)
-	}
-	// Decimal integers need no escaping.
-	b = append(b, slash...)
-	b = strconv.AppendInt(b, kb.Limit.MaxTokens, 10)
-	b = append(b, slash...)
-	return strconv.AppendInt(b, int64(kb.Limit.RefillPeriod), 10)
 }
 
 // appendArg appends s to b, every byte outside [A-Za-z0-9_-]
@@ -144,20 +127,13 @@ var (
 // maxErrorText bounds the Redis error text kept in an error.
 const maxErrorText = 200
 
-// parseReply reads the reply to a take of plan, written in protocol p
-// (status is webdis's HTTP status; RESP has none): whether the script
-// admitted it and each bucket's debt before the take.
-func parseReply(p Protocol, status int, body []byte, eval bool, plan []bucket.RemoteBucket) (allowed bool, debts []bucket.Span, err error) {
-	var values []int64
+// parseReply reads the reply to a script run, written in protocol p
+// (status is webdis's HTTP status; RESP has none): the script's integers.
+func parseReply(p Protocol, status int, body []byte, eval bool) ([]int64, error) {
 	if p == ProtocolRESP {
-		values, err = respValues(body)
-	} else {
-		values, err = webdisValues(status, body, eval)
+		return respValues(body)
 	}
-	if err != nil {
-		return false, nil, err
-	}
-	return debtsOf(values, plan)
+	return webdisValues(status, body, eval)
 }
 
 // scriptError classifies a Redis error reply.

@@ -240,17 +240,16 @@ func FuzzParseReply(f *testing.F) {
 				t.Fatalf("%q: the plain reader found %v, JSON decoding %v, %v", body, fast, decoded, err)
 			}
 		}
-		_, debts, err := parseReply(ProtocolWebdis, status, body, false, plan)
+		values, err := parseReply(ProtocolWebdis, status, body, false)
 		if err != nil {
 			return
 		}
-		for _, d := range debts {
-			if d.Whole < 0 || d.Frac < 0 {
-				t.Fatalf("debt %+v out of range from %q", d, body)
-			}
+		d, err := decision(time.Unix(1e9, 0), newKeys("p", "ns"), &takePlan{buckets: plan}, values)
+		if err != nil {
+			return
 		}
-		if _, err := bucket.DecideRemote(plan, debts); err != nil && !strings.Contains(err.Error(), "invalid state") {
-			t.Fatalf("DecideRemote: %v", err)
+		if d.RetryAfter < 0 || d.Tightest.Remaining < 0 {
+			t.Fatalf("decision %+v out of range from %q", d, body)
 		}
 	})
 }

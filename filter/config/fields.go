@@ -136,7 +136,7 @@ var rootMembers = []fieldSpec{
 	{name: "rateLimitHeaders", typ: "boolean", def: "false",
 		doc: "When true tools/call responses carry the IETF RateLimit-Policy and RateLimit headers for the tightest bucket."},
 	{name: "redis", typ: "object", members: redisMembers,
-		doc: "Keep the buckets in Redis, reached through webdis, so that every proxy with the same configuration draws from the same buckets. Absent: Envoy shared data, one set of buckets per proxy."},
+		doc: "Keep the buckets, calendar quotas and concurrency caps in Redis, reached through webdis, so that every proxy with the same configuration draws from the same ones. Absent: Envoy shared data, one set per proxy."},
 }
 
 // Fields lists every configuration field, parents before their members,

@@ -542,9 +542,6 @@ func parsePaths(path string, v gjson.Result) ([]string, *Error) {
 
 // checkLimits checks the rules that involve several fields.
 func checkLimits(cfg *Config) *Error {
-	if err := checkRedisLimits(cfg); err != nil {
-		return err
-	}
 	if cfg.Shared == nil && cfg.PerUser == nil && cfg.Quota == nil && cfg.PerUserQuota == nil && cfg.Concurrency == nil &&
 		len(cfg.Tools)+len(cfg.Methods)+len(cfg.Prompts)+len(cfg.Resources) == 0 {
 		return errorf("", `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`)
@@ -632,37 +629,4 @@ func hex4(s string, i int) (rune, bool) {
 		r = r<<4 | rune(v)
 	}
 	return r, true
-}
-
-// checkRedisLimits refuses quotas and concurrency caps beside redis: the
-// Redis store takes token buckets only, and a quota or cap kept per proxy
-// beside buckets shared by every proxy would be neither all or nothing nor
-// the limit its configuration states.
-func checkRedisLimits(cfg *Config) *Error {
-	if cfg.Redis == nil {
-		return nil
-	}
-	const why = "cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data"
-	switch {
-	case cfg.Quota != nil:
-		return errorf("quota", why)
-	case cfg.PerUserQuota != nil:
-		return errorf("perUserQuota", why)
-	case cfg.Concurrency != nil:
-		return errorf("concurrency", why)
-	}
-	for _, l := range namedLists(cfg) {
-		for i, entry := range l.list {
-			at := fmt.Sprintf("%s[%d]", l.field, i)
-			switch {
-			case entry.Quota != nil:
-				return errorf(joinPath(at, "quota"), why)
-			case entry.PerUserQuota != nil:
-				return errorf(joinPath(at, "perUserQuota"), why)
-			case entry.Concurrency != nil:
-				return errorf(joinPath(at, "concurrency"), why)
-			}
-		}
-	}
-	return nil
 }

@@ -233,13 +233,11 @@ var parseRefuseTests = []struct {
 	{"only empty tools", `{"tools":[]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
 	{"only options", `{"dryRun":true,"paths":["/mcp"]}`, `the configuration sets no limit; set at least one of "shared", "perUser", "quota", "perUserQuota", "concurrency", "tools", "methods", "prompts" or "resources"`},
 
-	// Redis keeps token buckets only.
-	{"redis with quota", `{` + shared + `,"quota":{"maxCalls":5,"period":"day"},"redis":{"cluster":"webdis"}}`,
-		`quota: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
-	{"redis with a tool's cap", `{"tools":[{"name":"a",` + shared + `,"concurrency":{"shared":2}}],"redis":{"cluster":"webdis"}}`,
-		`tools[0].concurrency: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
-	{"redis with a per-user quota", `{` + shared + `,"perUserQuota":{"maxCalls":5,"period":"day"},"userIdentity":{"from":"sourceAddress"},"redis":{"cluster":"webdis"}}`,
-		`perUserQuota: cannot be combined with redis: the Redis store keeps token buckets only; remove redis to keep this limit in each proxy's shared data`},
+	// Quotas and caps beside redis follow the same rules as without.
+	{"redis with a per-user quota without identity", `{` + shared + `,"perUserQuota":{"maxCalls":5,"period":"day"},"redis":{"cluster":"webdis"}}`,
+		`perUserQuota: requires userIdentity, which says how users are told apart`},
+	{"redis with a per-user cap without identity", `{` + shared + `,"concurrency":{"perUser":2},"redis":{"cluster":"webdis"}}`,
+		`concurrency.perUser: requires userIdentity, which says how users are told apart`},
 
 	// Field names.
 	{"unknown field", `{` + shared + `,"sharedd":{}}`, `sharedd: unknown field; the known fields here are shared, perUser, quota, perUserQuota, concurrency, tools, methods, prompts, resources, userIdentity, maxTrackedUsers, paths, maxRequestBodyBytes, batch, errorCode, rejectStatus, dryRun, rateLimitHeaders, redis`},
@@ -489,5 +487,27 @@ func TestParseManyToolsAndPaths(t *testing.T) {
 	_, err = Parse([]byte(duplicate))
 	if want := `tools[5000].name: duplicate tool name "tool-1234", also in tools[1234]`; err == nil || err.Error() != want {
 		t.Errorf("Parse(duplicate tool) = %v, want %s", err, want)
+	}
+}
+
+// TestParseAcceptsRedisWithQuotasAndCaps: the Redis store keeps quotas and
+// caps beside buckets.
+func TestParseAcceptsRedisWithQuotasAndCaps(t *testing.T) {
+	const redis = `,"redis":{"cluster":"webdis"}`
+	for _, tt := range []struct{ name, json string }{
+		{"quota", `{"quota":{"maxCalls":5,"period":"day","timeZone":"Europe/Paris"}` + redis + `}`},
+		{"per-user quota", `{"perUserQuota":{"maxCalls":5,"period":"week"},"userIdentity":{"from":"sourceAddress"}` + redis + `}`},
+		{"caps", `{"concurrency":{"shared":4,"perUser":1},"userIdentity":{"from":"sourceAddress"}` + redis + `}`},
+		{"tool quota and cap", `{"tools":[{"name":"a","quota":{"maxCalls":9,"period":"month"},"concurrency":{"shared":2}}]` + redis + `}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.json))
+			if err != nil {
+				t.Fatalf("Parse(%s) = %v, want success", tt.json, err)
+			}
+			if cfg.Redis == nil || cfg.Redis.Cluster != "webdis" {
+				t.Errorf("redis %+v", cfg.Redis)
+			}
+		})
 	}
 }

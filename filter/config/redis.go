@@ -68,7 +68,7 @@ var redisMembers = []fieldSpec{
 	{name: "keyPrefix", typ: "string", def: `"` + DefaultRedisKeyPrefix + `"`,
 		doc: "Starts every Redis key: 1 to 64 bytes of letters, digits and .:_-."},
 	{name: "failureMode", typ: "string", def: `"` + string(RedisFailLocal) + `"`,
-		doc: `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`},
+		doc: `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, quotas and caps, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`},
 	{name: "username", typ: "string",
 		doc: "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes."},
 	{name: "password", typ: "string",
