@@ -125,6 +125,20 @@ func TestQuotasThroughRedis(t *testing.T) {
 			t.Errorf("Retry-After %v; want %v, the end of the window counted in", d.RetryAfter, want)
 		}
 	})
+	t.Run("a window far ahead is not followed", func(t *testing.T) {
+		wrong := webdisLimiter(t, w, "quota-far")
+		right := webdisLimiter(t, w, "quota-far")
+		q := quotaDemand(bucket.KindShared, 1, 1, zone)
+		if d := takeAt(t, wrong, day1.AddDate(0, 1, 0), q); !d.Allowed {
+			t.Fatalf("proxy a month ahead: %+v", d)
+		}
+		if d := takeAt(t, right, day1, q); !d.Allowed {
+			t.Fatalf("proxy on the right day after one far ahead: %+v", d)
+		}
+		if d := takeAt(t, right, day1, q); d.Allowed || !d.QuotaExceeded {
+			t.Fatalf("second call of the right day: %+v; want rejected", d)
+		}
+	})
 }
 
 // TestCapsThroughRedis: a cap admits up to its max, rejects beyond,

@@ -105,8 +105,10 @@ end
 -- the calls counted in it. The caller computes its window from its own
 -- clock; a stored window older than the caller's is over (the count
 -- starts again at 0), a stored window newer than the caller's is the one
--- counted in (another proxy's clock already crossed the boundary: windows
--- only move forward). The key expires at its window's end plus a margin.
+-- counted in if it is the next one (another proxy's clock already crossed
+-- the boundary: windows only move forward); one further ahead (a clock far
+-- off) is not followed but replaced. The key expires at its window's end
+-- plus a margin.
 --
 -- A cap key is a sorted set of leases: member "<leaseId>:<calls>", score
 -- the lease's expiry in milliseconds of Redis's clock. A member whose
@@ -120,7 +122,7 @@ local function quotaCount(value, start, finish)
     if s then
       s, e, c = tonumber(s), tonumber(e), tonumber(c)
       if s == start then return s, finish, c end
-      if s > start then return s, e, c end
+      if s > start and s <= finish then return s, e, c end
     end
   end
   return start, finish, 0
