@@ -16,24 +16,6 @@ import (
 // The tests here run calendar quotas and concurrency caps kept in Redis
 // by two hosts (two proxies) sharing one Redis through webdis.
 
-// addHoldTool adds to a demo server a tool "hold" that streams a
-// progress notification, then runs until release is closed or its
-// request is cancelled.
-func addHoldTool(server *mcp.Server, release <-chan struct{}) {
-	mcp.AddTool(server, &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
-		if err != nil {
-			return nil, nil, err
-		}
-		select {
-		case <-release:
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
-		case <-ctx.Done():
-			return nil, nil, context.Cause(ctx)
-		}
-	})
-}
-
 // holder is a client whose "hold" calls stream their progress.
 type holder struct {
 	t        *testing.T

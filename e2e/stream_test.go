@@ -157,6 +157,24 @@ func TestServerPushedNotifications(t *testing.T) {
 // notification and then waits until the test has seen it: the call can
 // only finish if the POST's SSE response is streamed through the filter,
 // not buffered until the end.
+// addHoldTool adds to a demo server a tool "hold" that streams a
+// progress notification, then runs until release is closed or its
+// request is cancelled.
+func addHoldTool(server *mcp.Server, release <-chan struct{}) {
+	mcp.AddTool(server, &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
+		if err != nil {
+			return nil, nil, err
+		}
+		select {
+		case <-release:
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		}
+	})
+}
+
 func TestProgressStreamsThroughTheFilter(t *testing.T) {
 	for _, protocol := range []string{"", legacyProtocol} {
 		t.Run(protocolName(protocol), func(t *testing.T) {
@@ -165,18 +183,7 @@ func TestProgressStreamsThroughTheFilter(t *testing.T) {
 			var releaseOnce sync.Once
 			releaseHold := func() { releaseOnce.Do(func() { close(release) }) }
 			defer releaseHold()
-			mcp.AddTool(s.demo.MCPServer(), &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-				err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
-				if err != nil {
-					return nil, nil, err
-				}
-				select {
-				case <-release:
-					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "released"}}}, nil, nil
-				case <-ctx.Done():
-					return nil, nil, context.Cause(ctx)
-				}
-			})
+			addHoldTool(s.demo.MCPServer(), release)
 			progress := make(chan float64, 4)
 			cs := s.connect(t, clientOptions{protocol: protocol, mcp: &mcp.ClientOptions{
 				ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) { progress <- r.Params.Progress },

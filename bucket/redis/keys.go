@@ -50,15 +50,7 @@ func (k keys) of(b bucket.Bucket) string {
 	var s strings.Builder
 	s.Grow(len(k.prefix) + len(b.Tool) + 96)
 	s.WriteString(k.prefix)
-	s.WriteString(b.Kind.String())
-	if b.Kind.HasName() {
-		s.WriteByte('/')
-		s.WriteString(bucket.EscapeKeyPart(b.Tool))
-	}
-	if b.Kind.PerUser() {
-		s.WriteByte('/')
-		s.WriteString(userDigest(b.User))
-	}
+	writeLimitPath(&s, b)
 	s.WriteByte('/')
 	s.WriteString(strconv.FormatInt(b.Limit.MaxTokens, 10))
 	s.WriteByte('/')
@@ -105,6 +97,13 @@ func (k keys) limitKey(what string, b bucket.Bucket) string {
 	s.WriteString(k.prefix)
 	s.WriteString(what)
 	s.WriteByte('/')
+	writeLimitPath(&s, b)
+	return s.String()
+}
+
+// writeLimitPath writes the part of a key that names b's limit: its kind,
+// then its name and its user's digest where it has them.
+func writeLimitPath(s *strings.Builder, b bucket.Bucket) {
 	s.WriteString(b.Kind.String())
 	if b.Kind.HasName() {
 		s.WriteByte('/')
@@ -114,5 +113,4 @@ func (k keys) limitKey(what string, b bucket.Bucket) string {
 		s.WriteByte('/')
 		s.WriteString(userDigest(b.User))
 	}
-	return s.String()
 }
