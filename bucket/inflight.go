@@ -275,16 +275,9 @@ func (l *StoreLimiter) prepareCaps(demands []Demand) ([]*capRequest, error) {
 		case b.Kind.HasName() && b.Tool == "":
 			return nil, fmt.Errorf("bucket: cap demand %d: %s cap without a name", i, b.Kind)
 		}
-		if b.Kind.PerUser() {
-			switch {
-			case b.User == "":
-				return nil, fmt.Errorf("bucket: cap demand %d: %s cap without a user", i, b.Kind)
-			case l.opts.MaxTrackedUsers == 0:
-				return nil, fmt.Errorf("bucket: cap demand %d: %s cap with maxTrackedUsers 0", i, b.Kind)
-			case user != "" && b.User != user:
-				return nil, fmt.Errorf("bucket: cap demand %d: the demands of one take name two users", i)
-			}
-			user = b.User
+		var err error
+		if user, err = l.userOf("cap demand", "cap", i, b, user); err != nil {
+			return nil, err
 		}
 		key := l.keys.inflight(b.Kind, b.Tool, d.MaxInFlight, l.opts.MaxTrackedUsers)
 		if j := slices.IndexFunc(reqs, func(r *capRequest) bool { return r.key == key }); j >= 0 {

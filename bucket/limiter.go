@@ -21,6 +21,25 @@ const (
 	MaxTrackedUsersLimit = 1 << 24
 )
 
+// userOf checks demand i of a take (label "demand", "quota demand" or
+// "cap demand"; noun its limit's word) against the take's user so far:
+// a per-user demand needs a user and a table, and one take serves one
+// user. It returns the take's user.
+func (l *StoreLimiter) userOf(label, noun string, i int, b Bucket, user string) (string, error) {
+	if !b.Kind.PerUser() {
+		return user, nil
+	}
+	switch {
+	case b.User == "":
+		return "", fmt.Errorf("bucket: %s %d: %s %s without a user", label, i, b.Kind, noun)
+	case l.opts.MaxTrackedUsers == 0:
+		return "", fmt.Errorf("bucket: %s %d: %s %s with maxTrackedUsers 0", label, i, b.Kind, noun)
+	case user != "" && b.User != user:
+		return "", fmt.Errorf("bucket: %s %d: the demands of one take name two users", label, i)
+	}
+	return b.User, nil
+}
+
 // maxRefundTries bounds the compare-and-swap loop of one refund. A refund
 // that gives up leaves its tokens taken (counted in
 // Stats.RefundsAbandoned): the limiter then errs towards admitting less.
@@ -403,16 +422,8 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
 		if b.Kind.HasName() && b.Tool == "" {
 			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
 		}
-		if b.Kind.PerUser() {
-			switch {
-			case b.User == "":
-				return nil, fmt.Errorf("bucket: demand %d: %s bucket without a user", i, b.Kind)
-			case l.opts.MaxTrackedUsers == 0:
-				return nil, fmt.Errorf("bucket: demand %d: %s bucket with maxTrackedUsers 0", i, b.Kind)
-			case user != "" && b.User != user:
-				return nil, fmt.Errorf("bucket: demand %d: the demands of one take name two users", i)
-			}
-			user = b.User
+		if user, err = l.userOf("demand", "bucket", i, b, user); err != nil {
+			return nil, err
 		}
 		key := l.bucketKey(b)
 		if r := findRequest(reqs, key); r != nil {

@@ -370,16 +370,9 @@ func (l *StoreLimiter) prepareQuotas(now time.Time, demands []Demand) ([]*quotaR
 		if err := q.Validate(); err != nil {
 			return nil, fmt.Errorf("bucket: quota demand %d: %w", i, err)
 		}
-		if b.Kind.PerUser() {
-			switch {
-			case b.User == "":
-				return nil, fmt.Errorf("bucket: quota demand %d: %s quota without a user", i, b.Kind)
-			case l.opts.MaxTrackedUsers == 0:
-				return nil, fmt.Errorf("bucket: quota demand %d: %s quota with maxTrackedUsers 0", i, b.Kind)
-			case user != "" && b.User != user:
-				return nil, fmt.Errorf("bucket: quota demand %d: the demands of one take name two users", i)
-			}
-			user = b.User
+		var err error
+		if user, err = l.userOf("quota demand", "quota", i, b, user); err != nil {
+			return nil, err
 		}
 		key := l.keys.quota(b.Kind, b.Tool, q, l.opts.MaxTrackedUsers)
 		if j := slices.IndexFunc(reqs, func(r *quotaRequest) bool { return r.key == key }); j >= 0 {
