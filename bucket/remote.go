@@ -51,7 +51,13 @@ type RemoteBucket struct {
 // a negative token count, an unknown kind, an invalid limit, a tool
 // bucket without a tool or a user bucket without a user.
 func PlanRemote(demands []Demand) ([]RemoteBucket, error) {
-	var plan []RemoteBucket
+	return AppendPlanRemote(nil, demands)
+}
+
+// AppendPlanRemote is PlanRemote appending to dst[:0], whose memory a
+// caller may reuse.
+func AppendPlanRemote(dst []RemoteBucket, demands []Demand) ([]RemoteBucket, error) {
+	plan := dst[:0]
 	for i, d := range demands {
 		b := d.Bucket
 		switch {
@@ -108,7 +114,15 @@ func DecideRemote(plan []RemoteBucket, debts []Span) (Decision, error) {
 	if len(plan) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	entries := make([]entry, len(plan))
+	// A take's few buckets fit in arrays on the stack (decide keeps no
+	// reference to them).
+	var entryArray [4]entry
+	var requestArray [4]request
+	entries, requests := entryArray[:], requestArray[:]
+	if len(plan) > len(entryArray) {
+		entries, requests = make([]entry, len(plan)), make([]request, len(plan))
+	}
+	entries, requests = entries[:len(plan)], requests[:len(plan)]
 	for i := range plan {
 		r := &plan[i]
 		if err := r.Bucket.Limit.Validate(); err != nil {
@@ -119,10 +133,8 @@ func DecideRemote(plan []RemoteBucket, debts []Span) (Decision, error) {
 		if d.Whole < 0 || d.Frac < 0 || uint64(d.Frac) >= g.m {
 			return Decision{}, fmt.Errorf("%w: debt %d+%d/%d of bucket %d", ErrInvalidState, d.Whole, d.Frac, g.m, i)
 		}
-		entries[i] = entry{
-			req:  &request{bucket: r.Bucket, g: g, tokens: uint64(r.Tokens)},
-			debt: span{whole: uint64(d.Whole), frac: uint64(d.Frac)},
-		}
+		requests[i] = request{bucket: r.Bucket, g: g, tokens: uint64(r.Tokens)}
+		entries[i] = entry{req: &requests[i], debt: span{whole: uint64(d.Whole), frac: uint64(d.Frac)}}
 	}
 	return decide(entries), nil
 }

@@ -33,6 +33,9 @@ import (
 // keys builds the key names of one plugin.
 type keys struct {
 	prefix string // "<prefix>{<ns>}/"
+	// built remembers the names built: a per-user name costs a SHA-256
+	// of the identity, and every name a few allocations, on each take.
+	built *keyCache
 }
 
 func newKeys(keyPrefix, namespace string) keys {
@@ -42,11 +45,58 @@ func newKeys(keyPrefix, namespace string) keys {
 		// is no escaped name either.
 		tag = "%"
 	}
-	return keys{prefix: keyPrefix + "{" + tag + "}/"}
+	return keys{prefix: keyPrefix + "{" + tag + "}/", built: &keyCache{}}
+}
+
+// Bounds of a keyCache: past either, it starts again empty.
+const (
+	maxCachedKeys     = 2048
+	maxCachedKeyBytes = 256 << 10
+)
+
+// keyCache maps what a key names to the key.
+type keyCache struct {
+	names map[keyOf]string
+	bytes int
+}
+
+// keyOf is what a key names: a bucket, or a quota or cap of a bucket's
+// kind, name and user.
+type keyOf struct {
+	what   byte // 'b' bucket, 'q' quota, 'c' cap
+	bucket bucket.Bucket
+	quota  bucket.Quota
+	max    int64
+}
+
+// get returns the key of id, built by build the first time.
+func (c *keyCache) get(id keyOf, build func() string) string {
+	if c == nil {
+		return build()
+	}
+	if name, ok := c.names[id]; ok {
+		return name
+	}
+	name := build()
+	size := len(name) + len(id.bucket.Tool) + len(id.bucket.User)
+	if size > maxCachedKeyBytes/64 {
+		// A name this long (a long identity) is built each time.
+		return name
+	}
+	if c.names == nil || len(c.names) >= maxCachedKeys || c.bytes+size > maxCachedKeyBytes {
+		c.names, c.bytes = make(map[keyOf]string), 0
+	}
+	c.names[id] = name
+	c.bytes += size
+	return name
 }
 
 // of returns the key of b.
 func (k keys) of(b bucket.Bucket) string {
+	return k.built.get(keyOf{what: 'b', bucket: b}, func() string { return k.bucketKey(b) })
+}
+
+func (k keys) bucketKey(b bucket.Bucket) string {
 	var s strings.Builder
 	s.Grow(len(k.prefix) + len(b.Tool) + 96)
 	s.WriteString(k.prefix)
@@ -79,6 +129,10 @@ func appendUserDigest(b []byte, user string) []byte {
 
 // quota returns the key of a calendar quota of b's kind, tool and user.
 func (k keys) quota(b bucket.Bucket, q bucket.Quota) string {
+	return k.built.get(keyOf{what: 'q', bucket: b, quota: q}, func() string { return k.quotaKey(b, q) })
+}
+
+func (k keys) quotaKey(b bucket.Bucket, q bucket.Quota) string {
 	zone := "UTC"
 	if q.Location != nil {
 		zone = q.Location.String()
@@ -89,6 +143,10 @@ func (k keys) quota(b bucket.Bucket, q bucket.Quota) string {
 
 // cap returns the key of a concurrency cap of b's kind, tool and user.
 func (k keys) cap(b bucket.Bucket, max int64) string {
+	return k.built.get(keyOf{what: 'c', bucket: b, max: max}, func() string { return k.capKey(b, max) })
+}
+
+func (k keys) capKey(b bucket.Bucket, max int64) string {
 	return k.limitKey("inflight", b) + "/" + strconv.FormatInt(max, 10)
 }
 

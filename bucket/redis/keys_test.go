@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,47 @@ func TestKeyNames(t *testing.T) {
 		if strings.Contains(k.of(tt.b), "alice") {
 			t.Errorf("%s holds the identity", k.of(tt.b))
 		}
+	}
+}
+
+// TestKeyCache: a name comes from the cache once built, always equal to
+// a fresh build of the same key, and the cache starts again empty at its
+// bound instead of growing.
+func TestKeyCache(t *testing.T) {
+	k := newKeys("mcprl", "ns")
+	limit := bucket.Limit{MaxTokens: 5, RefillPeriod: time.Minute}
+	quota := bucket.Quota{MaxCalls: 3, Period: bucket.PeriodDay}
+	for i := range 3 * maxCachedKeys {
+		b := bucket.Bucket{Kind: bucket.KindUserTool, Tool: "t", User: strconv.Itoa(i % (maxCachedKeys + 7)), Limit: limit}
+		for _, c := range []struct{ got, want string }{
+			{k.of(b), k.bucketKey(b)},
+			{k.quota(b, quota), k.quotaKey(b, quota)},
+			{k.cap(b, 2), k.capKey(b, 2)},
+		} {
+			if c.got != c.want {
+				t.Fatalf("user %s: cached key %s, built %s", b.User, c.got, c.want)
+			}
+		}
+		if n := len(k.built.names); n > maxCachedKeys {
+			t.Fatalf("%d cached keys, bound %d", n, maxCachedKeys)
+		}
+		if k.built.bytes > maxCachedKeyBytes {
+			t.Fatalf("%d cached bytes, bound %d", k.built.bytes, maxCachedKeyBytes)
+		}
+	}
+	b := bucket.Bucket{Kind: bucket.KindShared, Limit: limit}
+	first := k.of(b)
+	if _, ok := k.built.names[keyOf{what: 'b', bucket: b}]; !ok {
+		t.Fatalf("key %s was not cached", first)
+	}
+	long := bucket.Bucket{Kind: bucket.KindUser, User: strings.Repeat("u", maxCachedKeyBytes), Limit: limit}
+	if got, want := k.of(long), k.bucketKey(long); got != want {
+		t.Fatalf("key of a long identity %s, want %s", got, want)
+	}
+	if _, ok := k.built.names[keyOf{what: 'b', bucket: long}]; ok {
+		t.Errorf("the key of a %d-byte identity was cached", len(long.User))
+	}
+	if _, ok := k.built.names[keyOf{what: 'b', bucket: b}]; !ok {
+		t.Errorf("a key too long to cache emptied the cache")
 	}
 }

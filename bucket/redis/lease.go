@@ -107,7 +107,7 @@ func (l *Limiter) leaseCall(op string, keys, args []string, done func(n int64)) 
 				l.leaseFailed(op, fmt.Errorf("redis: no reply: %w", err))
 				return
 			}
-			values, err := parseReply(l.opts.Protocol, status, reply, eval)
+			values, err := parseReply(nil, l.opts.Protocol, status, reply, eval)
 			if errors.Is(err, errNoScript) && !eval {
 				l.loaded = false
 				send(true)

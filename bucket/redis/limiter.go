@@ -28,7 +28,9 @@ import (
 // reply: webdis's HTTP status and body, or the RESP reply (status
 // ignored); or with an error when no reply came (refused, reset, timed
 // out), before returning or later. An error from Post means nothing was
-// sent and done will not be called.
+// sent and done will not be called. Post copies body if it needs it
+// later: the limiter reuses that memory for its next command once Post
+// returned or called done (proxy_http_call copies it too).
 type Transport interface {
 	Post(body []byte, timeout time.Duration, done func(status int, body []byte, err error)) error
 }
@@ -162,7 +164,14 @@ type Limiter struct {
 	loaded bool
 	// released are the lease members waiting for Flush.
 	released leaseQueue
+	// enc holds the body of the last take sent, values the integers of
+	// the last reply: both are reused.
+	enc    encoder
+	values []int64
 }
+
+// maxKeptValues bounds the reply integers a Limiter keeps for reuse.
+const maxKeptValues = 64
 
 var (
 	_ bucket.Limiter     = (*Limiter)(nil)
@@ -200,7 +209,7 @@ func NewLimiter(opts Options) (*Limiter, error) {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	opts.MaxBackoff = max(opts.MaxBackoff, opts.Backoff)
-	l := &Limiter{opts: opts, keys: newKeys(opts.KeyPrefix, opts.Namespace)}
+	l := &Limiter{opts: opts, keys: newKeys(opts.KeyPrefix, opts.Namespace), enc: encoder{proto: opts.Protocol}}
 	l.breaker = breaker{threshold: opts.FailureThreshold, base: opts.Backoff, max: opts.MaxBackoff,
 		backoff: opts.Backoff, probeTimeout: opts.Timeout + time.Second}
 	return l, nil
@@ -211,12 +220,12 @@ func NewLimiter(opts Options) (*Limiter, error) {
 // reply (or the failure mode) decides. An invalid demand ends with an
 // error and nothing is sent.
 func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
-	plan, err := planTake(now, demands)
-	if err != nil {
+	c := &call{l: l, demands: demands, done: done, now: now}
+	if err := planTake(&c.plan, now, demands); err != nil {
 		done(bucket.Decision{}, err)
 		return
 	}
-	if plan.empty() {
+	if c.plan.empty() {
 		done(bucket.Decision{Allowed: true}, nil)
 		return
 	}
@@ -227,7 +236,7 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.
 	}
 	// The quotas' windows follow the caller's clock (now); the timeout
 	// runs on the limiter's.
-	c := &call{l: l, plan: plan, demands: demands, done: done, now: now, start: l.opts.Clock(), probe: probe}
+	c.start, c.probe = l.opts.Clock(), probe
 	c.send(!l.loaded)
 }
 
@@ -252,9 +261,9 @@ func (c *call) send(eval bool) {
 		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
 		return
 	}
-	keys, args := decideArgs(l.keys, &c.plan, l.opts.LeaseTTL)
-	body := command(l.opts.Protocol, eval, keys, args)
-	err := l.opts.Transport.Post(body, remaining, func(status int, reply []byte, err error) {
+	l.enc.reset()
+	writeDecide(&l.enc, eval, l.keys, &c.plan, l.opts.LeaseTTL)
+	err := l.opts.Transport.Post(l.enc.buf, remaining, func(status int, reply []byte, err error) {
 		c.receive(eval, sent, remaining, status, reply, err)
 	})
 	if err != nil {
@@ -277,7 +286,10 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		c.fail(kind, fmt.Errorf("redis: no reply after %v: %w", latency, err))
 		return
 	}
-	values, err := parseReply(l.opts.Protocol, status, reply, eval)
+	values, err := parseReply(l.values[:0], l.opts.Protocol, status, reply, eval)
+	if len(values) <= maxKeptValues {
+		l.values = values[:0]
+	}
 	if errors.Is(err, errNoScript) && !eval {
 		l.loaded = false
 		c.send(true)

@@ -292,7 +292,8 @@ func TestAllOrNothingThroughRedis(t *testing.T) {
 // is an error, never a decision.
 func TestDecisionChecksTheReply(t *testing.T) {
 	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
-	plan, err := planTake(now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
+	var plan takePlan
+	err := planTake(&plan, now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
 		demand(bucket.KindTool, 1, 5, time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +334,8 @@ func TestDecisionChecksTheReply(t *testing.T) {
 // or a decision within range, never panics.
 func FuzzDecision(f *testing.F) {
 	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
-	plan, err := planTake(now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
+	var plan takePlan
+	err := planTake(&plan, now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
 		demand(bucket.KindTool, 1, 5, time.Minute)})
 	if err != nil {
 		f.Fatal(err)

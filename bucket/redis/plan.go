@@ -47,16 +47,28 @@ type takePlan struct {
 	caps    []capReq
 	buckets []bucket.RemoteBucket
 	leaseID string // names this take's lease in every cap
+	// bucketArray holds the buckets of a take of a few, in the plan's own
+	// allocation.
+	bucketArray [4]bucket.RemoteBucket
 }
 
 func (p *takePlan) empty() bool { return len(p.quotas)+len(p.caps)+len(p.buckets) == 0 }
 
 // planTake validates and merges demands taken at now (the caller's clock,
-// which places the quotas' windows).
-func planTake(now time.Time, demands []bucket.Demand) (takePlan, error) {
-	var p takePlan
-	var rest []bucket.Demand
+// which places the quotas' windows) into p.
+func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
+	// The buckets' demands: all of them unless there are quotas or caps.
+	rest, mixed := demands, false
+	for _, d := range demands {
+		if d.Quota != nil || d.MaxInFlight > 0 {
+			rest, mixed = nil, true
+			break
+		}
+	}
 	for i, d := range demands {
+		if !mixed {
+			break
+		}
 		if d.Quota == nil && d.MaxInFlight <= 0 {
 			rest = append(rest, d)
 			continue
@@ -64,24 +76,24 @@ func planTake(now time.Time, demands []bucket.Demand) (takePlan, error) {
 		b := d.Bucket
 		switch {
 		case d.Tokens < 0:
-			return takePlan{}, fmt.Errorf("redis: demand %d: %w: %d", i, bucket.ErrInvalidTokens, d.Tokens)
+			return fmt.Errorf("redis: demand %d: %w: %d", i, bucket.ErrInvalidTokens, d.Tokens)
 		case d.Tokens == 0:
 			continue
 		case d.Quota != nil && d.MaxInFlight > 0:
-			return takePlan{}, fmt.Errorf("redis: demand %d is both a quota and a concurrency cap", i)
+			return fmt.Errorf("redis: demand %d is both a quota and a concurrency cap", i)
 		case b.Kind.HasName() && b.Tool == "":
-			return takePlan{}, fmt.Errorf("redis: demand %d: %s limit without a name", i, b.Kind)
+			return fmt.Errorf("redis: demand %d: %s limit without a name", i, b.Kind)
 		case b.Kind.PerUser() && b.User == "":
-			return takePlan{}, fmt.Errorf("redis: demand %d: %s limit without a user", i, b.Kind)
+			return fmt.Errorf("redis: demand %d: %s limit without a user", i, b.Kind)
 		case d.Tokens >= 1<<31:
-			return takePlan{}, fmt.Errorf("redis: demand %d: %d calls", i, d.Tokens)
+			return fmt.Errorf("redis: demand %d: %d calls", i, d.Tokens)
 		}
 		// The limit of a quota or cap is not a bucket's: keep it out of
 		// the merge key.
 		b.Limit = bucket.Limit{}
 		if d.Quota != nil {
 			if err := d.Quota.Validate(); err != nil {
-				return takePlan{}, fmt.Errorf("redis: demand %d: %w", i, err)
+				return fmt.Errorf("redis: demand %d: %w", i, err)
 			}
 			merged := false
 			for j := range p.quotas {
@@ -97,7 +109,7 @@ func planTake(now time.Time, demands []bucket.Demand) (takePlan, error) {
 			continue
 		}
 		if d.MaxInFlight > bucket.MaxInFlightLimit {
-			return takePlan{}, fmt.Errorf("redis: demand %d: cap %d above %d", i, d.MaxInFlight, bucket.MaxInFlightLimit)
+			return fmt.Errorf("redis: demand %d: cap %d above %d", i, d.MaxInFlight, bucket.MaxInFlightLimit)
 		}
 		merged := false
 		for j := range p.caps {
@@ -111,13 +123,13 @@ func planTake(now time.Time, demands []bucket.Demand) (takePlan, error) {
 		}
 	}
 	var err error
-	if p.buckets, err = bucket.PlanRemote(rest); err != nil {
-		return takePlan{}, err
+	if p.buckets, err = bucket.AppendPlanRemote(p.bucketArray[:0], rest); err != nil {
+		return err
 	}
 	if len(p.caps) > 0 {
 		p.leaseID = newLeaseID()
 	}
-	return p, nil
+	return nil
 }
 
 // leaseIDs numbers the leases of this VM after a random prefix: unique
@@ -142,27 +154,49 @@ func newLeaseID() string {
 // member is a lease's member in a cap's sorted set.
 func member(id string, calls int64) string { return id + ":" + strconv.FormatInt(calls, 10) }
 
-// decideArgs are the KEYS and ARGV of the script's decide for p.
-func decideArgs(k keys, p *takePlan, leaseTTL time.Duration) (keyList, args []string) {
-	keyList = make([]string, 0, len(p.quotas)+len(p.caps)+len(p.buckets))
-	args = make([]string, 0, 8+4*len(p.quotas)+2*len(p.caps)+6*len(p.buckets))
+// writeDecide writes the script run of p's decide (take.lua): KEYS are
+// the quotas', the caps' and the buckets' keys; ARGV the operation, the
+// counts, the lease's TTL and id, the quotas' margin, four numbers per
+// quota, two per cap, the buckets' expiry margin and six numbers per
+// bucket.
+func writeDecide(w argWriter, eval bool, k keys, p *takePlan, leaseTTL time.Duration) {
+	w.begin(eval, len(p.quotas)+len(p.caps)+len(p.buckets),
+		6+4*len(p.quotas)+2*len(p.caps)+1+6*len(p.buckets))
+	for _, q := range p.quotas {
+		w.str(k.quota(q.bucket, q.quota))
+	}
+	for _, c := range p.caps {
+		w.str(k.cap(c.bucket, c.max))
+	}
+	for _, r := range p.buckets {
+		w.str(k.of(r.Bucket))
+	}
 	id := p.leaseID
 	if id == "" {
 		id = "-"
 	}
-	args = append(args, opDecide, strconv.Itoa(len(p.quotas)), strconv.Itoa(len(p.caps)),
-		strconv.FormatInt(leaseTTL.Milliseconds(), 10), id, strconv.Itoa(QuotaExpiryMarginMillis))
+	w.str(opDecide)
+	w.int(int64(len(p.quotas)))
+	w.int(int64(len(p.caps)))
+	w.int(leaseTTL.Milliseconds())
+	w.str(id)
+	w.int(QuotaExpiryMarginMillis)
 	for _, q := range p.quotas {
-		keyList = append(keyList, k.quota(q.bucket, q.quota))
-		args = append(args, strconv.FormatInt(q.calls, 10), strconv.FormatInt(q.quota.MaxCalls, 10),
-			strconv.FormatInt(q.start.UnixMilli(), 10), strconv.FormatInt(q.end.UnixMilli(), 10))
+		w.int(q.calls)
+		w.int(q.quota.MaxCalls)
+		w.int(q.start.UnixMilli())
+		w.int(q.end.UnixMilli())
 	}
 	for _, c := range p.caps {
-		keyList = append(keyList, k.cap(c.bucket, c.max))
-		args = append(args, strconv.FormatInt(c.calls, 10), strconv.FormatInt(c.max, 10))
+		w.int(c.calls)
+		w.int(c.max)
 	}
-	bk, ba := scriptArgs(k, p.buckets)
-	return append(keyList, bk...), append(args, ba...)
+	w.int(ExpiryMarginMillis)
+	for _, r := range p.buckets {
+		for _, n := range planArgs(r) {
+			w.int(n)
+		}
+	}
 }
 
 // decision derives the Decision from the script's reply to p's decide at
@@ -228,8 +262,8 @@ func decision(now time.Time, k keys, p *takePlan, values []int64) (bucket.Decisi
 	if d == nil {
 		d = capsRejection
 	}
-	bucketValues := append([]int64{values[0]}, values[at:]...)
-	_, debts, err := debtsOf(bucketValues, p.buckets)
+	var spans [4]bucket.Span
+	debts, err := debtsOf(spans[:0], values[at:], p.buckets)
 	if err != nil {
 		return bucket.Decision{}, err
 	}

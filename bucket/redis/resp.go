@@ -21,34 +21,11 @@ const (
 	ProtocolRESP
 )
 
-// respCommand is one script run as a RESP array of bulk strings.
-func respCommand(eval bool, keys, args []string) []byte {
-	verb, script := "EVALSHA", ScriptSHA1
-	if eval {
-		verb, script = "EVAL", Script
-	}
-	parts := append([]string{verb, script, strconv.Itoa(len(keys))}, keys...)
-	parts = append(parts, args...)
-	var b bytes.Buffer
-	b.Grow(64 + len(script) + 32*len(parts))
-	b.WriteByte('*')
-	b.WriteString(strconv.Itoa(len(parts)))
-	b.WriteString("\r\n")
-	for _, p := range parts {
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(len(p)))
-		b.WriteString("\r\n")
-		b.WriteString(p)
-		b.WriteString("\r\n")
-	}
-	return b.Bytes()
-}
-
 // maxRESPValues bounds the array a reply may announce.
 const maxRESPValues = 1 << 12
 
 // respValues reads the script's reply: an array of integers, or an error.
-func respValues(body []byte) ([]int64, error) {
+func respValues(dst []int64, body []byte) ([]int64, error) {
 	line, rest, ok := respLine(body)
 	if !ok {
 		return nil, fmt.Errorf("%w: not a RESP value", errReply)
@@ -67,15 +44,17 @@ func respValues(body []byte) ([]int64, error) {
 	if err != nil || n < 0 || n > maxRESPValues {
 		return nil, fmt.Errorf("%w: array length %q", errReply, line[1:])
 	}
-	values := make([]int64, n)
-	for i := range values {
+	values := dst[:0]
+	for i := range n {
 		line, rest, ok = respLine(rest)
 		if !ok || line[0] != ':' {
 			return nil, fmt.Errorf("%w: value %d is not an integer", errReply, i)
 		}
-		if values[i], err = strconv.ParseInt(string(line[1:]), 10, 64); err != nil {
+		v, err := strconv.ParseInt(string(line[1:]), 10, 64)
+		if err != nil {
 			return nil, fmt.Errorf("%w: value %d is %q", errReply, i, line[1:])
 		}
+		values = append(values, v)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: data after the array", errReply)

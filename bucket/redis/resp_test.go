@@ -126,7 +126,7 @@ func TestRESPValues(t *testing.T) {
 		{"", nil, errReply},
 	}
 	for _, tt := range tests {
-		got, err := respValues([]byte(tt.in))
+		got, err := respValues(nil, []byte(tt.in))
 		if !errors.Is(err, tt.err) || tt.err == nil && fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("respValues(%q) = %v, %v; want %v, %v", tt.in, got, err, tt.want, tt.err)
 		}
@@ -138,6 +138,6 @@ func FuzzRESPValues(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, _ = respValues(body)
+		_, _ = respValues(nil, body)
 	})
 }

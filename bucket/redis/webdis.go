@@ -24,66 +24,13 @@ import (
 // whatever the clock drift between Redis replicas.
 const ExpiryMarginMillis = 1000
 
-// command is one script run in protocol p: EVALSHA (or EVAL with the
-// whole script) over keys and args.
-func command(p Protocol, eval bool, keys, args []string) []byte {
-	if p == ProtocolRESP {
-		return respCommand(eval, keys, args)
-	}
-	return webdisCommand(eval, keys, args)
-}
-
-// webdisCommand is the webdis body of one script run, written straight
-// into one buffer: KEYS, then ARGV.
-func webdisCommand(eval bool, keys, args []string) []byte {
-	n := 64
-	for _, s := range keys {
-		n += 3 * len(s)
-	}
-	for _, s := range args {
-		n += 1 + len(s)
-	}
-	b := make([]byte, 0, n)
-	if eval {
-		b = append(b, "EVAL/"...)
-		b = appendArg(b, Script)
-	} else {
-		b = append(b, "EVALSHA/"...)
-		b = append(b, ScriptSHA1...)
-	}
-	b = append(b, '/')
-	b = strconv.AppendInt(b, int64(len(keys)), 10)
-	for _, s := range keys {
-		b = append(b, '/')
-		b = appendArg(b, s)
-	}
-	for _, s := range args {
-		b = append(b, '/')
-		b = appendArg(b, s)
-	}
-	return b
-}
-
 // ScriptArgs returns the KEYS and ARGV with which the limiter of a plugin
 // (its key prefix and namespace) runs Script for a plan of buckets only:
 // what any Redis client can send with EVALSHA to take the same decision.
 func ScriptArgs(keyPrefix, namespace string, plan []bucket.RemoteBucket) (keys, args []string) {
-	return decideArgs(newKeys(keyPrefix, namespace), &takePlan{buckets: plan}, bucket.DefaultLeaseTTL)
-}
-
-// scriptArgs are the KEYS and ARGV of the buckets of a take (take.lua,
-// take): the expiry margin, then six numbers per bucket.
-func scriptArgs(k keys, plan []bucket.RemoteBucket) (keys, args []string) {
-	keys = make([]string, len(plan))
-	args = make([]string, 0, 1+6*len(plan))
-	args = append(args, strconv.Itoa(ExpiryMarginMillis))
-	for i, r := range plan {
-		keys[i] = k.of(r.Bucket)
-		for _, n := range planArgs(r) {
-			args = append(args, strconv.FormatInt(n, 10))
-		}
-	}
-	return keys, args
+	var a argList
+	writeDecide(&a, false, newKeys(keyPrefix, namespace), &takePlan{buckets: plan}, bucket.DefaultLeaseTTL)
+	return a.keys, a.args
 }
 
 // planArgs are the six script arguments of one bucket (see take.lua).
@@ -128,12 +75,13 @@ var (
 const maxErrorText = 200
 
 // parseReply reads the reply to a script run, written in protocol p
-// (status is webdis's HTTP status; RESP has none): the script's integers.
-func parseReply(p Protocol, status int, body []byte, eval bool) ([]int64, error) {
+// (status is webdis's HTTP status; RESP has none): the script's integers,
+// appended to dst[:0].
+func parseReply(dst []int64, p Protocol, status int, body []byte, eval bool) ([]int64, error) {
 	if p == ProtocolRESP {
-		return respValues(body)
+		return respValues(dst, body)
 	}
-	return webdisValues(status, body, eval)
+	return webdisValues(dst, status, body, eval)
 }
 
 // scriptError classifies a Redis error reply.
@@ -148,7 +96,7 @@ func scriptError(text string) error {
 }
 
 // webdisValues reads webdis's JSON reply: the script's integers.
-func webdisValues(status int, body []byte, eval bool) ([]int64, error) {
+func webdisValues(dst []int64, status int, body []byte, eval bool) ([]int64, error) {
 	if status != 200 {
 		return nil, fmt.Errorf("%w %d", errStatus, status)
 	}
@@ -156,7 +104,7 @@ func webdisValues(status int, body []byte, eval bool) ([]int64, error) {
 	if eval {
 		name = "EVAL"
 	}
-	if values, ok := plainWebdisValues(body, name); ok {
+	if values, ok := plainWebdisValues(dst, body, name); ok {
 		return values, nil
 	}
 	return jsonWebdisValues(body, name)
@@ -205,7 +153,7 @@ func jsonWebdisValues(body []byte, name string) ([]int64, error) {
 // nothing else (no space): the same values webdisValues's JSON decoding
 // finds, without its allocations. ok is false for anything else, which
 // webdisValues then decodes as JSON.
-func plainWebdisValues(body []byte, name string) (values []int64, ok bool) {
+func plainWebdisValues(dst []int64, body []byte, name string) (values []int64, ok bool) {
 	rest, ok := bytes.CutPrefix(body, []byte(`{"`))
 	if !ok {
 		return nil, false
@@ -219,7 +167,7 @@ func plainWebdisValues(body []byte, name string) (values []int64, ok bool) {
 	if rest, ok = bytes.CutSuffix(rest, []byte(`]}`)); !ok || len(rest) == 0 {
 		return nil, false
 	}
-	values = make([]int64, 0, 1+bytes.Count(rest, []byte{','}))
+	values = dst[:0]
 	for len(rest) > 0 {
 		n := 0
 		for n < len(rest) && '0' <= rest[n] && rest[n] <= '9' {
@@ -244,27 +192,20 @@ func plainWebdisValues(body []byte, name string) (values []int64, ok bool) {
 	return values, true
 }
 
-// debtsOf checks the script's integers for plan: allowed (0 or 1), then
-// seconds, nanoseconds and fraction of each bucket's debt.
-func debtsOf(values []int64, plan []bucket.RemoteBucket) (bool, []bucket.Span, error) {
-	if len(values) != 1+3*len(plan) {
-		return false, nil, fmt.Errorf("%w: %d values for %d buckets", errReply, len(values), len(plan))
+// debtsOf checks the script's integers for plan's buckets, seconds,
+// nanoseconds and fraction of each bucket's debt, and appends the debts
+// to dst.
+func debtsOf(dst []bucket.Span, values []int64, plan []bucket.RemoteBucket) ([]bucket.Span, error) {
+	if len(values) != 3*len(plan) {
+		return nil, fmt.Errorf("%w: %d debt values for %d buckets", errReply, len(values), len(plan))
 	}
-	for i, v := range values {
-		if v < 0 || v >= 1<<53 {
-			return false, nil, fmt.Errorf("%w: value %d is %d", errReply, i, v)
-		}
-	}
-	if values[0] > 1 {
-		return false, nil, fmt.Errorf("%w: allowed is %d", errReply, values[0])
-	}
-	debts := make([]bucket.Span, len(plan))
+	debts := dst
 	for i := range plan {
-		s, n, f := values[1+3*i], values[2+3*i], values[3+3*i]
-		if n >= 1_000_000_000 || s > (1<<63-1)/1_000_000_000-1 {
-			return false, nil, fmt.Errorf("%w: debt %d s %d ns", errReply, s, n)
+		s, n, f := values[3*i], values[3*i+1], values[3*i+2]
+		if s < 0 || n < 0 || f < 0 || f >= 1<<53 || n >= 1_000_000_000 || s > (1<<63-1)/1_000_000_000-1 {
+			return nil, fmt.Errorf("%w: debt %d s %d ns %d", errReply, s, n, f)
 		}
-		debts[i] = bucket.Span{Whole: s*1_000_000_000 + n, Frac: f}
+		debts = append(debts, bucket.Span{Whole: s*1_000_000_000 + n, Frac: f})
 	}
-	return values[0] == 1, debts, nil
+	return debts, nil
 }

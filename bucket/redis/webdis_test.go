@@ -234,13 +234,13 @@ func FuzzParseReply(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		if fast, ok := plainWebdisValues(body, "EVALSHA"); ok {
+		if fast, ok := plainWebdisValues(nil, body, "EVALSHA"); ok {
 			decoded, err := jsonWebdisValues(body, "EVALSHA")
 			if err != nil || !slices.Equal(fast, decoded) {
 				t.Fatalf("%q: the plain reader found %v, JSON decoding %v, %v", body, fast, decoded, err)
 			}
 		}
-		values, err := parseReply(ProtocolWebdis, status, body, false)
+		values, err := parseReply(nil, ProtocolWebdis, status, body, false)
 		if err != nil {
 			return
 		}
@@ -277,7 +277,7 @@ func TestPlainWebdisValues(t *testing.T) {
 		{`{"EVAL":[1,0,0,0]}`, nil},
 		{`{"EVALSHA":[1,0,0,0]} `, nil},
 	} {
-		got, ok := plainWebdisValues([]byte(c.body), "EVALSHA")
+		got, ok := plainWebdisValues(nil, []byte(c.body), "EVALSHA")
 		if ok != (c.want != nil) || !slices.Equal(got, c.want) {
 			t.Errorf("%s: got %v, %t; want %v", c.body, got, ok, c.want)
 		}

@@ -1,7 +1,7 @@
 package host
 
 import (
-	"context"
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/filterchain"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
@@ -26,39 +25,28 @@ var errResponseTooLarge = errors.New("response exceeds the buffer limit")
 // client uses the cluster's connection pool too).
 func (h *hostImpl) httpCall(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
 	cl := h.clusters[c.Cluster]
-	hm := filterchain.NewHeaderMap(c.Headers...)
-	method, _ := hm.Get(":method")
-	p, _ := hm.Get(":path")
-	authority, _ := hm.Get(":authority")
+	req := &calloutRequest{headers: c.Headers, body: c.Body}
+	for _, pair := range c.Headers {
+		switch pair[0] {
+		case ":method":
+			req.method = pair[1]
+		case ":path":
+			req.path = pair[1]
+		case ":authority":
+			req.authority = pair[1]
+		}
+	}
 	timeout := c.Timeout
 	if timeout <= 0 || timeout > maxCalloutTimeout {
 		timeout = maxCalloutTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var body io.Reader = http.NoBody
-	if len(c.Body) > 0 {
-		body = strings.NewReader(string(c.Body))
-	}
-	addr := cl.endpoint()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+p, body)
+	resp, data, err := cl.exchange(time.Now().Add(timeout), cl.endpoint(), req, h.cfg.Listener.BufferLimit)
 	if err != nil {
 		done(proxywasm.CalloutResponse{Err: err})
 		return
 	}
-	req.Host = authority
-	for _, pair := range c.Headers {
-		if strings.HasPrefix(pair[0], ":") || hopByHop[pair[0]] || pair[0] == "content-length" {
-			continue
-		}
-		req.Header.Add(pair[0], pair[1])
-	}
-	resp, data, err := cl.exchange(ctx, addr, req, h.cfg.Listener.BufferLimit)
-	if err != nil {
-		done(proxywasm.CalloutResponse{Err: err})
-		return
-	}
-	out := proxywasm.CalloutResponse{Headers: [][2]string{{":status", strconv.Itoa(resp.StatusCode)}}, Body: data}
+	out := proxywasm.CalloutResponse{Headers: make([][2]string, 1, 1+len(resp.Header)), Body: data}
+	out.Headers[0] = [2]string{":status", strconv.Itoa(resp.StatusCode)}
 	for name, values := range resp.Header {
 		for _, v := range values {
 			out.Headers = append(out.Headers, [2]string{strings.ToLower(name), v})
@@ -72,15 +60,64 @@ func (h *hostImpl) httpCall(c proxywasm.Callout, done func(proxywasm.CalloutResp
 	done(out)
 }
 
+// calloutRequest is a callout's HTTP/1.1 request: the module's pseudo-
+// headers give its method, path and Host; its other headers go as they
+// are, less the hop-by-hop ones, and the length is the body's.
+type calloutRequest struct {
+	method, path, authority string
+	headers                 [][2]string
+	body                    []byte
+}
+
+// errBadCalloutHeader: a header name or value that would end the header
+// line early (Envoy refuses such headers too).
+var errBadCalloutHeader = errors.New("callout header with CR, LF or NUL")
+
+// writeTo writes the request, written straight into the connection's
+// buffer rather than through net/http's request writer, which sorts and
+// copies the headers of every request.
+func (r *calloutRequest) writeTo(w *bufio.Writer) error {
+	for _, pair := range r.headers {
+		if strings.ContainsAny(pair[0], "\r\n\x00") || strings.ContainsAny(pair[1], "\r\n\x00") {
+			return errBadCalloutHeader
+		}
+	}
+	if strings.ContainsAny(r.method, " \r\n\x00") || strings.ContainsAny(r.path, " \r\n\x00") {
+		return errBadCalloutHeader
+	}
+	_, _ = w.WriteString(r.method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(r.path)
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(r.authority)
+	_, _ = w.WriteString("\r\n")
+	for _, pair := range r.headers {
+		if strings.HasPrefix(pair[0], ":") || hopByHop[pair[0]] || pair[0] == "content-length" || pair[0] == "host" {
+			continue
+		}
+		_, _ = w.WriteString(pair[0])
+		_, _ = w.WriteString(": ")
+		_, _ = w.WriteString(pair[1])
+		_, _ = w.WriteString("\r\n")
+	}
+	if len(r.body) > 0 || r.method != http.MethodGet && r.method != http.MethodHead {
+		_, _ = w.WriteString("Content-Length: ")
+		_, _ = w.WriteString(strconv.Itoa(len(r.body)))
+		_, _ = w.WriteString("\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+	_, _ = w.Write(r.body)
+	return w.Flush()
+}
+
 // exchange sends req to addr on a pooled connection and reads the whole
-// response, at most limit bytes of body, before ctx's deadline. A kept-
+// response, at most limit bytes of body, before the deadline. A kept-
 // alive connection the server closed while it was idle fails before any
 // byte of the response; the request is then sent once more on a new
 // connection (the server never saw it).
-func (c *cluster) exchange(ctx context.Context, addr string, req *http.Request, limit int) (*http.Response, []byte, error) {
-	deadline, _ := ctx.Deadline()
+func (c *cluster) exchange(deadline time.Time, addr string, req *calloutRequest, limit int) (*http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
-		cc, reused, err := c.takeConn(ctx, addr)
+		cc, reused, err := c.takeConn(deadline, addr)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -96,11 +133,6 @@ func (c *cluster) exchange(ctx context.Context, addr string, req *http.Request, 
 		}
 		_ = cc.Close()
 		if reused && !received && attempt == 0 && closedByPeer(err) {
-			if req.GetBody != nil {
-				if req.Body, err = req.GetBody(); err != nil {
-					return nil, nil, err
-				}
-			}
 			continue
 		}
 		return nil, nil, err
@@ -109,18 +141,17 @@ func (c *cluster) exchange(ctx context.Context, addr string, req *http.Request, 
 
 // exchange writes req and reads its response on cc; received says whether
 // any byte of the response arrived. After an error cc must be closed.
-func (cc *calloutConn) exchange(req *http.Request, limit int) (resp *http.Response, data []byte, received bool, err error) {
-	if err := req.Write(cc.w); err != nil {
-		return nil, nil, false, err
-	}
-	if err := cc.w.Flush(); err != nil {
+func (cc *calloutConn) exchange(req *calloutRequest, limit int) (resp *http.Response, data []byte, received bool, err error) {
+	if err := req.writeTo(cc.w); err != nil {
 		return nil, nil, false, err
 	}
 	if _, err := cc.r.Peek(1); err != nil {
 		return nil, nil, false, err
 	}
+	// ReadResponse needs the method only: a HEAD response has no body.
+	forMethod := &http.Request{Method: req.method}
 	for {
-		resp, err = http.ReadResponse(cc.r, req)
+		resp, err = http.ReadResponse(cc.r, forMethod)
 		if err != nil {
 			return nil, nil, true, err
 		}

@@ -59,8 +59,8 @@ type calloutConn struct {
 }
 
 // takeConn returns an idle connection to addr (reused true), or dials a
-// new one.
-func (c *cluster) takeConn(ctx context.Context, addr string) (cc *calloutConn, reused bool, err error) {
+// new one before the deadline.
+func (c *cluster) takeConn(deadline time.Time, addr string) (cc *calloutConn, reused bool, err error) {
 	now := time.Now()
 	c.mu.Lock()
 	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
@@ -73,6 +73,8 @@ func (c *cluster) takeConn(ctx context.Context, addr string) (cc *calloutConn, r
 		_ = cc.Close()
 	}
 	c.mu.Unlock()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
