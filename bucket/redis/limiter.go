@@ -237,7 +237,7 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.
 	// The quotas' windows follow the caller's clock (now); the timeout
 	// runs on the limiter's.
 	c.start, c.probe = l.opts.Clock(), probe
-	c.send(!l.loaded)
+	c.send(!l.loaded, c.start)
 }
 
 // call is one take in flight.
@@ -251,11 +251,10 @@ type call struct {
 	probe   bool
 }
 
-// send posts the take, as EVAL (the whole script) or EVALSHA, within what
-// remains of the timeout.
-func (c *call) send(eval bool) {
+// send posts the take, as EVAL (the whole script) or EVALSHA, at sent
+// (the limiter's clock), within what remains of the timeout.
+func (c *call) send(eval bool, sent time.Time) {
 	l := c.l
-	sent := l.opts.Clock()
 	remaining := l.opts.Timeout - sent.Sub(c.start)
 	if remaining < time.Millisecond {
 		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
@@ -292,7 +291,7 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 	}
 	if errors.Is(err, errNoScript) && !eval {
 		l.loaded = false
-		c.send(true)
+		c.send(true, l.opts.Clock())
 		return
 	}
 	if kind, failed := classify(err); failed {
