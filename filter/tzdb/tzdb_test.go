@@ -2,10 +2,12 @@ package tzdb
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +55,44 @@ func TestDatabaseIsGos(t *testing.T) {
 	}
 	if !bytes.Equal(installed, []byte(embedded)) {
 		t.Errorf("filter/tzdb/zoneinfo.zip.gz differs from %s: gzip -9 -n it over", filepath.Join(runtime.GOROOT(), "lib", "time", "zoneinfo.zip"))
+	}
+}
+
+// TestInflate checks the gzip reader on what `gzip -n` writes and its
+// refusals of anything else.
+func TestInflate(t *testing.T) {
+	gzipped := func(content string, name string) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Name = name
+		if _, err := w.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	content := strings.Repeat("zoneinfo ", 1000)
+	if got, err := inflate(gzipped(content, "")); err != nil || got != content {
+		t.Fatalf("inflate: %d bytes, %v; want the %d bytes written", len(got), err, len(content))
+	}
+	good := gzipped(content, "")
+	wrongSize := append([]byte(nil), good...)
+	wrongSize[len(wrongSize)-4]++
+	for _, c := range []struct {
+		name string
+		gz   []byte
+		want string
+	}{
+		{"empty", nil, "not a gzip file"},
+		{"not gzip", []byte("PK\x03\x04 not gzip at all"), "not a gzip file"},
+		{"a file name in the header", gzipped(content, "zoneinfo.zip"), "not a gzip file without optional header fields"},
+		{"cut short", good[:len(good)/2], "zoneinfo.zip.gz"},
+		{"another length in the trailer", wrongSize, "the gzip trailer says"},
+	} {
+		if _, err := inflate(c.gz); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one that says %q", c.name, err, c.want)
+		}
 	}
 }
