@@ -13,8 +13,9 @@ all: build
 
 # build: $(WASM) with the installed Go (GOOS=wasip1 GOARCH=wasm
 # -buildmode=c-shared), proxy-wasm-go-sdk v0.24.0 unchanged plus the glue in
-# filter/wasmbuild/_glue, and the Go runtime patch for Envoy 1.33-1.38
-# (filter/wasmbuild/netpoll.go). The recipe always runs: the go command's
+# filter/wasmbuild/_glue, the Go runtime patch for Envoy 1.33-1.38
+# (filter/wasmbuild/netpoll.go) and gjson without its path modifiers
+# (filter/wasmbuild/gjson.go, which keeps encoding/json out of the module). The recipe always runs: the go command's
 # content-addressed cache makes an unchanged rebuild a no-op and, unlike file
 # dates, also notices deleted files, a new Go or new glue. See
 # filter/wasmbuild/README.md.

@@ -48,6 +48,7 @@ var HostKVStore bucket.Store = hostKVStore{}
 var (
 	NormalizePath         = normalizePath
 	HostOfAddress         = hostOfAddress
+	CanonicalIP           = canonicalIP
 	DecodeMcpHeaderValue  = decodeMcpHeaderValue
 	RateLimitHeaderFields = rateLimitHeaderFields
 	RetryAfterSeconds     = retryAfterSeconds

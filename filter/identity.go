@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"net/netip"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -66,8 +65,8 @@ func hostOfAddress(address string) string {
 	case strings.Count(address, ":") == 1:
 		host = address[:strings.IndexByte(address, ':')]
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap().String()
+	if ip, ok := canonicalIP(host); ok {
+		return ip
 	}
 	return host
 }

@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -99,6 +101,14 @@ func (s *scriptAt) stored(key string) (tat, frac int64, ok bool) {
 // t0 is 2026-11-28T00:00:00Z in Unix nanoseconds: about 1.8e18, far above
 // 2^53, where a double no longer holds every nanosecond.
 var t0 = time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC).UnixNano()
+
+// TestScriptSHA1 checks the written-out SHA-1 of the script.
+func TestScriptSHA1(t *testing.T) {
+	sum := sha1.Sum([]byte(Script))
+	if got := hex.EncodeToString(sum[:]); got != ScriptSHA1 {
+		t.Errorf("the script's SHA-1 is %s, but ScriptSHA1 says %s: update ScriptSHA1 in script.go", got, ScriptSHA1)
+	}
+}
 
 // TestScriptMatchesGCRA runs the shipped script in a real Redis and
 // bucket.Limit.Take on the same sequences of takes (a table of edge cases,

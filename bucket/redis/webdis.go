@@ -2,13 +2,14 @@ package redis
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/tidwall/gjson"
 )
 
 // The filter reaches Redis through webdis, an HTTP front for Redis
@@ -110,41 +111,211 @@ func webdisValues(dst []int64, status int, body []byte, eval bool) ([]int64, err
 	return jsonWebdisValues(body, name)
 }
 
-// jsonWebdisValues decodes any JSON reply of webdis to the command name.
+// jsonWebdisValues reads any JSON reply of webdis to the command name: an
+// object whose only member is name, holding an array of integers, null (no
+// values) or, for a Redis error, [false, "<error>"]. Anything else is
+// malformed. It reads the body once, with no recursion, whatever is in it.
 func jsonWebdisValues(body []byte, name string) ([]int64, error) {
-	var object map[string]json.RawMessage
-	if err := json.Unmarshal(body, &object); err != nil {
-		return nil, fmt.Errorf("%w: %v", errReply, err)
+	r := replyReader{data: body}
+	if !r.take('{') {
+		return nil, fmt.Errorf("%w: not a JSON object", errReply)
 	}
-	raw, ok := object[name]
-	if !ok || len(object) != 1 {
+	key, ok := r.token()
+	if !ok || key[0] != '"' || !r.take(':') {
+		return nil, fmt.Errorf("%w: not a JSON object", errReply)
+	}
+	if gjson.ParseBytes(key).String() != name {
 		return nil, fmt.Errorf("%w: no %s member", errReply, name)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var items []any
-	if err := dec.Decode(&items); err != nil {
-		return nil, fmt.Errorf("%w: %v", errReply, err)
-	}
-	if len(items) == 2 {
-		if ok, isBool := items[0].(bool); isBool && !ok {
-			text, _ := items[1].(string)
-			return nil, scriptError(text)
+	var items [][]byte
+	if r.take('[') {
+		if !r.take(']') {
+			for {
+				item, ok := r.token()
+				if !ok {
+					return nil, fmt.Errorf("%w: value %d is not a number", errReply, len(items))
+				}
+				items = append(items, item)
+				if r.take(']') {
+					break
+				}
+				if !r.take(',') {
+					return nil, fmt.Errorf("%w: not a JSON array", errReply)
+				}
+			}
 		}
+	} else if item, ok := r.token(); !ok || string(item) != "null" {
+		return nil, fmt.Errorf("%w: %s is not an array", errReply, name)
+	}
+	if !r.take('}') || !r.end() {
+		return nil, fmt.Errorf("%w: no %s member or data after it", errReply, name)
+	}
+	if len(items) == 2 && string(items[0]) == "false" {
+		text := ""
+		if items[1][0] == '"' {
+			text = validText(gjson.ParseBytes(items[1]).String())
+		}
+		return nil, scriptError(text)
 	}
 	values := make([]int64, len(items))
 	for i, item := range items {
-		n, ok := item.(json.Number)
-		if !ok {
+		if c := item[0]; c != '-' && (c < '0' || c > '9') {
 			return nil, fmt.Errorf("%w: value %d is not a number", errReply, i)
 		}
-		v, err := strconv.ParseInt(string(n), 10, 64)
+		v, err := strconv.ParseInt(string(item), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: value %d is %s", errReply, i, n)
+			return nil, fmt.Errorf("%w: value %d is %s", errReply, i, item)
 		}
 		values[i] = v
 	}
 	return values, nil
+}
+
+// validText replaces each byte of s that is not part of a UTF-8 sequence
+// with U+FFFD, as JSON decoders do.
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// replyReader reads the JSON of a webdis reply from data, one token at a
+// time.
+type replyReader struct {
+	data []byte
+}
+
+// take skips white space and then c, and reports whether c was there.
+func (r *replyReader) take(c byte) bool {
+	r.space()
+	if len(r.data) > 0 && r.data[0] == c {
+		r.data = r.data[1:]
+		return true
+	}
+	return false
+}
+
+// end skips white space and reports whether nothing is left.
+func (r *replyReader) end() bool {
+	r.space()
+	return len(r.data) == 0
+}
+
+func (r *replyReader) space() {
+	for len(r.data) > 0 && (r.data[0] == ' ' || r.data[0] == '\t' || r.data[0] == '\n' || r.data[0] == '\r') {
+		r.data = r.data[1:]
+	}
+}
+
+// token skips white space and reads one JSON string, number, true, false
+// or null, as written; ok is false for anything else (an object or array
+// among them) or JSON that is not valid.
+func (r *replyReader) token() (raw []byte, ok bool) {
+	r.space()
+	n := 0
+	switch {
+	case len(r.data) == 0:
+		return nil, false
+	case r.data[0] == '"':
+		n = stringLen(r.data)
+	case r.data[0] == '-' || '0' <= r.data[0] && r.data[0] <= '9':
+		n = numberLen(r.data)
+	default:
+		for _, word := range [...]string{"true", "false", "null"} {
+			if bytes.HasPrefix(r.data, []byte(word)) {
+				n = len(word)
+			}
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	raw, r.data = r.data[:n], r.data[n:]
+	return raw, true
+}
+
+// stringLen is the length of the JSON string at the start of data, or 0
+// if it is not one (unterminated, a control character, a bad escape).
+func stringLen(data []byte) int {
+	for i := 1; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return 0
+		case c == '\\':
+			i++
+			if i == len(data) {
+				return 0
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(data) {
+					return 0
+				}
+				for _, h := range data[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return 0
+					}
+				}
+				i += 4
+			default:
+				return 0
+			}
+		}
+	}
+	return 0
+}
+
+// numberLen is the length of the JSON number at the start of data, or 0
+// if it is not one.
+func numberLen(data []byte) int {
+	i := 0
+	if data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case i < len(data) && '1' <= data[i] && data[i] <= '9':
+		i = digitsEnd(data, i)
+	default:
+		return 0
+	}
+	if i < len(data) && data[i] == '.' {
+		if j := digitsEnd(data, i+1); j > i+1 {
+			i = j
+		} else {
+			return 0
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if j := digitsEnd(data, i); j > i {
+			i = j
+		} else {
+			return 0
+		}
+	}
+	return i
+}
+
+// digitsEnd is the index of the first byte at or after i of data that is
+// not a decimal digit.
+func digitsEnd(data []byte, i int) int {
+	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // plainWebdisValues reads the reply of a successful script run in the

@@ -1,9 +1,14 @@
 package redis
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,6 +245,7 @@ func FuzzParseReply(f *testing.F) {
 				t.Fatalf("%q: the plain reader found %v, JSON decoding %v, %v", body, fast, decoded, err)
 			}
 		}
+		checkReadsLikeEncodingJSON(t, body)
 		values, err := parseReply(nil, ProtocolWebdis, status, body, false)
 		if err != nil {
 			return
@@ -286,5 +292,136 @@ func TestPlainWebdisValues(t *testing.T) {
 				t.Errorf("%s: JSON decoding gives %v, %v", c.body, decoded, err)
 			}
 		}
+	}
+}
+
+// encodingJSONWebdisValues reads a webdis reply with Go's encoding/json:
+// the reference jsonWebdisValues is checked against. members counts the
+// object's members (encoding/json keeps the last of duplicates);
+// nestedError is true for [false, <array or object>].
+func encodingJSONWebdisValues(body []byte, name string) (values []int64, err error, members int, nestedError bool) {
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(body, &object); err != nil {
+		return nil, fmt.Errorf("%w: %v", errReply, err), 0, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.Token()
+	for dec.More() {
+		var skip json.RawMessage
+		dec.Token()
+		dec.Decode(&skip)
+		members++
+	}
+	raw, ok := object[name]
+	if !ok || len(object) != 1 {
+		return nil, fmt.Errorf("%w: no %s member", errReply, name), members, false
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fmt.Errorf("%w: %v", errReply, err), members, false
+	}
+	if len(items) == 2 && string(items[0]) == "false" {
+		var text string
+		json.Unmarshal(items[1], &text)
+		return nil, scriptError(text), members, items[1][0] == '[' || items[1][0] == '{'
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var decoded []any
+	if err := dec.Decode(&decoded); err != nil {
+		return nil, fmt.Errorf("%w: %v", errReply, err), members, false
+	}
+	values = make([]int64, len(decoded))
+	for i, item := range decoded {
+		n, ok := item.(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("%w: value %d is not a number", errReply, i), members, false
+		}
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: value %d is %s", errReply, i, n), members, false
+		}
+		values[i] = v
+	}
+	return values, nil, members, false
+}
+
+// checkReadsLikeEncodingJSON checks that jsonWebdisValues finds the values
+// encoding/json finds in body, or an error of the same kind (and the same
+// Redis error text), except where the reader is stricter: a second member
+// in the object (a duplicate) and an array or object as a Redis error's
+// text, which are malformed replies to it.
+func checkReadsLikeEncodingJSON(t *testing.T, body []byte) {
+	t.Helper()
+	got, gotErr := jsonWebdisValues(body, "EVALSHA")
+	want, wantErr, members, nestedError := encodingJSONWebdisValues(body, "EVALSHA")
+	if members > 1 && gotErr != nil && errors.Is(gotErr, errReply) || nestedError && errors.Is(gotErr, errReply) {
+		return
+	}
+	gotKind, _ := classify(gotErr)
+	wantKind, _ := classify(wantErr)
+	switch {
+	case (gotErr == nil) != (wantErr == nil) || gotKind != wantKind:
+		t.Fatalf("%q: read %v, %v; encoding/json finds %v, %v", body, got, gotErr, want, wantErr)
+	case gotErr == nil && !slices.Equal(got, want):
+		t.Fatalf("%q: read %v; encoding/json finds %v", body, got, want)
+	case errors.Is(wantErr, errScript) && gotErr.Error() != wantErr.Error():
+		t.Fatalf("%q: read %v; encoding/json finds %v", body, gotErr, wantErr)
+	}
+}
+
+// TestJSONWebdisValues: every kind of reply webdis may send, and replies
+// that are not what it sends, read as encoding/json reads them.
+func TestJSONWebdisValues(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want []int64 // nil: an error of kind kind
+		kind ErrorKind
+	}{
+		{`{"EVALSHA":[1,0,0,0]}`, []int64{1, 0, 0, 0}, 0},
+		{" {\t\"EVALSHA\" :\r\n[ 1 , -0 , 12 , 0 ] } ", []int64{1, 0, 12, 0}, 0},
+		{`{"EVAL\u0053HA":[-5,9223372036854775807]}`, []int64{-5, 9223372036854775807}, 0},
+		{`{"EVALSHA":[]}`, []int64{}, 0},
+		{`{"EVALSHA":null}`, []int64{}, 0},
+		{`{"EVALSHA":[false,"NOSCRIPT No matching script. Please use EVAL."]}`, nil, ErrorScript},
+		{`{"EVALSHA":[false,"ERR a \"quoted\" \u00e9\ud83d\ude00 \/ text"]}`, nil, ErrorScript},
+		{`{"EVALSHA":[false,5]}`, nil, ErrorScript},
+		{"{\"EVALSHA\":[false,\"\xe8\xff\xe2\x82 \\ud800\"]}", nil, ErrorScript},
+		{`{"EVALSHA":[false,null]}`, nil, ErrorScript},
+		{`{"EVALSHA":[false,"x",1]}`, nil, ErrorReply},
+		{`{"EVALSHA":[true,"x"]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,9223372036854775808]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,1.0]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,1e3]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,01]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,"2"]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,[2]]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,{}]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1 2]}`, nil, ErrorReply},
+		{`{"EVALSHA":[1,2}`, nil, ErrorReply},
+		{`{"EVALSHA":1}`, nil, ErrorReply},
+		{`{"EVALSHA":"1"}`, nil, ErrorReply},
+		{`{"EVALSHA":[1]} x`, nil, ErrorReply},
+		{`{"EVALSHA":[1],"X":[1]}`, nil, ErrorReply},
+		{`{"X":[1]}`, nil, ErrorReply},
+		{`{"EVAL":[1]}`, nil, ErrorReply},
+		{`{}`, nil, ErrorReply},
+		{`[1]`, nil, ErrorReply},
+		{`<html>`, nil, ErrorReply},
+		{``, nil, ErrorReply},
+		{`{"EVALSHA":[false,"unterminated]}`, nil, ErrorReply},
+		{"{\"EVALSHA\":[false,\"a\x01\"]}", nil, ErrorReply},
+		{`{"EVALSHA":[false,"\x"]}`, nil, ErrorReply},
+		{`{"EVALSHA":[false,"\u12"]}`, nil, ErrorReply},
+		{`{"EVALSHA":[tru]}`, nil, ErrorReply},
+		{`{"EVALSHA":[-]}`, nil, ErrorReply},
+	} {
+		got, err := jsonWebdisValues([]byte(c.body), "EVALSHA")
+		kind, _ := classify(err)
+		if (err == nil) != (c.want != nil) || !slices.Equal(got, c.want) || err != nil && kind != c.kind {
+			t.Errorf("%s: got %v, %v (kind %v); want %v or an error of kind %v", c.body, got, err, kind, c.want, c.kind)
+		}
+		checkReadsLikeEncodingJSON(t, []byte(c.body))
 	}
 }

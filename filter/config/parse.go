@@ -2,8 +2,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -103,16 +101,11 @@ func checkDocument(data []byte) *Error {
 		// 1-based, like the offsets of encoding/json's syntax errors.
 		return errorf("", "the configuration is not valid UTF-8 (at byte %d)", offset+1)
 	}
-	// encoding/json's scanner is iterative, bounds nesting depth, and
-	// reports the offset of a syntax error, including data after the
-	// object. A RawMessage takes the text as it is (no number decoding).
-	var raw json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			return errorf("", "the configuration is not valid JSON: %s (at byte %d)", syntax.Error(), syntax.Offset)
-		}
-		return errorf("", "the configuration is not valid JSON: %s", err.Error())
+	// syntaxError is iterative, bounds nesting depth, and reports the
+	// offset of a syntax error, including data after the object, in
+	// encoding/json's words.
+	if msg, offset, ok := syntaxError(data); !ok {
+		return errorf("", "the configuration is not valid JSON: %s (at byte %d)", msg, offset)
 	}
 	return nil
 }

@@ -7,29 +7,33 @@
 // time.LoadLocationFromTZData instead, natively and in the module alike,
 // so tests and production read the same zones.
 //
-// zoneinfo.zip.gz is $GOROOT/lib/time/zoneinfo.zip of the Go release the
-// project builds with (a stored, uncompressed zip of the tz database,
-// which is in the public domain), gzipped: 95 KB in the module instead of
-// 400 KB. It is inflated once, when a configuration first names a zone;
-// TestDatabaseIsGos compares it with the installed Go's copy (refresh it
-// with `gzip -9 -n -c $(go env GOROOT)/lib/time/zoneinfo.zip`).
+// zoneinfo.gz holds the zones of $GOROOT/lib/time/zoneinfo.zip of the Go
+// release the project builds with (the tz database, which is in the public
+// domain), byte for byte, in a smaller form than the zip: each distinct
+// zone file once (the zip holds an alias as a second copy of its zone: 598
+// names, 436 distinct files), gzipped: 60 KB in the module instead of
+// 95 KB for the gzipped zip and 408 KB for the zip. It is inflated once,
+// when a configuration first names a zone. TestDatabaseIsGos compares it
+// with the installed Go's zip and rewrites it when run with -update
+// (`go test ./filter/tzdb -run TestDatabaseIsGos -update`).
 package tzdb
 
 import (
 	"bytes"
-	"compress/gzip"
+	"compress/flate"
 	_ "embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-//go:embed zoneinfo.zip.gz
-var zipGzipped []byte
+//go:embed zoneinfo.gz
+var database []byte
 
 // ErrUnknownZone reports a name the database does not hold.
 var ErrUnknownZone = errors.New("unknown time zone")
@@ -64,12 +68,12 @@ var (
 	indexErr  error
 )
 
-// lookup finds a zone's data in the zip.
+// lookup finds a zone's data in the database.
 func lookup(name string) (string, bool, error) {
 	indexOnce.Do(func() {
-		var zipData string
-		if zipData, indexErr = inflate(zipGzipped); indexErr == nil {
-			index, indexErr = readZip(zipData)
+		var text string
+		if text, indexErr = inflate(database); indexErr == nil {
+			index, indexErr = readDatabase(text)
 		}
 	})
 	if indexErr != nil {
@@ -79,64 +83,51 @@ func lookup(name string) (string, bool, error) {
 	return data, ok, nil
 }
 
-// Zip record signatures and sizes (PKWARE APPNOTE, section 4.3).
-const (
-	endSignature     = 0x06054b50
-	endSize          = 22
-	centralSignature = 0x02014b50
-	centralSize      = 46
-	localSignature   = 0x04034b50
-	localSize        = 30
-)
-
-// readZip indexes the entries of a zip whose entries are stored
-// (uncompressed), as Go's zoneinfo.zip is, without a zip comment.
-func readZip(z string) (map[string]string, error) {
-	bad := func(what string) error { return fmt.Errorf("tzdb: corrupt zoneinfo.zip: %s", what) }
-	u16 := func(off int) int { return int(binary.LittleEndian.Uint16([]byte(z[off : off+2]))) }
-	u32 := func(off int) int { return int(binary.LittleEndian.Uint32([]byte(z[off : off+4]))) }
-	if len(z) < endSize || u32(len(z)-endSize) != endSignature {
-		return nil, bad("no end of central directory")
+// readDatabase indexes the zones of an inflated database: one line per
+// zone name, "<name> <offset> <length>\n", then an empty line, then the
+// zone files, whose offsets the lines count from the end of the empty line
+// (several names may share one file).
+func readDatabase(text string) (map[string]string, error) {
+	bad := func(what string) error { return fmt.Errorf("tzdb: corrupt zoneinfo.gz: %s", what) }
+	header, files, ok := strings.Cut(text, "\n\n")
+	if !ok {
+		return nil, bad("no end of the index")
 	}
-	end := len(z) - endSize
-	n, dir := u16(end+10), u32(end+16)
-	out := make(map[string]string, n)
-	for range n {
-		if dir+centralSize > len(z) || u32(dir) != centralSignature {
-			return nil, bad("central directory entry")
+	out := make(map[string]string, strings.Count(header, "\n")+1)
+	for _, line := range strings.Split(header, "\n") {
+		fields := strings.Split(line, " ")
+		if len(fields) != 3 {
+			return nil, bad("index line " + strconv.Quote(line))
 		}
-		method, size := u16(dir+10), u32(dir+24)
-		nameLen, extraLen, commentLen := u16(dir+28), u16(dir+30), u16(dir+32)
-		local := u32(dir + 42)
-		if dir+centralSize+nameLen > len(z) {
-			return nil, bad("entry name")
+		offset, err1 := strconv.Atoi(fields[1])
+		size, err2 := strconv.Atoi(fields[2])
+		if err1 != nil || err2 != nil || offset < 0 || size < 0 || offset > len(files) || size > len(files)-offset {
+			return nil, bad("index line " + strconv.Quote(line))
 		}
-		name := z[dir+centralSize : dir+centralSize+nameLen]
-		dir += centralSize + nameLen + extraLen + commentLen
-		if method != 0 {
-			return nil, bad("compressed entry " + name)
-		}
-		if local+localSize > len(z) || u32(local) != localSignature {
-			return nil, bad("local header of " + name)
-		}
-		start := local + localSize + u16(local+26) + u16(local+28)
-		if start+size > len(z) {
-			return nil, bad("data of " + name)
-		}
-		out[name] = z[start : start+size]
+		out[fields[0]] = files[offset : offset+size]
 	}
 	return out, nil
 }
 
-// inflate returns the content of a gzip stream.
+// inflate returns the content of a gzip file without a file name or other
+// optional header fields, as compress/gzip writes it by default and
+// `gzip -n` does (RFC 1952: a 10-byte header, a deflate stream, then the
+// CRC-32 and the length of the content). It reads the deflate stream with
+// compress/flate and checks the length; leaving compress/gzip (and
+// hash/crc32) out of the module saves 34 KB. TestDatabaseIsGos checks the
+// whole content against Go's own zoneinfo.zip.
 func inflate(gz []byte) (string, error) {
-	r, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		return "", fmt.Errorf("tzdb: zoneinfo.zip.gz: %w", err)
+	const headerSize, trailerSize = 10, 8
+	if len(gz) < headerSize+trailerSize || gz[0] != 0x1f || gz[1] != 0x8b || gz[2] != 8 || gz[3] != 0 {
+		return "", errors.New("tzdb: zoneinfo.gz: not a gzip file without optional header fields (gzip -n)")
 	}
+	r := flate.NewReader(bytes.NewReader(gz[headerSize : len(gz)-trailerSize]))
 	var out strings.Builder
 	if _, err := io.Copy(&out, r); err != nil {
-		return "", fmt.Errorf("tzdb: zoneinfo.zip.gz: %w", err)
+		return "", fmt.Errorf("tzdb: zoneinfo.gz: %w", err)
+	}
+	if size := binary.LittleEndian.Uint32(gz[len(gz)-4:]); uint32(out.Len()) != size {
+		return "", fmt.Errorf("tzdb: zoneinfo.gz: %d bytes inflated, the gzip trailer says %d", out.Len(), size)
 	}
 	return out.String(), nil
 }

@@ -10,11 +10,15 @@
 //     project's glue files from filter/wasmbuild/_glue added to its
 //     proxywasm/internal package (//go:wasmimport host calls and
 //     //go:wasmexport callbacks; see filter/wasmbuild/README.md);
-//   - <work>/go.work: a workspace of the project and that copy, so the
-//     project's import of the SDK resolves to the copy;
-//   - <work>/runtime-overlay.json: a `go build -overlay` that replaces the
-//     Go runtime's netpoll_wasip1.go with a patched copy generated from the
-//     installed GOROOT (see PatchNetpoll), for Envoy 1.33-1.38.
+//   - <work>/gjson: a copy of the gjson version go.mod requires;
+//   - <work>/go.work: a workspace of the project and those copies, so the
+//     project's imports of the SDK and of gjson resolve to them;
+//   - <work>/overlay.json: a `go build -overlay` that replaces the Go
+//     runtime's netpoll_wasip1.go with a patched copy generated from the
+//     installed GOROOT (see PatchNetpoll), for Envoy 1.33-1.38, and the
+//     gjson copy's gjson.go with one whose init registers no path modifier
+//     (see PatchGJSON), which keeps encoding/json out of the module;
+//     <work>/overlay-stock-runtime.json has the gjson patch only.
 //
 // The Makefile drives it through cmd/wasmbuild; tests use it to build
 // their probe plugins the same way.
@@ -51,11 +55,12 @@ type Config struct {
 
 // Workspace is a prepared build workspace.
 type Workspace struct {
-	cfg       Config
-	goWork    string
-	overlay   string
-	goVersion string
-	glueFiles []string
+	cfg          Config
+	goWork       string
+	overlay      string
+	stockOverlay string
+	goVersion    string
+	glueFiles    []string
 }
 
 // Target is one module to build.
@@ -66,9 +71,10 @@ type Target struct {
 	// Output is the .wasm file to write.
 	Output string
 	// StockRuntime builds without the runtime patch (for tests that need
-	// a module which crashes on Envoy 1.33-1.38).
+	// a module which crashes on Envoy 1.33-1.38); the gjson patch applies
+	// all the same.
 	StockRuntime bool
-	// LDFlags are passed to -ldflags when not empty.
+	// LDFlags are passed to -ldflags, after GJSONLDFlags.
 	LDFlags string
 }
 
@@ -107,6 +113,10 @@ func Prepare(ctx context.Context, cfg Config) (*Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
+	gjson, err := w.moduleDir(ctx, GJSONModule)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("wasmbuild: %w", err)
 	}
@@ -114,10 +124,14 @@ func Prepare(ctx context.Context, cfg Config) (*Workspace, error) {
 	if w.glueFiles, err = SyncSDKCopy(sdkDir, cfg.GlueDir, sdkCopy); err != nil {
 		return nil, fmt.Errorf("wasmbuild: %w", err)
 	}
-	if w.goWork, err = writeGoWork(cfg.WorkDir, cfg.RepoRoot, sdkCopy); err != nil {
+	gjsonCopy := filepath.Join(cfg.WorkDir, "gjson")
+	if err := SyncModuleCopy(gjson.Dir, gjsonCopy); err != nil {
 		return nil, fmt.Errorf("wasmbuild: %w", err)
 	}
-	if w.overlay, err = writeRuntimeOverlay(cfg.WorkDir, goEnv.GOROOT, goEnv.GOVERSION); err != nil {
+	if w.goWork, err = writeGoWork(cfg.WorkDir, cfg.RepoRoot, sdkCopy, gjsonCopy); err != nil {
+		return nil, fmt.Errorf("wasmbuild: %w", err)
+	}
+	if w.overlay, w.stockOverlay, err = writeOverlays(cfg.WorkDir, goEnv.GOROOT, goEnv.GOVERSION, gjsonCopy, gjson.Version); err != nil {
 		return nil, fmt.Errorf("wasmbuild: %w", err)
 	}
 	return w, nil
@@ -126,7 +140,8 @@ func Prepare(ctx context.Context, cfg Config) (*Workspace, error) {
 // GoWork is the path of the workspace's go.work.
 func (w *Workspace) GoWork() string { return w.goWork }
 
-// Overlay is the path of the runtime patch's -overlay file.
+// Overlay is the path of the -overlay file of the runtime and gjson
+// patches.
 func (w *Workspace) Overlay() string { return w.overlay }
 
 // GoVersion is the version of the go command the workspace was prepared
@@ -155,13 +170,12 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("wasmbuild: %w", err)
 	}
-	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false"}
-	if !t.StockRuntime {
-		args = append(args, "-overlay="+w.overlay)
+	overlay := w.overlay
+	if t.StockRuntime {
+		overlay = w.stockOverlay
 	}
-	if t.LDFlags != "" {
-		args = append(args, "-ldflags="+t.LDFlags)
-	}
+	ldflags := strings.TrimSpace(GJSONLDFlags + " " + t.LDFlags)
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-overlay=" + overlay, "-ldflags=" + ldflags}
 	args = append(args, "-o", out, t.Package)
 	if err := w.run(ctx, args...); err != nil {
 		return fmt.Errorf("wasmbuild: building %s: %w", t.Package, err)
@@ -301,22 +315,37 @@ func (w *Workspace) goEnv(ctx context.Context) (goEnvVars, error) {
 // are copied rather than compiled), and checks it is the version the glue is
 // written for.
 func (w *Workspace) sdkDir(ctx context.Context) (string, error) {
-	out, err := w.output(ctx, "mod", "download", "-json", SDKModule)
+	mod, err := w.moduleDir(ctx, SDKModule)
 	if err != nil {
 		return "", err
-	}
-	var mod struct{ Version, Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil {
-		return "", fmt.Errorf("wasmbuild: reading `go mod download -json %s`: %w: %q", SDKModule, err, out)
-	}
-	if mod.Error != "" || mod.Dir == "" {
-		return "", fmt.Errorf("wasmbuild: downloading %s: %s", SDKModule, mod.Error)
 	}
 	if mod.Version != SDKVersion {
 		return "", fmt.Errorf("wasmbuild: go.mod requires %s %s but the glue in filter/wasmbuild/_glue is written for %s; "+
 			"review the glue against the new SDK before changing SDKVersion", SDKModule, mod.Version, SDKVersion)
 	}
 	return mod.Dir, nil
+}
+
+// downloadedModule is the part of `go mod download -json` the build uses.
+type downloadedModule struct{ Version, Dir, Error string }
+
+// moduleDir finds the version of module the project's go.mod requires in
+// the module cache, downloading it when it is not there yet (a fresh
+// machine starts with an empty cache, and nothing else in the build fetches
+// a module whose files are copied rather than compiled).
+func (w *Workspace) moduleDir(ctx context.Context, module string) (downloadedModule, error) {
+	var mod downloadedModule
+	out, err := w.output(ctx, "mod", "download", "-json", module)
+	if err != nil {
+		return mod, err
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return mod, fmt.Errorf("wasmbuild: reading `go mod download -json %s`: %w: %q", module, err, out)
+	}
+	if mod.Error != "" || mod.Dir == "" {
+		return mod, fmt.Errorf("wasmbuild: downloading %s: %s", module, mod.Error)
+	}
+	return mod, nil
 }
 
 // capture runs a go command in RepoRoot with Env and returns its standard
@@ -351,9 +380,10 @@ func (w *Workspace) output(ctx context.Context, args ...string) ([]byte, error) 
 // goDirective matches the go line of a go.mod.
 var goDirective = regexp.MustCompile(`(?m)^go\s+(\S+)\s*$`)
 
-// writeGoWork writes workDir/go.work naming the project and the SDK copy.
-// Its go line is the project's, which is at least the SDK's (go 1.19).
-func writeGoWork(workDir, repoRoot, sdkCopy string) (string, error) {
+// writeGoWork writes workDir/go.work naming the project, the SDK copy and
+// the gjson copy. Its go line is the project's, which is at least the
+// SDK's (go 1.19) and gjson's (go 1.12).
+func writeGoWork(workDir, repoRoot, sdkCopy, gjsonCopy string) (string, error) {
 	mod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
 	if err != nil {
 		return "", fmt.Errorf("reading the project's go.mod: %w", err)
@@ -370,10 +400,15 @@ func writeGoWork(workDir, repoRoot, sdkCopy string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	gjson, err := filepath.Rel(workDir, gjsonCopy)
+	if err != nil {
+		return "", err
+	}
 	content := fmt.Sprintf("// Generated by filter/wasmbuild; do not edit.\n"+
-		"// The project plus a copy of %s %s with the project's glue added.\n\n"+
-		"go %s\n\nuse (\n\t%s\n\t%s\n)\n",
-		SDKModule, SDKVersion, m[1], workRel(project), workRel(sdk))
+		"// The project plus a copy of %s %s with the project's glue added\n"+
+		"// and a copy of %s (patched through the overlay).\n\n"+
+		"go %s\n\nuse (\n\t%s\n\t%s\n\t%s\n)\n",
+		SDKModule, SDKVersion, GJSONModule, m[1], workRel(project), workRel(sdk), workRel(gjson))
 	path := filepath.Join(workDir, "go.work")
 	if err := writeIfChanged(path, []byte(content)); err != nil {
 		return "", err
@@ -390,33 +425,61 @@ func workRel(rel string) string {
 	return "./" + rel
 }
 
-// writeRuntimeOverlay writes the patched runtime file and the -overlay JSON
-// that substitutes it for the installed GOROOT's, and returns the JSON's path.
-func writeRuntimeOverlay(workDir, goroot, goVersion string) (string, error) {
-	orig := filepath.Join(goroot, "src", filepath.FromSlash(NetpollFile))
+// writeOverlays writes the patched runtime and gjson files and two -overlay
+// JSON files that substitute them for the installed GOROOT's and the gjson
+// copy's: overlay.json with both patches and overlay-stock-runtime.json with
+// the gjson patch only. It returns the two JSON files' paths.
+func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (overlay, stockOverlay string, err error) {
+	dir := filepath.Join(workDir, "overlay")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	runtimeFile := filepath.Join(goroot, "src", filepath.FromSlash(NetpollFile))
+	runtimePatched, err := patchFile(runtimeFile, dir, func(src []byte) ([]byte, error) { return PatchNetpoll(src, goVersion) })
+	if err != nil {
+		return "", "", err
+	}
+	gjsonFile := filepath.Join(gjsonCopy, GJSONFile)
+	gjsonPatched, err := patchFile(gjsonFile, dir, func(src []byte) ([]byte, error) { return PatchGJSON(src, gjsonVersion) })
+	if err != nil {
+		return "", "", err
+	}
+	if overlay, err = writeOverlay(filepath.Join(workDir, "overlay.json"),
+		map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched}); err != nil {
+		return "", "", err
+	}
+	if stockOverlay, err = writeOverlay(filepath.Join(workDir, "overlay-stock-runtime.json"),
+		map[string]string{gjsonFile: gjsonPatched}); err != nil {
+		return "", "", err
+	}
+	return overlay, stockOverlay, nil
+}
+
+// patchFile writes patch of the file orig into dir under orig's name and
+// returns the patched file's path. An error of patch names orig.
+func patchFile(orig, dir string, patch func([]byte) ([]byte, error)) (string, error) {
 	src, err := os.ReadFile(orig)
 	if err != nil {
-		return "", fmt.Errorf("reading %s of %s: %w", NetpollFile, goVersion, err)
+		return "", err
 	}
-	patched, err := PatchNetpoll(src, goVersion)
+	patched, err := patch(src)
 	if err != nil {
 		return "", fmt.Errorf("%w\n(file: %s)", err, orig)
-	}
-	dir := filepath.Join(workDir, "runtime-overlay")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
 	}
 	replacement := filepath.Join(dir, filepath.Base(orig))
 	if err := writeIfChanged(replacement, patched); err != nil {
 		return "", err
 	}
-	overlay, err := json.MarshalIndent(struct{ Replace map[string]string }{
-		Replace: map[string]string{orig: replacement},
-	}, "", "\t")
+	return replacement, nil
+}
+
+// writeOverlay writes the -overlay JSON file path replacing each key of
+// replace by its value.
+func writeOverlay(path string, replace map[string]string) (string, error) {
+	overlay, err := json.MarshalIndent(struct{ Replace map[string]string }{Replace: replace}, "", "\t")
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(workDir, "runtime-overlay.json")
 	if err := writeIfChanged(path, append(overlay, '\n')); err != nil {
 		return "", err
 	}

@@ -14,8 +14,8 @@ func TestWriteGoWork(t *testing.T) {
 		workDir func(repo string) string
 		wantUse []string
 	}{
-		{"work dir inside the repository", func(repo string) string { return filepath.Join(repo, "build") }, []string{"\t..\n", "\t./sdk\n"}},
-		{"work dir elsewhere", func(string) string { return filepath.Join(os.TempDir(), "elsewhere-"+t.Name()) }, []string{"\t./sdk\n"}},
+		{"work dir inside the repository", func(repo string) string { return filepath.Join(repo, "build") }, []string{"\t..\n", "\t./sdk\n", "\t./gjson\n"}},
+		{"work dir elsewhere", func(string) string { return filepath.Join(os.TempDir(), "elsewhere-"+t.Name()) }, []string{"\t./sdk\n", "\t./gjson\n"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -26,7 +26,7 @@ func TestWriteGoWork(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = os.RemoveAll(work) })
-			path, err := writeGoWork(work, repo, filepath.Join(work, "sdk"))
+			path, err := writeGoWork(work, repo, filepath.Join(work, "sdk"), filepath.Join(work, "gjson"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestWriteGoWork(t *testing.T) {
 	t.Run("go.mod without go directive", func(t *testing.T) {
 		repo := t.TempDir()
 		writeFiles(t, repo, map[string]string{"go.mod": "module example.com/p\n"})
-		if _, err := writeGoWork(t.TempDir(), repo, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no go directive") {
+		if _, err := writeGoWork(t.TempDir(), repo, t.TempDir(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "no go directive") {
 			t.Errorf("error %v, want a missing go directive", err)
 		}
 	})

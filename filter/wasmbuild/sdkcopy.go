@@ -30,33 +30,9 @@ const GluePackageDir = "proxywasm/internal"
 // concurrent builds see a stable tree. It returns the glue files'
 // destination paths.
 func SyncSDKCopy(src, glueDir, dst string) ([]string, error) {
-	want := map[string][]byte{} // relative path -> content
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		want[rel] = data
-		return nil
-	})
+	want, err := readModule(src)
 	if err != nil {
-		return nil, fmt.Errorf("reading the SDK at %s: %w", src, err)
-	}
-	if len(want) == 0 {
-		return nil, fmt.Errorf("the SDK at %s has no files", src)
-	}
-	if _, ok := want["go.mod"]; !ok {
-		return nil, fmt.Errorf("the SDK at %s has no go.mod", src)
+		return nil, fmt.Errorf("reading the SDK: %w", err)
 	}
 
 	glue, err := filepath.Glob(filepath.Join(glueDir, "*.go"))
@@ -85,6 +61,53 @@ func SyncSDKCopy(src, glueDir, dst string) ([]string, error) {
 	}
 	sort.Strings(glueDst)
 	return glueDst, nil
+}
+
+// SyncModuleCopy makes dst an exact, writable copy of the module at src,
+// rewriting only what differs, as SyncSDKCopy does.
+func SyncModuleCopy(src, dst string) error {
+	files, err := readModule(src)
+	if err != nil {
+		return err
+	}
+	if err := writeTree(dst, files); err != nil {
+		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// readModule reads every regular file of the module at src (relative path
+// to content); a module has a go.mod.
+func readModule(src string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files[rel] = data
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the module at %s: %w", src, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("the module at %s has no files", src)
+	}
+	if _, ok := files["go.mod"]; !ok {
+		return nil, fmt.Errorf("the module at %s has no go.mod", src)
+	}
+	return files, nil
 }
 
 // writeTree makes the regular files under dir exactly files (relative path

@@ -1,5 +1,5 @@
 // Command wasmbuild builds the proxy-wasm module with the installed Go, the
-// SDK glue and the runtime patch (see package wasmbuild), or vets the
+// SDK glue, the runtime patch and the gjson patch (see package wasmbuild), or vets the
 // wasip1 build. The Makefile's build, build-unpatched and lint targets run
 // it; run it from the repository root.
 //
@@ -28,7 +28,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("wasmbuild", flag.ContinueOnError)
 	root := fs.String("root", ".", "the project's root folder (where go.mod is)")
-	work := fs.String("work", "build", "the build workspace folder (SDK copy, go.work, runtime overlay)")
+	work := fs.String("work", "build", "the build workspace folder (SDK and gjson copies, go.work, overlay)")
 	out := fs.String("o", "", "the .wasm file to write")
 	stock := fs.Bool("stock-runtime", false, "build with the unpatched Go runtime (crashes on Envoy 1.33-1.38)")
 	ldflags := fs.String("ldflags", "", "flags for the linker")
