@@ -47,31 +47,30 @@ func (e *encoder) begin(eval bool, nkeys, nargs int) {
 
 func (e *encoder) str(s string) {
 	if e.proto == ProtocolRESP {
-		e.buf = append(e.buf, '$')
-		e.buf = strconv.AppendInt(e.buf, int64(len(s)), 10)
-		e.buf = append(e.buf, "\r\n"...)
-		e.buf = append(e.buf, s...)
-		e.buf = append(e.buf, "\r\n"...)
+		e.buf = appendBulk(e.buf, s)
 		return
 	}
-	e.buf = append(e.buf, '/')
-	e.buf = appendArg(e.buf, s)
+	e.buf = appendArg(append(e.buf, '/'), s)
 }
 
 func (e *encoder) int(n int64) {
 	var digits [20]byte
 	d := strconv.AppendInt(digits[:0], n, 10)
 	if e.proto == ProtocolRESP {
-		e.buf = append(e.buf, '$')
-		e.buf = strconv.AppendInt(e.buf, int64(len(d)), 10)
-		e.buf = append(e.buf, "\r\n"...)
-		e.buf = append(e.buf, d...)
-		e.buf = append(e.buf, "\r\n"...)
+		e.buf = appendBulk(e.buf, d)
 		return
 	}
 	// Digits and '-' need no escaping.
-	e.buf = append(e.buf, '/')
-	e.buf = append(e.buf, d...)
+	e.buf = append(append(e.buf, '/'), d...)
+}
+
+// appendBulk appends v as a RESP bulk string.
+func appendBulk[T string | []byte](b []byte, v T) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	b = append(b, "\r\n"...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
 }
 
 // command is one script run in protocol p over keys and args.
