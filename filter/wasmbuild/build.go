@@ -430,7 +430,9 @@ func workRel(rel string) string {
 // copy's: overlay.json with both patches and overlay-stock-runtime.json with
 // the gjson patch only. It returns the two JSON files' paths.
 func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (overlay, stockOverlay string, err error) {
-	dir := filepath.Join(workDir, "overlay")
+	// "_": the go command's ./... patterns skip the directory, so the
+	// patched files are never built or vetted as packages of the module.
+	dir := filepath.Join(workDir, "_overlay")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}

@@ -151,8 +151,8 @@ func TestWriteOverlays(t *testing.T) {
 		}
 		runtimeFile := filepath.Join(goroot, "src", "runtime", "netpoll_wasip1.go")
 		gjsonFile := filepath.Join(gjsonDir, "gjson.go")
-		runtimePatched := filepath.Join(work, "overlay", "netpoll_wasip1.go")
-		gjsonPatched := filepath.Join(work, "overlay", "gjson.go")
+		runtimePatched := filepath.Join(work, "_overlay", "netpoll_wasip1.go")
+		gjsonPatched := filepath.Join(work, "_overlay", "gjson.go")
 		for _, c := range []struct {
 			path string
 			want map[string]string
