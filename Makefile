@@ -159,11 +159,12 @@ bench-buckets:
 
 # fuzz: every fuzz target for FUZZTIME each (their seed corpora,
 # testdata/fuzz/..., run in every `go test` anyway): the body reader, the
-# config parser, arbitrary requests through the Go filter under the SDK's
-# emulator (no panic, only documented replies, no tools/call uncounted), the
-# bucket arithmetic against an exact rational token bucket, key escaping,
-# random interleavings of workers, and webdis and RESP replies to the Redis
-# limiter.
+# config parser and its syntax errors against encoding/json's, arbitrary
+# requests through the Go filter under the SDK's emulator (no panic, only
+# documented replies, no tools/call uncounted), source addresses against
+# net/netip, the bucket arithmetic against an exact rational token bucket,
+# key escaping, random interleavings of workers, and webdis and RESP
+# replies to the Redis limiter.
 FUZZTIME ?= 30s
 # FUZZTIME may be a duration or a count of inputs (`100000x`). CI uses a
 # count: with a duration, Go's fuzzing coordinator can end while a worker is
@@ -175,7 +176,9 @@ FUZZFLAGS ?=
 fuzz:
 	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzSyntaxError$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter -run '^$$' -fuzz '^FuzzCanonicalIP$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
