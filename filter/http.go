@@ -12,8 +12,13 @@ import (
 // gcAfterBodyBytes: after reading a body larger than this the filter runs
 // the garbage collector at once. A Wasm VM's linear memory never shrinks,
 // so letting large bodies pile up until the next automatic collection would
-// raise every worker's memory for good.
-const gcAfterBodyBytes = 256 << 10
+// raise every worker's memory for good. Up to 1 MiB (the default
+// maxRequestBodyBytes, and Envoy's default buffer limit) the collector's
+// low target (gcPercent) keeps a VM within 8 MiB on its own, and a forced
+// collection would cost a 1 MiB request a fifth of its time (see
+// docs/benchmarks.md, "GC trade-off"); a plugin that admits larger bodies
+// collects after each.
+const gcAfterBodyBytes = 1 << 20
 
 // phase is where an HTTP stream stands in the filter.
 type phase uint8
