@@ -89,11 +89,7 @@ func TestPatchGJSONRefusesUnexpectedSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		src  []byte
-		want string
-	}{
+	tests := []patchRefusal{
 		{"empty file", nil, "does not contain the expected code"},
 		{"a new modifier", bytes.Replace(src, []byte("\t\t\"dig\":     modDig,\n"), []byte("\t\t\"dig\":     modDig,\n\t\t\"x\":       modX,\n"), 1),
 			"does not contain the expected code"},
@@ -102,19 +98,7 @@ func TestPatchGJSONRefusesUnexpectedSource(t *testing.T) {
 		{"init twice", append(append([]byte(nil), src...), []byte("\n"+gjsonInitAnchor)...), "2 times, want once"},
 		{"already patched", patched, "does not contain the expected code"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out, err := PatchGJSON(tc.src, version)
-			if err == nil {
-				t.Fatalf("applied; returned %d bytes", len(out))
-			}
-			for _, want := range []string{tc.want, GJSONFile, GJSONModule, version} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not mention %q", err, want)
-				}
-			}
-		})
-	}
+	checkPatchRefuses(t, PatchGJSON, version, tests, GJSONFile, GJSONModule)
 }
 
 // TestWriteOverlays checks the two -overlay files and their failure on a

@@ -81,11 +81,7 @@ func TestPatchNetpollRefusesUnexpectedSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		src  []byte
-		want string
-	}{
+	tests := []patchRefusal{
 		{"empty file", nil, "does not contain the expected code"},
 		{"EINTR constant renamed", bytes.Replace(src, []byte("const _EINTR = 27"), []byte("const _EINTR errno = 27"), 1),
 			"does not contain the expected code"},
@@ -97,13 +93,28 @@ func TestPatchNetpollRefusesUnexpectedSource(t *testing.T) {
 		{"already patched", patched, "does not contain the expected code"},
 		{"patch name taken", append(slices(src), []byte("\n// netpollENOSYS\n")...), "already mentions netpollENOSYS"},
 	}
-	for _, tc := range tests {
+	checkPatchRefuses(t, PatchNetpoll, version, tests, NetpollFile)
+}
+
+// patchRefusal is a source a patch must refuse and what its error says.
+type patchRefusal struct {
+	name string
+	src  []byte
+	want string
+}
+
+// checkPatchRefuses runs patch over each refusal and checks that it fails
+// with an error that says the refusal's words and names version and
+// every one of mentions (the patched file, its module).
+func checkPatchRefuses(t *testing.T, patch func([]byte, string) ([]byte, error), version string, refusals []patchRefusal, mentions ...string) {
+	t.Helper()
+	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := PatchNetpoll(tc.src, version)
+			out, err := patch(tc.src, version)
 			if err == nil {
 				t.Fatalf("applied; returned %d bytes", len(out))
 			}
-			for _, want := range []string{tc.want, NetpollFile, version} {
+			for _, want := range append([]string{tc.want, version}, mentions...) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
