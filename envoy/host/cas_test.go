@@ -33,6 +33,12 @@ func TestSharedDataCASAcrossParallelVMs(t *testing.T) {
 		}
 		drivers = append(drivers, &direct{rt: first.rt, env: first.env, vm: vm, root: root})
 	}
+	// A set on a missing key never checks its CAS (Envoy's semantics), so
+	// two VMs that both found the key missing could both create it: the
+	// key exists before they start, as in TestStoreParallelCASIncrements.
+	if res := first.env.SharedData.Set("test", "count", []byte("0"), 0); res != 0 {
+		t.Fatalf("creating the key: result %d", res)
+	}
 	var wg sync.WaitGroup
 	for _, d := range drivers {
 		wg.Add(1)
