@@ -82,6 +82,10 @@ type Demand struct {
 	MaxInFlight int64
 }
 
+// CountsCalls reports whether d counts calls against a calendar quota or a
+// concurrency cap rather than taking tokens from a bucket.
+func (d Demand) CountsCalls() bool { return d.Quota != nil || d.MaxInFlight > 0 }
+
 // Status describes a bucket after a decision, for RateLimit headers.
 type Status struct {
 	Bucket     Bucket

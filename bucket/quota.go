@@ -305,7 +305,7 @@ func splitQuotaDemands(demands []Demand) (buckets, quotas []Demand) {
 // Concurrency caps (inflight.go) come between the quotas and the buckets
 // in the same way; an admitted take's Decision.Lease holds them.
 func (l *StoreLimiter) takeWithQuotas(now time.Time, demands []Demand) (Decision, error) {
-	if !slices.ContainsFunc(demands, func(d Demand) bool { return d.Quota != nil || d.MaxInFlight > 0 }) {
+	if !slices.ContainsFunc(demands, Demand.CountsCalls) {
 		// Token buckets only, the common case: nothing to split.
 		return l.take(now, demands)
 	}

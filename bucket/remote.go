@@ -65,7 +65,7 @@ func AppendPlanRemote(dst []RemoteBucket, demands []Demand) ([]RemoteBucket, err
 			return nil, fmt.Errorf("bucket: demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
 		case d.Tokens == 0:
 			continue
-		case d.Quota != nil || d.MaxInFlight > 0:
+		case d.CountsCalls():
 			return nil, fmt.Errorf("bucket: demand %d: a remote store takes token buckets only, not quotas or concurrency caps", i)
 		case b.Kind > lastKind:
 			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)

@@ -288,16 +288,24 @@ func TestAllOrNothingThroughRedis(t *testing.T) {
 	}
 }
 
+// decisionPlan is the plan of a take of one quota, one cap and one
+// bucket, at the time it is taken.
+func decisionPlan(tb testing.TB) (time.Time, *takePlan) {
+	tb.Helper()
+	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
+	plan := &takePlan{}
+	err := planTake(plan, now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
+		demand(bucket.KindTool, 1, 5, time.Minute)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return now, plan
+}
+
 // TestDecisionChecksTheReply: a reply whose numbers do not fit the plan
 // is an error, never a decision.
 func TestDecisionChecksTheReply(t *testing.T) {
-	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
-	var plan takePlan
-	err := planTake(&plan, now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
-		demand(bucket.KindTool, 1, 5, time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	now, plan := decisionPlan(t)
 	end := plan.quotas[0].end.UnixMilli()
 	k := newKeys("p", "ns")
 	for _, tt := range []struct {
@@ -319,7 +327,7 @@ func TestDecisionChecksTheReply(t *testing.T) {
 		{"debt nanoseconds out of range", []int64{1, 0, end, 0, 0, 1_000_000_000, 0}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := decision(now, k, &plan, tt.values)
+			d, err := decision(now, k, plan, tt.values)
 			if (err == nil) != tt.ok {
 				t.Fatalf("decision(%v) = %+v, %v; want ok=%t", tt.values, d, err, tt.ok)
 			}
@@ -333,18 +341,12 @@ func TestDecisionChecksTheReply(t *testing.T) {
 // FuzzDecision: whatever numbers a reply holds, decision returns an error
 // or a decision within range, never panics.
 func FuzzDecision(f *testing.F) {
-	now := time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
-	var plan takePlan
-	err := planTake(&plan, now, []bucket.Demand{quotaDemand(bucket.KindShared, 1, 5, "UTC"), capDemand(bucket.KindShared, 1, 2),
-		demand(bucket.KindTool, 1, 5, time.Minute)})
-	if err != nil {
-		f.Fatal(err)
-	}
+	now, plan := decisionPlan(f)
 	end := plan.quotas[0].end.UnixMilli()
 	f.Add(int64(1), int64(0), end, int64(0), int64(0), int64(0), int64(0))
 	f.Add(int64(0), int64(5), end+86_400_000, int64(1), int64(3), int64(5), int64(1))
 	f.Fuzz(func(t *testing.T, a, count, windowEnd, live, ds, dn, df int64) {
-		d, err := decision(now, newKeys("p", "ns"), &plan, []int64{a, count, windowEnd, live, ds, dn, df})
+		d, err := decision(now, newKeys("p", "ns"), plan, []int64{a, count, windowEnd, live, ds, dn, df})
 		if err != nil {
 			return
 		}

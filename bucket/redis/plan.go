@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,7 +49,8 @@ type takePlan struct {
 	buckets []bucket.RemoteBucket
 	leaseID string // names this take's lease in every cap
 	// bucketArray holds the buckets of a take of a few, in the plan's own
-	// allocation.
+	// allocation: buckets may point into it, so a planned takePlan is
+	// used through a pointer, never copied.
 	bucketArray [4]bucket.RemoteBucket
 }
 
@@ -57,43 +59,53 @@ func (p *takePlan) empty() bool { return len(p.quotas)+len(p.caps)+len(p.buckets
 // planTake validates and merges demands taken at now (the caller's clock,
 // which places the quotas' windows) into p.
 func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
-	// The buckets' demands: all of them unless there are quotas or caps.
-	rest, mixed := demands, false
-	for _, d := range demands {
-		if d.Quota != nil || d.MaxInFlight > 0 {
-			rest, mixed = nil, true
-			break
-		}
+	rest, err := p.addQuotasAndCaps(now, demands)
+	if err != nil {
+		return err
 	}
+	if p.buckets, err = bucket.AppendPlanRemote(p.bucketArray[:0], rest); err != nil {
+		return err
+	}
+	if len(p.caps) > 0 {
+		p.leaseID = newLeaseID()
+	}
+	return nil
+}
+
+// addQuotasAndCaps validates and merges the quota and cap demands into p
+// and returns the others, the buckets': demands itself when it holds no
+// quota or cap, so that a take of buckets alone copies nothing.
+func (p *takePlan) addQuotasAndCaps(now time.Time, demands []bucket.Demand) ([]bucket.Demand, error) {
+	if !slices.ContainsFunc(demands, bucket.Demand.CountsCalls) {
+		return demands, nil
+	}
+	var rest []bucket.Demand
 	for i, d := range demands {
-		if !mixed {
-			break
-		}
-		if d.Quota == nil && d.MaxInFlight <= 0 {
+		if !d.CountsCalls() {
 			rest = append(rest, d)
 			continue
 		}
 		b := d.Bucket
 		switch {
 		case d.Tokens < 0:
-			return fmt.Errorf("redis: demand %d: %w: %d", i, bucket.ErrInvalidTokens, d.Tokens)
+			return nil, fmt.Errorf("redis: demand %d: %w: %d", i, bucket.ErrInvalidTokens, d.Tokens)
 		case d.Tokens == 0:
 			continue
 		case d.Quota != nil && d.MaxInFlight > 0:
-			return fmt.Errorf("redis: demand %d is both a quota and a concurrency cap", i)
+			return nil, fmt.Errorf("redis: demand %d is both a quota and a concurrency cap", i)
 		case b.Kind.HasName() && b.Tool == "":
-			return fmt.Errorf("redis: demand %d: %s limit without a name", i, b.Kind)
+			return nil, fmt.Errorf("redis: demand %d: %s limit without a name", i, b.Kind)
 		case b.Kind.PerUser() && b.User == "":
-			return fmt.Errorf("redis: demand %d: %s limit without a user", i, b.Kind)
+			return nil, fmt.Errorf("redis: demand %d: %s limit without a user", i, b.Kind)
 		case d.Tokens >= 1<<31:
-			return fmt.Errorf("redis: demand %d: %d calls", i, d.Tokens)
+			return nil, fmt.Errorf("redis: demand %d: %d calls", i, d.Tokens)
 		}
 		// The limit of a quota or cap is not a bucket's: keep it out of
 		// the merge key.
 		b.Limit = bucket.Limit{}
 		if d.Quota != nil {
 			if err := d.Quota.Validate(); err != nil {
-				return fmt.Errorf("redis: demand %d: %w", i, err)
+				return nil, fmt.Errorf("redis: demand %d: %w", i, err)
 			}
 			merged := false
 			for j := range p.quotas {
@@ -109,7 +121,7 @@ func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
 			continue
 		}
 		if d.MaxInFlight > bucket.MaxInFlightLimit {
-			return fmt.Errorf("redis: demand %d: cap %d above %d", i, d.MaxInFlight, bucket.MaxInFlightLimit)
+			return nil, fmt.Errorf("redis: demand %d: cap %d above %d", i, d.MaxInFlight, bucket.MaxInFlightLimit)
 		}
 		merged := false
 		for j := range p.caps {
@@ -122,14 +134,7 @@ func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
 			p.caps = append(p.caps, capReq{bucket: b, max: d.MaxInFlight, calls: d.Tokens})
 		}
 	}
-	var err error
-	if p.buckets, err = bucket.AppendPlanRemote(p.bucketArray[:0], rest); err != nil {
-		return err
-	}
-	if len(p.caps) > 0 {
-		p.leaseID = newLeaseID()
-	}
-	return nil
+	return rest, nil
 }
 
 // leaseIDs numbers the leases of this VM after a random prefix: unique
