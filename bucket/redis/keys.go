@@ -71,9 +71,6 @@ type keyOf struct {
 
 // get returns the key of id, built by build the first time.
 func (c *keyCache) get(id keyOf, build func() string) string {
-	if c == nil {
-		return build()
-	}
 	if name, ok := c.names[id]; ok {
 		return name
 	}

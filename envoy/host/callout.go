@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/filterchain"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
@@ -25,17 +26,11 @@ var errResponseTooLarge = errors.New("response exceeds the buffer limit")
 // client uses the cluster's connection pool too).
 func (h *hostImpl) httpCall(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
 	cl := h.clusters[c.Cluster]
+	hm := filterchain.NewHeaderMap(c.Headers...)
 	req := &calloutRequest{headers: c.Headers, body: c.Body}
-	for _, pair := range c.Headers {
-		switch pair[0] {
-		case ":method":
-			req.method = pair[1]
-		case ":path":
-			req.path = pair[1]
-		case ":authority":
-			req.authority = pair[1]
-		}
-	}
+	req.method, _ = hm.Get(":method")
+	req.path, _ = hm.Get(":path")
+	req.authority, _ = hm.Get(":authority")
 	timeout := c.Timeout
 	if timeout <= 0 || timeout > maxCalloutTimeout {
 		timeout = maxCalloutTimeout
