@@ -153,10 +153,6 @@ func TestServerPushedNotifications(t *testing.T) {
 	})
 }
 
-// TestProgressStreamsThroughTheFilter calls a tool that sends a progress
-// notification and then waits until the test has seen it: the call can
-// only finish if the POST's SSE response is streamed through the filter,
-// not buffered until the end.
 // addHoldTool adds to a demo server a tool "hold" that streams a
 // progress notification, then runs until release is closed or its
 // request is cancelled.
@@ -175,6 +171,10 @@ func addHoldTool(server *mcp.Server, release <-chan struct{}) {
 	})
 }
 
+// TestProgressStreamsThroughTheFilter calls a tool that sends a progress
+// notification and then waits until the test has seen it: the call can
+// only finish if the POST's SSE response is streamed through the filter,
+// not buffered until the end.
 func TestProgressStreamsThroughTheFilter(t *testing.T) {
 	for _, protocol := range []string{"", legacyProtocol} {
 		t.Run(protocolName(protocol), func(t *testing.T) {
