@@ -511,3 +511,21 @@ func TestParseAcceptsRedisWithQuotasAndCaps(t *testing.T) {
 		})
 	}
 }
+
+// TestIsTokenChar holds the token table to RFC 9110's tchar rule
+// (section 5.6.2): ALPHA, DIGIT and fifteen punctuation characters, and
+// nothing outside ASCII.
+func TestIsTokenChar(t *testing.T) {
+	for r := rune(-1); r < 0x300; r++ {
+		want := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+			r >= 0 && strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+		if got := IsTokenChar(r); got != want {
+			t.Errorf("IsTokenChar(%q) = %v, want %v", r, got, want)
+		}
+	}
+	for _, r := range []rune{0x10FFFF, 0x110000, -0x80000000} {
+		if IsTokenChar(r) {
+			t.Errorf("IsTokenChar(%#x) = true", r)
+		}
+	}
+}

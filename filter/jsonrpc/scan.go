@@ -102,8 +102,14 @@ var stringSpecial = func() (t [256]bool) {
 func validString(data []byte, start int) (int, bool) {
 	i := start + 1
 	for {
-		// Eight bytes at a time while none is special: in a Wasm VM a
-		// loop iteration per byte costs more than the word arithmetic.
+		// Sixteen, then eight bytes at a time while none is special: in a
+		// Wasm VM a loop iteration costs more than the word arithmetic.
+		for i+16 <= len(data) {
+			if specialBits(load64(data, i))|specialBits(load64(data, i+8)) != 0 {
+				break
+			}
+			i += 16
+		}
 		for i+8 <= len(data) {
 			if hasSpecialByte(load64(data, i)) {
 				break
@@ -144,13 +150,16 @@ func validString(data []byte, start int) (int, bool) {
 // hasSpecialByte reports whether any of the eight bytes of w is below 0x20,
 // a quote or a backslash (the exact tests of "Bit Twiddling Hacks":
 // haszero and hasless).
-func hasSpecialByte(w uint64) bool {
+func hasSpecialByte(w uint64) bool { return specialBits(w) != 0 }
+
+// specialBits is non-zero when hasSpecialByte(w) holds.
+func specialBits(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote, backslash := w^(ones*'"'), w^(ones*'\\')
 	less := (w - ones*0x20) &^ w
 	zeroQ := (quote - ones) &^ quote
 	zeroB := (backslash - ones) &^ backslash
-	return (less|zeroQ|zeroB)&highs != 0
+	return (less | zeroQ | zeroB) & highs
 }
 
 func isHex(c byte) bool {
@@ -460,6 +469,11 @@ func (p stringProblem) describe() string {
 // when scratch is too small). It refuses what parsers read differently:
 // invalid UTF-8, lone surrogate escapes and U+0000.
 func decodeString(raw, scratch []byte) ([]byte, stringProblem) {
+	if plainASCII(raw) {
+		// The common case (member names, methods, tool names), in one
+		// pass instead of a search for a backslash and a UTF-8 check.
+		return raw, stringOK
+	}
 	if bytes.IndexByte(raw, '\\') < 0 {
 		if !utf8.Valid(raw) {
 			return nil, stringInvalidUTF8
@@ -526,6 +540,16 @@ func decodeString(raw, scratch []byte) ([]byte, stringProblem) {
 	return out, stringOK
 }
 
+// plainASCII reports whether raw is ASCII without a backslash.
+func plainASCII(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // hex4 decodes the four hex digits at raw[i:i+4].
 func hex4(raw []byte, i int) (rune, bool) {
 	if i+4 > len(raw) {
@@ -579,6 +603,11 @@ func resembles(name []byte, want string) bool {
 func foldsTo(r, want rune) bool {
 	if r == want {
 		return true
+	}
+	if r < utf8.RuneSelf {
+		// An ASCII letter folds to its other case and, for k and s, to
+		// non-ASCII letters; want is a lower-case ASCII letter.
+		return r+('a'-'A') == want
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 		if f == want {

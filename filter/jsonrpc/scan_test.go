@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // referenceStringEnd is the obvious byte-by-byte stringEnd.
@@ -188,6 +189,25 @@ func TestResembles(t *testing.T) {
 	for _, tt := range tests {
 		if got := resembles([]byte(tt.name), tt.want); got != tt.same {
 			t.Errorf("resembles(%q, %q) = %v, want %v", tt.name, tt.want, got, tt.same)
+		}
+	}
+}
+
+// TestFoldsTo holds foldsTo to Unicode simple case folding for every
+// character up to U+3000 against every lower-case ASCII letter (the
+// members Read looks for are spelt with those), the ASCII fast path
+// included: K (U+212A) folds to k and ſ (U+017F) to s, but no ASCII
+// character other than the two cases of a letter folds to it.
+func TestFoldsTo(t *testing.T) {
+	for want := 'a'; want <= 'z'; want++ {
+		for r := rune(0); r < 0x3000; r++ {
+			folds := r == want
+			for f := unicode.SimpleFold(r); f != r && !folds; f = unicode.SimpleFold(f) {
+				folds = f == want
+			}
+			if got := foldsTo(r, want); got != folds {
+				t.Errorf("foldsTo(%q, %q) = %v, want %v", r, want, got, folds)
+			}
 		}
 	}
 }
