@@ -78,6 +78,11 @@ var errMalformedPairs = errors.New("malformed header map")
 // sizes of name and value, then per pair the name, a NUL, the value and a
 // NUL. The strings returned share b's memory.
 func parsePairs(b []byte) ([][2]string, error) {
+	return appendParsedPairs(nil, b)
+}
+
+// appendParsedPairs is parsePairs into dst's memory when it has room.
+func appendParsedPairs(dst [][2]string, b []byte) ([][2]string, error) {
 	if len(b) < 4 {
 		return nil, errMalformedPairs
 	}
@@ -85,7 +90,11 @@ func parsePairs(b []byte) ([][2]string, error) {
 	if 4+8*n > uint64(len(b)) {
 		return nil, errMalformedPairs
 	}
-	pairs := make([][2]string, n)
+	pairs := dst[:0]
+	if pairs == nil || uint64(cap(pairs)) < n {
+		pairs = make([][2]string, n)
+	}
+	pairs = pairs[:n]
 	data := 4 + 8*n
 	for i := range pairs {
 		sizes := b[4+8*i:]
@@ -99,8 +108,8 @@ func parsePairs(b []byte) ([][2]string, error) {
 	return pairs, nil
 }
 
-// view is the string of b's bytes, sharing its memory; b must never be
-// written again.
+// view is the string of b's bytes, sharing its memory; b must not be
+// written while the string is in use.
 func view(b []byte) string {
 	if len(b) == 0 {
 		return ""

@@ -23,8 +23,9 @@ func requestHeaderPairs() ([][2]string, error) {
 }
 
 // requestBody returns up to maxSize bytes of the buffered request body
-// (statusNotFound when the host has none).
-func requestBody(maxSize int) ([]byte, hostStatus) {
+// (statusNotFound when the host has none); size, the body's size as the
+// host last reported it, matters only in the VM (hostcalls_wasip1.go).
+func requestBody(_, maxSize int) ([]byte, hostStatus) {
 	body, err := proxywasm.GetHttpRequestBody(0, maxSize)
 	return body, statusOf(err)
 }

@@ -42,6 +42,12 @@ func TestParsePairs(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, tt.pairs) {
 				t.Fatalf("parsePairs = %q, %v; want %q", got, err, tt.pairs)
 			}
+			// Into memory of its own when dst has room.
+			dst := make([][2]string, 1, 8)
+			got, err = appendParsedPairs(dst, b)
+			if err != nil || !reflect.DeepEqual(got, tt.pairs) || len(got) > 0 && &got[0] != &dst[0] {
+				t.Fatalf("appendParsedPairs(dst of capacity 8) = %q, %v; want %q in dst's memory", got, err, tt.pairs)
+			}
 			// Every truncation is refused, never read out of bounds.
 			for n := range len(b) {
 				if got, err := parsePairs(b[:n]); !errors.Is(err, errMalformedPairs) {

@@ -51,6 +51,39 @@ var (
 	hostReturnedCAS  uint32
 )
 
+// hostBuffer is the SDK glue's glueHostBuffer (filter/wasmbuild/_glue):
+// memory lent to the host for the allocation of the next host call's data.
+//
+//go:linkname hostBuffer github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.glueHostBuffer
+var hostBuffer []byte
+
+// Memory reused for the data of a request that the filter reads on every
+// inspected request: its :method, its header map and its body. Without it
+// each read is a fresh allocation the garbage collector must reclaim (a
+// whole body per request). What the filter keeps of these (the identity,
+// the Mcp-* headers, the JSON-RPC ids and names) it copies, and each is read
+// again only by the next request's callback, after the previous one is done
+// with it: the VM runs one callback at a time.
+var (
+	methodBuffer [16]byte
+	headerBuffer []byte      // up to reusedHeaderBytes
+	headerPairs  [][2]string // the pairs of headerBuffer
+	bodyBuffer   []byte      // up to reusedBodyBytes, allocated for the largest body read
+)
+
+const (
+	// reusedHeaderBytes bounds headerBuffer: a larger header map gets
+	// memory of its own.
+	reusedHeaderBytes = 8 << 10
+	// reusedBodyBytes bounds bodyBuffer: up to gcAfterBodyBytes (the
+	// default limit) a body is read into it; a larger one (a plugin that
+	// admits larger bodies) gets memory of its own, collected at once.
+	reusedBodyBytes = gcAfterBodyBytes + 1
+)
+
+// lend lends b to the host for the next host call's data.
+func lend(b []byte) { hostBuffer = b }
+
 // returned takes the buffer the last host call handed over (memory the
 // host obtained from proxy_on_memory_allocate, this VM's own), clearing
 // the slot so that it keeps nothing alive.
@@ -66,9 +99,12 @@ func returned() []byte {
 func stringPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
 
 // requestHeader returns the value of the request header name.
+// The value is read into reused memory: it is valid until the next call.
 func requestHeader(name string) (string, hostStatus) {
+	lend(methodBuffer[:])
 	status := hostStatus(hostGetHeaderMapValue(mapTypeHTTPRequestHeaders, stringPtr(name), uint32(len(name)),
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	lend(nil)
 	value := returned()
 	if status != statusOK {
 		return "", status
@@ -77,10 +113,16 @@ func requestHeader(name string) (string, hostStatus) {
 }
 
 // requestHeaderPairs returns the request's headers. Names and values are
-// views of the one buffer the host filled, not copies.
+// views of the one buffer the host filled, not copies, and that buffer and
+// the pairs are reused: they are valid until the next call.
 func requestHeaderPairs() ([][2]string, error) {
+	if headerBuffer == nil {
+		headerBuffer = make([]byte, reusedHeaderBytes)
+	}
+	lend(headerBuffer)
 	status := hostStatus(hostGetHeaderMapPairs(mapTypeHTTPRequestHeaders,
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	lend(nil)
 	b := returned()
 	if status != statusOK {
 		return nil, status.err()
@@ -88,13 +130,33 @@ func requestHeaderPairs() ([][2]string, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	return parsePairs(b)
+	pairs, err := appendParsedPairs(headerPairs, b)
+	if cap(pairs) <= 64 {
+		headerPairs = pairs // keep a small one for the next request
+	}
+	return pairs, err
 }
 
 // requestBody returns up to maxSize bytes of the buffered request body
-// (statusNotFound when the host has none).
-func requestBody(maxSize int) ([]byte, hostStatus) {
-	return buffer(bufferTypeHTTPRequestBody, maxSize)
+// (statusNotFound when the host has none). size is the body's size as the
+// host last reported it: a body of up to reusedBodyBytes is read into
+// bodyBuffer, so the result is valid until the next call.
+func requestBody(size, maxSize int) ([]byte, hostStatus) {
+	if n := min(size, maxSize); n > 0 && n <= reusedBodyBytes {
+		if len(bodyBuffer) < n {
+			// Grown to the next power of two (from 4 KiB), so that bodies
+			// of varying sizes do not each allocate.
+			c := 4 << 10
+			for c < n {
+				c *= 2
+			}
+			bodyBuffer = make([]byte, min(c, reusedBodyBytes))
+		}
+		lend(bodyBuffer)
+	}
+	body, status := buffer(bufferTypeHTTPRequestBody, maxSize)
+	lend(nil)
+	return body, status
 }
 
 // calloutBody returns up to maxSize bytes of the current callout

@@ -13,11 +13,10 @@ import (
 // the garbage collector at once. A Wasm VM's linear memory never shrinks,
 // so letting large bodies pile up until the next automatic collection would
 // raise every worker's memory for good. Up to 1 MiB (the default
-// maxRequestBodyBytes, and Envoy's default buffer limit) the collector's
-// low target (gcPercent) keeps a VM within 8 MiB on its own, and a forced
-// collection would cost a 1 MiB request a fifth of its time (see
-// docs/benchmarks.md, "GC trade-off"); a plugin that admits larger bodies
-// collects after each.
+// maxRequestBodyBytes, and Envoy's default buffer limit) a body is read into
+// memory the VM reuses (hostcalls_wasip1.go) and leaves no garbage; a
+// plugin that admits larger bodies gets memory of its own for each, and
+// collects after each (see docs/benchmarks.md, "GC trade-off").
 const gcAfterBodyBytes = 1 << 20
 
 // phase is where an HTTP stream stands in the filter.
@@ -175,9 +174,9 @@ func (h *httpContext) OnHttpStreamDone() {
 }
 
 // decideOnBufferedBody reads the whole buffered body once, examines it and
-// acts. The body lives only inside examineBufferedBody: by the time the
-// limiter is asked, nothing refers to it, and a large one is collected at
-// once.
+// acts. The body lives only inside examineBufferedBody (its memory is
+// reused for the next body): by the time the limiter is asked, nothing
+// refers to it, and one larger than gcAfterBodyBytes is collected at once.
 func (h *httpContext) decideOnBufferedBody() types.Action {
 	request, size, err := h.examineBufferedBody()
 	if err != nil {
@@ -200,7 +199,7 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
 		return h.settings.examine(nil, h.mirrored, h.scratch()), 0, nil
 	}
-	body, status := requestBody(h.settings.cfg.MaxRequestBodyBytes + 1)
+	body, status := requestBody(h.bodySize, h.settings.cfg.MaxRequestBodyBytes+1)
 	switch status {
 	case statusOK:
 	case statusNotFound:

@@ -79,11 +79,17 @@ func ratioWorkloads() []ratioWorkload {
 // Redis admits it (the reply and the headers webdis 0.1.9 writes), at
 // once: Redis mode's work in the module and the host without the network.
 func instantWebdis(c proxywasm.Callout) proxywasm.CalloutResponse {
+	return webdisAnswer(c, "[1,0,0,0]")
+}
+
+// webdisAnswer is webdis's answer to the script command of c (EVAL or
+// EVALSHA) when the script replies reply, a JSON array.
+func webdisAnswer(c proxywasm.Callout, reply string) proxywasm.CalloutResponse {
 	name := "EVALSHA"
 	if strings.HasPrefix(string(c.Body), "EVAL/") {
 		name = "EVAL"
 	}
-	body := []byte(`{"` + name + `":[1,0,0,0]}`)
+	body := []byte(`{"` + name + `":` + reply + `}`)
 	return proxywasm.CalloutResponse{Headers: [][2]string{
 		{":status", "200"}, {"server", "Webdis"}, {"allow", "GET,POST,PUT,OPTIONS"},
 		{"access-control-allow-methods", "GET,POST,PUT,OPTIONS"}, {"access-control-allow-origin", "*"},

@@ -47,13 +47,30 @@ func glueABIVersion() { proxyABIVersion() }
 // that asked for it returns, after which that variable keeps it alive.
 // A zero-size request gets a valid one-byte buffer rather than a panic.
 //
+// When glueHostBuffer is long enough, the first allocation takes it
+// instead (and clears it), so that a module which makes its own host calls
+// can have their data copied into memory it reuses rather than into
+// garbage; see glueHostBuffer.
+//
 //go:wasmexport proxy_on_memory_allocate
 func glueOnMemoryAllocate(size uint32) unsafe.Pointer {
 	if size == 0 {
 		size = 1
 	}
+	if b := glueHostBuffer; uint64(size) <= uint64(len(b)) {
+		glueHostBuffer = nil
+		return unsafe.Pointer(&b[0])
+	}
 	return unsafe.Pointer(proxyOnMemoryAllocate(uint(size)))
 }
+
+// glueHostBuffer is memory the module lends the host for its next
+// allocation, nil otherwise. The SDK never sets it. A module that reads
+// host data itself (a header map, a body) sets it, through go:linkname,
+// just before a host call whose data it consumes before lending the buffer
+// again, and clears it just after; a request larger than the buffer, or
+// any other allocation, gets fresh memory as usual.
+var glueHostBuffer []byte
 
 //go:wasmexport proxy_on_vm_start
 func glueOnVMStart(rootContextID, vmConfigurationSize uint32) uint32 {
