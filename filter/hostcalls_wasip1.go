@@ -57,15 +57,15 @@ var (
 //go:linkname hostBuffer github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.glueHostBuffer
 var hostBuffer []byte
 
-// Memory reused for the data of a request that the filter reads on every
-// inspected request: its :method, its header map and its body. Without it
-// each read is a fresh allocation the garbage collector must reclaim (a
-// whole body per request). What the filter keeps of these (the identity,
-// the Mcp-* headers, the JSON-RPC ids and names) it copies, and each is read
-// again only by the next request's callback, after the previous one is done
-// with it: the VM runs one callback at a time.
+// Memory reused for the data the filter reads on every request: its
+// :method, its header map and its body (and a Redis reply's :status).
+// Without it each read is a fresh allocation the garbage collector must
+// reclaim (a whole body per request). What the filter keeps of these (the
+// identity, the Mcp-* headers, the JSON-RPC ids and names) it copies, and
+// each buffer is written again only by a later callback, once the previous
+// one is done with it: the VM runs one callback at a time.
 var (
-	methodBuffer [16]byte
+	valueBuffer  [16]byte    // :method, or a callout's :status
 	headerBuffer []byte      // up to reusedHeaderBytes
 	headerPairs  [][2]string // the pairs of headerBuffer
 	bodyBuffer   []byte      // up to reusedBodyBytes, allocated for the largest body read
@@ -101,7 +101,7 @@ func stringPtr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringDat
 // requestHeader returns the value of the request header name.
 // The value is read into reused memory: it is valid until the next call.
 func requestHeader(name string) (string, hostStatus) {
-	lend(methodBuffer[:])
+	lend(valueBuffer[:])
 	status := hostStatus(hostGetHeaderMapValue(mapTypeHTTPRequestHeaders, stringPtr(name), uint32(len(name)),
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
 	lend(nil)
@@ -185,8 +185,10 @@ func buffer(bufferType uint32, maxSize int) ([]byte, hostStatus) {
 // host cannot hand the headers over.
 func calloutStatus() (int, error) {
 	const key = ":status"
+	lend(valueBuffer[:])
 	status := hostStatus(hostGetHeaderMapValue(mapTypeHTTPCallResponseHeaders, stringPtr(key), uint32(len(key)),
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize)))
+	lend(nil)
 	value := returned()
 	switch status {
 	case statusOK:
