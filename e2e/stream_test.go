@@ -154,8 +154,9 @@ func TestServerPushedNotifications(t *testing.T) {
 }
 
 // addHoldTool adds to a demo server a tool "hold" that streams a
-// progress notification, then runs until release is closed or its
-// request is cancelled.
+// progress notification, then runs until it receives from release (a
+// value releases one call, closing releases all) or its request is
+// cancelled.
 func addHoldTool(server *mcp.Server, release <-chan struct{}) {
 	mcp.AddTool(server, &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
