@@ -111,26 +111,25 @@ func (l *StoreLimiter) settleClaim(now int64, e *entry) (restart bool) {
 	if extra == (span{}) {
 		return false
 	}
-	for range maxRefundTries {
-		value, cas, err := l.store.Get(e.key)
-		if err != nil {
-			break
+	reclaimed := false
+	settled := l.editKey(e.key, func(value []byte, found bool) ([]byte, editOutcome) {
+		if !found {
+			return nil, editAbandon
 		}
 		owner, s, ok := decodeSlot(value, g)
 		if !ok || owner != e.req.user.owner {
-			return true // reclaimed: the next attempt claims again
+			reclaimed = true // the next attempt claims again
+			return nil, editAbandon
 		}
 		s = g.next(s, now, g.add(g.debt(s, now), extra))
-		err = l.store.Set(e.key, encodeSlot(owner, s), cas)
-		if err == nil {
-			l.stats.settled.Add(1)
-			return true
-		}
-		if !errors.Is(err, ErrCASMismatch) {
-			break
-		}
+		return encodeSlot(owner, s), editWrite
+	})
+	switch {
+	case settled:
+		l.stats.settled.Add(1)
+	case !reclaimed:
+		l.stats.settlesAbandoned.Add(1)
 	}
-	l.stats.settlesAbandoned.Add(1)
 	return true
 }
 
@@ -149,10 +148,9 @@ func (l *StoreLimiter) rollback(written []entry) {
 // nothing left to give back: the tokens flowed back with time.
 func (l *StoreLimiter) refund(e *entry) bool {
 	g := e.req.g
-	for range maxRefundTries {
-		value, cas, err := l.store.Get(e.key)
-		if err != nil {
-			return false
+	return l.editKey(e.key, func(value []byte, found bool) ([]byte, editOutcome) {
+		if !found {
+			return nil, editAbandon
 		}
 		var s State
 		var ok bool
@@ -160,30 +158,21 @@ func (l *StoreLimiter) refund(e *entry) bool {
 			var owner digest
 			owner, s, ok = decodeSlot(value, g)
 			if ok && owner != e.req.user.owner {
-				return true
+				return nil, editDone
 			}
 		} else {
 			s, ok = decodeBucket(value, g)
 		}
 		if !ok {
-			return true
+			return nil, editDone
 		}
 		s, refunded := g.refund(s, e.written, e.req.tokens)
-		if !refunded {
-			return true
+		switch {
+		case !refunded:
+			return nil, editDone
+		case e.slot:
+			return encodeSlot(e.req.user.owner, s), editWrite
 		}
-		if e.slot {
-			value = encodeSlot(e.req.user.owner, s)
-		} else {
-			value = encodeBucket(s)
-		}
-		err = l.store.Set(e.key, value, cas)
-		if err == nil {
-			return true
-		}
-		if !errors.Is(err, ErrCASMismatch) {
-			return false
-		}
-	}
-	return false
+		return encodeBucket(s), editWrite
+	})
 }
