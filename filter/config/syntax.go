@@ -1,6 +1,10 @@
 package config
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
+)
 
 // maxSyntaxDepth bounds the nesting of arrays and objects in a
 // configuration, as Go's encoding/json does (10000 levels).
@@ -197,46 +201,17 @@ func skipJSONString(data []byte, start int) (int, string) {
 // index after it; or, for a syntax error, its index and context. What
 // follows the number is left to the caller.
 func skipJSONNumber(data []byte, start int) (int, string) {
-	i := start
-	if data[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(data) && data[i] == '0':
-		i++
-	case i < len(data) && '1' <= data[i] && data[i] <= '9':
-		i = skipDigits(data, i)
-	default:
+	i, problem := jsonnum.End(data, start)
+	switch problem {
+	case jsonnum.NoInteger:
 		return i, "in numeric literal"
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i == len(data) || !isDecimalDigit(data[i]) {
-			return i, "after decimal point in numeric literal"
-		}
-		i = skipDigits(data, i)
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i == len(data) || !isDecimalDigit(data[i]) {
-			return i, "in exponent of numeric literal"
-		}
-		i = skipDigits(data, i)
+	case jsonnum.NoFraction:
+		return i, "after decimal point in numeric literal"
+	case jsonnum.NoExponent:
+		return i, "in exponent of numeric literal"
 	}
 	return i, ""
 }
-
-func skipDigits(data []byte, i int) int {
-	for i < len(data) && isDecimalDigit(data[i]) {
-		i++
-	}
-	return i
-}
-
-func isDecimalDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

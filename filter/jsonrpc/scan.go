@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
 )
 
 // Low-level scanning of JSON text.
@@ -169,48 +171,11 @@ func isHex(c byte) bool {
 // validNumber returns the index just past the number starting at
 // data[start] (RFC 8259, section 6); false when it is not one.
 func validNumber(data []byte, start int) (int, bool) {
-	i := start
-	if i < len(data) && data[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(data):
-		return i, false
-	case data[i] == '0':
-		i++
-	case '1' <= data[i] && data[i] <= '9':
-		i = digits(data, i+1)
-	default:
-		return i, false
-	}
-	if i < len(data) && data[i] == '.' {
-		if i+1 >= len(data) || !isDigit(data[i+1]) {
-			return i, false
-		}
-		i = digits(data, i+2)
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || !isDigit(data[i]) {
-			return i, false
-		}
-		i = digits(data, i+1)
-	}
-	return i, true
+	end, problem := jsonnum.End(data, start)
+	return end, problem == jsonnum.OK
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// digits returns the index of the first non-digit at or after i.
-func digits(data []byte, i int) int {
-	for i < len(data) && isDigit(data[i]) {
-		i++
-	}
-	return i
-}
 
 // validLiteral returns the index just past word (true, false or null) when
 // data has it at start.

@@ -25,6 +25,7 @@ var shippedPackages = []string{
 	projectModule + "/bucket/redis",
 	projectModule + "/filter",
 	projectModule + "/filter/config",
+	projectModule + "/filter/internal/jsonnum",
 	projectModule + "/filter/jsonrpc",
 	projectModule + "/filter/tzdb",
 }
