@@ -592,6 +592,9 @@ func TestCalloutsPropertiesQueuesMetrics(t *testing.T) {
 		t.Fatal("on_queue_ready did not store the queued value")
 	}
 	post(t, h.URL()+"/x", nil, "12345")
+	// The stream ends (and the gauge drops) just after the client has the
+	// response.
+	waitFor(func() bool { return h.Metrics()["tiny.inflight"] == 0 })
 	m := h.Metrics()
 	if m["tiny.requests"] != 5 || m["tiny.inflight"] != 0 || m["tiny.body_bytes.count"] == 0 || m["tiny.body_bytes.sum"] < 5 {
 		t.Fatalf("metrics %v", m)
