@@ -114,7 +114,7 @@ func (l *Limiter) leaseCall(op string, keys, args []string, done func(n int64)) 
 				return
 			}
 			if err == nil && (len(values) != 1 || values[0] < 0 || values[0] > int64(len(keys))) {
-				err = fmt.Errorf("%w: %v for %d leases", errReply, values, len(keys))
+				err = fmt.Errorf("%w: %s for %d leases", errReply, intList(values), len(keys))
 			}
 			if err != nil {
 				l.leaseFailed(op, err)
@@ -137,4 +137,16 @@ func (l *Limiter) leaseFailed(op string, err error) {
 	if o := l.opts.Observer; o != nil {
 		o.LeaseFailed(op, err)
 	}
+}
+
+// intList writes values as fmt's %v does: "[1 2 3]".
+func intList(values []int64) string {
+	b := []byte{'['}
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(append(b, ']'))
 }

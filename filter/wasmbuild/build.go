@@ -425,10 +425,11 @@ func workRel(rel string) string {
 	return "./" + rel
 }
 
-// writeOverlays writes the patched runtime and gjson files and two -overlay
-// JSON files that substitute them for the installed GOROOT's and the gjson
-// copy's: overlay.json with both patches and overlay-stock-runtime.json with
-// the gjson patch only. It returns the two JSON files' paths.
+// writeOverlays writes the patched runtime and gjson files, the module's
+// fmt, and two -overlay JSON files that substitute them for the installed
+// GOROOT's and the gjson copy's: overlay.json with every patch and
+// overlay-stock-runtime.json with all but the runtime's. It returns the two
+// JSON files' paths.
 func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (overlay, stockOverlay string, err error) {
 	// "_": the go command's ./... patterns skip the directory, so the
 	// patched files are never built or vetted as packages of the module.
@@ -446,12 +447,22 @@ func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (
 	if err != nil {
 		return "", "", err
 	}
-	if overlay, err = writeOverlay(filepath.Join(workDir, "overlay.json"),
-		map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched}); err != nil {
+	fmtFiles, err := fmtReplacements(goroot, dir)
+	if err != nil {
 		return "", "", err
 	}
-	if stockOverlay, err = writeOverlay(filepath.Join(workDir, "overlay-stock-runtime.json"),
-		map[string]string{gjsonFile: gjsonPatched}); err != nil {
+	stock := map[string]string{gjsonFile: gjsonPatched}
+	for orig, replacement := range fmtFiles {
+		stock[orig] = replacement
+	}
+	patched := map[string]string{runtimeFile: runtimePatched}
+	for orig, replacement := range stock {
+		patched[orig] = replacement
+	}
+	if overlay, err = writeOverlay(filepath.Join(workDir, "overlay.json"), patched); err != nil {
+		return "", "", err
+	}
+	if stockOverlay, err = writeOverlay(filepath.Join(workDir, "overlay-stock-runtime.json"), stock); err != nil {
 		return "", "", err
 	}
 	return overlay, stockOverlay, nil

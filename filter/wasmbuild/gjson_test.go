@@ -108,7 +108,12 @@ func TestWriteOverlays(t *testing.T) {
 	gjson, gjsonVersion := requiredGJSON(t)
 	fakeGoroot := func(t *testing.T, content []byte) string {
 		root := t.TempDir()
-		writeFiles(t, root, map[string]string{filepath.Join("src", filepath.FromSlash(NetpollFile)): string(content)})
+		writeFiles(t, root, map[string]string{
+			filepath.Join("src", filepath.FromSlash(NetpollFile)): string(content),
+			filepath.Join("src", "fmt", "print.go"):               "package fmt\n",
+			filepath.Join("src", "fmt", "scan.go"):                "package fmt\n",
+			filepath.Join("src", "fmt", "print_test.go"):          "package fmt\n",
+		})
 		return root
 	}
 	fakeGJSON := func(t *testing.T, content []byte) string {
@@ -137,12 +142,14 @@ func TestWriteOverlays(t *testing.T) {
 		gjsonFile := filepath.Join(gjsonDir, "gjson.go")
 		runtimePatched := filepath.Join(work, "_overlay", "netpoll_wasip1.go")
 		gjsonPatched := filepath.Join(work, "_overlay", "gjson.go")
+		fmtPrint, fmtScan := filepath.Join(goroot, "src", "fmt", "print.go"), filepath.Join(goroot, "src", "fmt", "scan.go")
+		fmtModule, fmtEmpty := filepath.Join(work, "_overlay", "fmt_module.go"), filepath.Join(work, "_overlay", "fmt_empty.go")
 		for _, c := range []struct {
 			path string
 			want map[string]string
 		}{
-			{overlay, map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched}},
-			{stock, map[string]string{gjsonFile: gjsonPatched}},
+			{overlay, map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty}},
+			{stock, map[string]string{gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty}},
 		} {
 			got := readOverlay(t, c.path)
 			if len(got) != len(c.want) {
@@ -160,6 +167,17 @@ func TestWriteOverlays(t *testing.T) {
 		if data, err := os.ReadFile(gjsonPatched); err != nil || !bytes.Contains(data, []byte(gjsonInitReplacement)) {
 			t.Errorf("%s is not the patched gjson file (%v)", gjsonPatched, err)
 		}
+		if data, err := os.ReadFile(fmtModule); err != nil || !bytes.Contains(data, []byte("\npackage fmt\n")) || !bytes.Contains(data, []byte("func Errorf(")) {
+			t.Errorf("%s is not the module's fmt (%v)", fmtModule, err)
+		}
+	})
+	t.Run("no fmt", func(t *testing.T) {
+		goroot := fakeGoroot(t, netpoll)
+		if err := os.RemoveAll(filepath.Join(goroot, "src", "fmt")); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := writeOverlays(t.TempDir(), goroot, goVersion, fakeGJSON(t, gjson), gjsonVersion)
+		wantError(t, err, "fmt patch", filepath.Join(goroot, "src", "fmt"))
 	})
 	t.Run("other runtime", func(t *testing.T) {
 		goroot := fakeGoroot(t, []byte("package runtime\n"))
@@ -301,6 +319,15 @@ func gjsonPathProblems(t *testing.T, fset *token.FileSet, imp types.Importer, pa
 
 // calledGJSONFunc is the gjson function or method call calls, or nil.
 func calledGJSONFunc(call *ast.CallExpr, info *types.Info) *types.Func {
+	fn := calledFunc(call, info)
+	if fn == nil || fn.Pkg() == nil || fn.Pkg().Path() != GJSONModule {
+		return nil
+	}
+	return fn
+}
+
+// calledFunc is the function or method call calls by name, or nil.
+func calledFunc(call *ast.CallExpr, info *types.Info) *types.Func {
 	var id *ast.Ident
 	switch f := ast.Unparen(call.Fun).(type) {
 	case *ast.SelectorExpr:
@@ -310,10 +337,7 @@ func calledGJSONFunc(call *ast.CallExpr, info *types.Info) *types.Func {
 	default:
 		return nil
 	}
-	fn, ok := info.Uses[id].(*types.Func)
-	if !ok || fn.Pkg() == nil || fn.Pkg().Path() != GJSONModule {
-		return nil
-	}
+	fn, _ := info.Uses[id].(*types.Func)
 	return fn
 }
 

@@ -1,8 +1,17 @@
 package wasmtest
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -22,6 +31,8 @@ var leftOut = []struct{ prefix, why string }{
 	{"crypto_sha1.", "crypto/sha1: the script's SHA-1 is a constant (bucket/redis/script.go)"},
 	{"compress_gzip.", "compress/gzip: the time zone database is inflated with compress/flate (filter/tzdb)"},
 	{"hash_crc32.", "hash/crc32, which only compress/gzip uses"},
+	{"fmt.__pp_.", "Go's fmt: the build puts the module's own in its place (filter/wasmbuild/internal/fmtlite)"},
+	{"internal_fmtsort.", "internal/fmtsort, which only Go's fmt uses"},
 }
 
 // TestArtifactLeavesOut checks that build/mcp-ratelimit.wasm keeps its
@@ -48,6 +59,144 @@ func TestArtifactLeavesOut(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d bytes, %d functions named", ModuleFile, len(wasm), len(names))
+}
+
+// TestStandardFmtCallersLeftOut checks that the module links no function
+// of the standard library that calls fmt: the build replaces fmt with the
+// module's own (filter/wasmbuild/internal/fmtlite), which formats what the
+// module's and the SDK's calls pass (filter/wasmbuild checks those), not
+// whatever the standard library might.
+func TestStandardFmtCallersLeftOut(t *testing.T) {
+	wasm, err := os.ReadFile(ModulePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := functionNames(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := map[string]bool{}
+	for _, n := range names {
+		linked[n] = true
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(context.Background(), "go", "list", "-deps", "-json=ImportPath,Dir,GoFiles,Imports,Standard", ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	callers := 0
+	for dec := json.NewDecoder(bytes.NewReader(out)); ; {
+		var p struct {
+			ImportPath, Dir string
+			GoFiles         []string
+			Imports         []string
+			Standard        bool
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Standard || p.ImportPath == "fmt" || !contains(p.Imports, "fmt") {
+			continue
+		}
+		for _, file := range p.GoFiles {
+			for _, fn := range fmtCallers(t, filepath.Join(p.Dir, file)) {
+				callers++
+				for _, name := range wasmNames(p.ImportPath, fn) {
+					for n := range linked {
+						if n == name || strings.HasPrefix(n, name+".func") {
+							t.Errorf("%s links %s, which calls fmt (%s)", ModuleFile, n, file)
+						}
+					}
+				}
+			}
+		}
+	}
+	if callers == 0 {
+		t.Error("found no standard library function that calls fmt among the module's dependencies; the test looks in the wrong place")
+	}
+}
+
+// fmtCaller is a function of a file that calls fmt: its receiver's type
+// name (without '*', "" for a function), whether the receiver is a
+// pointer, and its name.
+type fmtCaller struct {
+	recv    string
+	pointer bool
+	name    string
+}
+
+// fmtCallers returns the functions of file that call a function of fmt.
+func fmtCallers(t *testing.T, file string) []fmtCaller {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmtName := ""
+	for _, imp := range f.Imports {
+		if imp.Path.Value == `"fmt"` {
+			fmtName = "fmt"
+			if imp.Name != nil {
+				fmtName = imp.Name.Name
+			}
+		}
+	}
+	var callers []fmtCaller
+	for _, decl := range f.Decls {
+		fd, ok := decl.(*ast.FuncDecl)
+		if !ok || fd.Body == nil {
+			continue
+		}
+		calls := false
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == fmtName {
+					calls = true
+				}
+			}
+			return !calls
+		})
+		if !calls {
+			continue
+		}
+		c := fmtCaller{name: fd.Name.Name}
+		if fd.Recv != nil && len(fd.Recv.List) == 1 {
+			typ := fd.Recv.List[0].Type
+			if star, ok := typ.(*ast.StarExpr); ok {
+				c.pointer, typ = true, star.X
+			}
+			if idx, ok := typ.(*ast.IndexExpr); ok {
+				typ = idx.X
+			}
+			if id, ok := typ.(*ast.Ident); ok {
+				c.recv = id.Name
+			}
+		}
+		callers = append(callers, c)
+	}
+	return callers
+}
+
+// wasmNames are the names the Go linker gives fn of package pkg in the
+// "name" section: "pkg.F", "pkg.T.M" and "pkg.__T_.M" (a value method's
+// pointer wrapper too), with '/' and '-' as '_'.
+func wasmNames(pkg string, fn fmtCaller) []string {
+	prefix := strings.NewReplacer("/", "_", "-", "_").Replace(pkg) + "."
+	switch {
+	case fn.recv == "":
+		return []string{prefix + fn.name}
+	case fn.pointer:
+		return []string{prefix + "__" + fn.recv + "_." + fn.name}
+	}
+	return []string{prefix + fn.recv + "." + fn.name, prefix + "__" + fn.recv + "_." + fn.name}
 }
 
 func contains(names []string, want string) bool {
