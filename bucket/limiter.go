@@ -1,7 +1,6 @@
 package bucket
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/random"
 )
 
 // Defaults of Options.
@@ -114,8 +115,8 @@ type Options struct {
 	// Envoy is microseconds.
 	ReclaimGrace time.Duration
 	// Random is the source of the per-namespace salt of user digests
-	// (default crypto/rand.Reader, which a wasip1 build reads through
-	// WASI random_get).
+	// (default: cryptographically secure bytes, from WASI random_get on
+	// wasip1 and crypto/rand.Reader elsewhere).
 	Random io.Reader
 	// LeaseTTL is how long a concurrency cap's lease lasts without
 	// renewal (default DefaultLeaseTTL): the longest a call whose end
@@ -232,7 +233,7 @@ func NewStoreLimiter(store Store, opts Options) (*StoreLimiter, error) {
 		opts.ReclaimGrace = DefaultReclaimGrace
 	}
 	if opts.Random == nil {
-		opts.Random = rand.Reader
+		opts.Random = random.Reader
 	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = DefaultLeaseTTL

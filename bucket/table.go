@@ -1,11 +1,10 @@
 package bucket
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"sync"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/sha256"
 )
 
 // Per-user tables
@@ -85,7 +84,8 @@ type userSlots struct {
 // userHasher computes users' digests with one salt. It is safe for
 // concurrent use and, after warming up, allocates nothing.
 type userHasher struct {
-	pool sync.Pool // of *userMAC
+	mac  *sha256.HMAC // keyed with the salt; safe for concurrent use
+	pool sync.Pool    // of *[]byte, buffers for the HMAC's input
 
 	// located caches what locate computed, so that a user's next take
 	// costs a map look-up instead of an HMAC (four SHA-256 blocks, about
@@ -114,19 +114,9 @@ type locateKey struct {
 	size, probes int
 }
 
-// userMAC is an HMAC-SHA-256 keyed with the salt and its buffers.
-type userMAC struct {
-	mac   hash.Hash
-	input []byte
-	sum   []byte
-}
-
 func newUserHasher(salt []byte) *userHasher {
-	key := append([]byte{}, salt...)
-	h := &userHasher{}
-	h.pool.New = func() any {
-		return &userMAC{mac: hmac.New(sha256.New, key), sum: make([]byte, 0, sha256.Size)}
-	}
+	h := &userHasher{mac: sha256.NewHMAC(salt)}
+	h.pool.New = func() any { return new([]byte) }
 	return h
 }
 
@@ -157,12 +147,11 @@ func (h *userHasher) locate(table, user string, size, probes int) userSlots {
 
 // compute is locate without the cache.
 func (h *userHasher) compute(table, user string, size, probes int) userSlots {
-	m := h.pool.Get().(*userMAC)
-	defer h.pool.Put(m)
-	m.input = append(append(append(m.input[:0], table...), 0), user...)
-	m.mac.Reset()
-	m.mac.Write(m.input)
-	sum := m.mac.Sum(m.sum[:0])
+	input := h.pool.Get().(*[]byte)
+	*input = append(append(append((*input)[:0], table...), 0), user...)
+	var buf [sha256.Size]byte
+	sum := h.mac.Append(buf[:0], *input)
+	h.pool.Put(input)
 
 	var u userSlots
 	copy(u.owner[:], sum[:digestSize])

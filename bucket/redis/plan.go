@@ -1,16 +1,17 @@
 package redis
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/random"
 )
 
 // This file plans one decision for the script (take.lua, decide): the
@@ -147,7 +148,7 @@ var leaseIDs struct {
 func newLeaseID() string {
 	if leaseIDs.prefix == "" {
 		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		if _, err := io.ReadFull(random.Reader, b[:]); err != nil {
 			binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
 		}
 		leaseIDs.prefix = hex.EncodeToString(b[:])

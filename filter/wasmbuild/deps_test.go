@@ -22,6 +22,8 @@ const (
 var shippedPackages = []string{
 	projectModule,
 	projectModule + "/bucket",
+	projectModule + "/bucket/internal/random",
+	projectModule + "/bucket/internal/sha256",
 	projectModule + "/bucket/redis",
 	projectModule + "/filter",
 	projectModule + "/filter/config",
