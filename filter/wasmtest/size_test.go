@@ -41,14 +41,7 @@ var leftOut = []struct{ prefix, why string }{
 // of leftOut, so that a change which brings one back shows here rather than
 // only in the module's size.
 func TestArtifactLeavesOut(t *testing.T) {
-	wasm, err := os.ReadFile(ModulePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := functionNames(wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm, names := artifactFunctionNames(t)
 	if !contains(names, "github.com_mcp_ratelimit_mcp_ratelimit_wasm_filter_config.syntaxError") {
 		t.Fatalf("the name section of %s (%d function names) does not name the filter's functions", ModuleFile, len(names))
 	}
@@ -68,14 +61,7 @@ func TestArtifactLeavesOut(t *testing.T) {
 // module's and the SDK's calls pass (filter/wasmbuild checks those), not
 // whatever the standard library might.
 func TestStandardFmtCallersLeftOut(t *testing.T) {
-	wasm, err := os.ReadFile(ModulePath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := functionNames(wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, names := artifactFunctionNames(t)
 	linked := map[string]bool{}
 	for _, n := range names {
 		linked[n] = true
@@ -198,6 +184,20 @@ func wasmNames(pkg string, fn fmtCaller) []string {
 		return []string{prefix + "__" + fn.recv + "_." + fn.name}
 	}
 	return []string{prefix + fn.recv + "." + fn.name, prefix + "__" + fn.recv + "_." + fn.name}
+}
+
+// artifactFunctionNames reads build/mcp-ratelimit.wasm and the function
+// names of its "name" section.
+func artifactFunctionNames(t *testing.T) (wasm []byte, names []string) {
+	t.Helper()
+	wasm, err := os.ReadFile(ModulePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, err = functionNames(wasm); err != nil {
+		t.Fatal(err)
+	}
+	return wasm, names
 }
 
 func contains(names []string, want string) bool {
