@@ -44,9 +44,6 @@ type listedPackage struct {
 // (filter/wasmtest) keeps the standard library's fmt callers out of the
 // module.
 func TestModuleFormatsOnlyWhatItsFmtFormats(t *testing.T) {
-	if testing.Short() {
-		t.Skip("type-checks the module's packages with the go command")
-	}
 	root := filepath.Join("..", "..")
 	pkgs := listWasmPackages(t, root, ".")
 	exports := map[string]string{}
