@@ -44,8 +44,18 @@ type listedPackage struct {
 // (filter/wasmtest) keeps the standard library's fmt callers out of the
 // module.
 func TestModuleFormatsOnlyWhatItsFmtFormats(t *testing.T) {
-	root := filepath.Join("..", "..")
-	pkgs := listWasmPackages(t, root, ".")
+	// The Higress build (make build-higress) adds files of its own.
+	for _, tags := range []string{"", "higress"} {
+		t.Run("tags="+tags, func(t *testing.T) {
+			checkFmtCalls(t, filepath.Join("..", ".."), tags)
+		})
+	}
+}
+
+// checkFmtCalls runs the check of TestModuleFormatsOnlyWhatItsFmtFormats
+// on the module built with the given build tags.
+func checkFmtCalls(t *testing.T, root, tags string) {
+	pkgs := listWasmPackages(t, root, tags, ".")
 	exports := map[string]string{}
 	for _, p := range pkgs {
 		exports[p.ImportPath] = p.Export
@@ -89,10 +99,10 @@ func TestModuleFormatsOnlyWhatItsFmtFormats(t *testing.T) {
 }
 
 // listWasmPackages lists the packages pattern depends on, built for
-// GOOS=wasip1 GOARCH=wasm, with their export data.
-func listWasmPackages(t *testing.T, root, pattern string) []listedPackage {
+// GOOS=wasip1 GOARCH=wasm with tags, with their export data.
+func listWasmPackages(t *testing.T, root, tags, pattern string) []listedPackage {
 	t.Helper()
-	cmd := exec.CommandContext(context.Background(), "go", "list", "-deps", "-export",
+	cmd := exec.CommandContext(context.Background(), "go", "list", "-deps", "-export", "-tags="+tags,
 		"-json=ImportPath,Dir,GoFiles,Imports,Export,Standard", pattern)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "CGO_ENABLED=0")
