@@ -23,26 +23,27 @@ func (h *httpContext) act(request examined) types.Action {
 		h.phase = phasePassThrough
 		return types.ActionContinue
 	}
-	user, known := h.settings.userOf(h.identity)
+	in := h.inspected
+	user, known := h.settings.userOf(in.identity)
 	if !known {
 		return h.replyMissingIdentity(&request)
 	}
-	// Kept in the stream's context, which the decision may outlive the
-	// callback: no allocation of its own.
-	h.request = request
-	return h.limit(&h.request, user)
+	// Kept with the stream, which the decision may outlive the callback:
+	// no allocation of its own.
+	in.request = request
+	return h.limit(&in.request, user)
 }
 
 // limit asks the limiter for the tokens of a request's calls, user's
 // per-user buckets included ("" for none), and admits or rejects it.
 func (h *httpContext) limit(request *examined, user string) types.Action {
-	demands := h.settings.demands(request.calls, user, h.scratch().demands[:0])
+	demands := h.settings.demands(request.calls, user, h.inspected.buffers.demands[:0])
 	if len(demands) == 0 {
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue
 	}
 	h.phase = phaseDeciding
-	h.pending = request
+	h.inspected.pending = request
 	h.inTake = true
 	h.settings.limiter.Take(h.settings.now(), demands, h.onDecision)
 	h.inTake = false
@@ -59,11 +60,11 @@ func (h *httpContext) limit(request *examined, user string) types.Action {
 // onDecision receives the limiter's answer, synchronously (inside Take) or
 // later. Limiters call it once; further calls are ignored.
 func (h *httpContext) onDecision(decision bucket.Decision, err error) {
-	if h.phase != phaseDeciding || h.pending == nil {
+	if h.phase != phaseDeciding || h.inspected == nil || h.inspected.pending == nil {
 		return
 	}
-	request := h.pending
-	h.pending = nil
+	request := h.inspected.pending
+	h.inspected.pending = nil
 	async := !h.inTake
 	if h.streamDone {
 		// The client went away while the limiter worked.
@@ -137,7 +138,7 @@ func (h *httpContext) admit(request *examined, decision bucket.Decision, withHea
 		if !decision.Allowed {
 			wait = retryAfterSeconds(decision.RetryAfter)
 		}
-		h.responseHeaders = rateLimitHeaderFields(decision.Tightest, wait)
+		h.inspected.responseHeaders = rateLimitHeaderFields(decision.Tightest, wait)
 	}
 }
 
@@ -242,7 +243,9 @@ func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) type
 // send sends a local reply and ends the filter's work on the stream.
 func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
 	h.phase = phaseReplied
-	h.pending = nil
+	if h.inspected != nil {
+		h.inspected.pending = nil
+	}
 	if err := sendLocalResponse(status, headers, body); err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
 	}

@@ -38,23 +38,38 @@ const (
 	phaseReplied
 )
 
-// httpContext is the filter on one HTTP stream.
+// httpContext is the filter on one HTTP stream. It is small: a stream the
+// filter lets pass (the SSE GET, a request outside the paths) costs one
+// small allocation; what an inspected request needs is in inspection.
 type httpContext struct {
 	types.DefaultHttpContext
 	settings  *settings
 	contextID uint32
 
 	phase phase
+	// inTake is true while the limiter's Take runs, so the decision
+	// callback knows whether it answers synchronously.
+	inTake bool
+	// streamDone is set when the host has finished the stream; a late
+	// decision then touches nothing.
+	streamDone bool
+	// leased is set once the stream holds a concurrency lease (hold).
+	leased bool
+	// bodySize is the size of the buffered request body the host last
+	// reported.
+	bodySize int
+	// inspected is what the filter keeps of an inspected request, set
+	// when the request is held (phaseBuffering), nil before and for a
+	// request that passes at its headers.
+	inspected *inspection
+}
+
+// inspection is what the filter keeps of one inspected request.
+type inspection struct {
 	// identity is the request's user ("" when it has none) and mirrored
 	// its Mcp-Method / Mcp-Name headers, read at the request headers.
 	identity string
 	mirrored mirroredHeaders
-	// bodySize is the size of the buffered request body the host last
-	// reported.
-	bodySize int
-	// inTake is true while the limiter's Take runs, so the decision
-	// callback knows whether it answers synchronously.
-	inTake bool
 	// pending is the request being decided while phase is phaseDeciding
 	// (request, or nil).
 	pending *examined
@@ -62,23 +77,8 @@ type httpContext struct {
 	// responseHeaders are added to the upstream's response headers: the
 	// RateLimit fields of an admitted tools/call.
 	responseHeaders [][2]string
-	// streamDone is set when the host has finished the stream; a late
-	// decision then touches nothing.
-	streamDone bool
-	// leased is set once the stream holds a concurrency lease (hold).
-	leased bool
-	// buffers back the slices of request for a body of one request;
-	// allocated for an inspected request only (see scratch).
-	buffers *examineBuffers
-}
-
-// scratch returns the stream's examineBuffers, allocated on first use: a
-// stream that is not inspected (a GET) does not pay for them.
-func (h *httpContext) scratch() *examineBuffers {
-	if h.buffers == nil {
-		h.buffers = new(examineBuffers)
-	}
-	return h.buffers
+	// buffers back the slices of request and its demands.
+	buffers examineBuffers
 }
 
 // OnHttpRequestHeaders implements types.HttpContext. Only POST requests
@@ -116,8 +116,10 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		return h.replyUnsupportedEncoding(problem)
 	}
 	h.phase = phaseBuffering
-	h.identity = requestIdentity(h.settings.cfg.UserIdentity, headers)
-	h.mirrored = readMirroredHeaders(headers)
+	h.inspected = &inspection{
+		identity: requestIdentity(h.settings.cfg.UserIdentity, headers),
+		mirrored: readMirroredHeaders(headers),
+	}
 	if declared, ok := headers.get("content-length"); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
 		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
@@ -168,15 +170,15 @@ func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
 // OnHttpResponseHeaders implements types.HttpContext: it adds the
 // RateLimit fields to the response of an admitted tools/call.
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
-	if h.phase != phaseAdmitted || len(h.responseHeaders) == 0 {
+	if h.phase != phaseAdmitted || h.inspected == nil || len(h.inspected.responseHeaders) == 0 {
 		return types.ActionContinue
 	}
-	for _, header := range h.responseHeaders {
+	for _, header := range h.inspected.responseHeaders {
 		if err := proxywasm.AddHttpResponseHeader(header[0], header[1]); err != nil {
 			proxywasm.LogWarnf("mcp-ratelimit: add response header %s: %v", header[0], err)
 		}
 	}
-	h.responseHeaders = nil
+	h.inspected.responseHeaders = nil
 	return types.ActionContinue
 }
 
@@ -184,8 +186,10 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 func (h *httpContext) OnHttpStreamDone() {
 	h.endStream()
 	h.streamDone = true
-	h.pending = nil
-	h.responseHeaders = nil
+	if h.inspected != nil {
+		h.inspected.pending = nil
+		h.inspected.responseHeaders = nil
+	}
 }
 
 // decideOnBufferedBody reads the whole buffered body once, examines it and
@@ -212,7 +216,7 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 // more than the limit) and examines it; it returns the body's size.
 func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
-		return h.settings.examine(nil, h.mirrored, h.scratch()), 0, nil
+		return h.settings.examine(nil, h.inspected.mirrored, &h.inspected.buffers), 0, nil
 	}
 	body, status := requestBody(h.bodySize, h.settings.cfg.MaxRequestBodyBytes+1)
 	switch status {
@@ -225,13 +229,13 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
 	}
-	return h.settings.examine(body, h.mirrored, h.scratch()), len(body), nil
+	return h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers), len(body), nil
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.settings.examine(body, h.mirrored, h.scratch()))
+	return h.act(h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers))
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
