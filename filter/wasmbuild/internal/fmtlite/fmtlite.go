@@ -22,8 +22,8 @@
 //     "%!verb(MISSING)", "%!(EXTRA ...)" and "%!verb(PANIC=...)" forms.
 //
 // Anything else (a flag, a width, a struct, a pointer, a slice) gives
-// "%!verb(unsupported: type)" instead of fmt's text. The filter's tests
-// hold this to fmt (fmtlite_test.go), and a test of the build
+// "%!verb(unsupported: type)" instead of fmt's text. Its tests hold it to
+// fmt (fmtlite_test.go), and a test of the build
 // (filter/wasmbuild/fmtcalls_test.go) checks every format string and
 // argument type of the module's and the SDK's calls against it. Scanning
 // is not in the module: the Scan functions return an error.
