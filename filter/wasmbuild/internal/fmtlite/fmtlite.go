@@ -245,12 +245,10 @@ func (p *printer) printf(format string, a []any) {
 		case verb == '%':
 			p.buf = append(p.buf, '%')
 		case isDirectiveExtra(verb):
-			p.buf = append(p.buf, "%!"...)
-			p.buf = utf8.AppendRune(p.buf, verb)
+			p.mark(verb)
 			p.buf = append(p.buf, "(unsupported: flags, width, precision or index)"...)
 		case n >= len(a):
-			p.buf = append(p.buf, "%!"...)
-			p.buf = utf8.AppendRune(p.buf, verb)
+			p.mark(verb)
 			p.buf = append(p.buf, "(MISSING)"...)
 		default:
 			if verb == 'w' {
@@ -328,15 +326,15 @@ func (p *printer) arg(arg any, verb rune) {
 	case bool:
 		p.boolean(v, verb, arg)
 	case int:
-		p.integer(int64(v), false, verb, arg)
+		p.integer(int64(v), verb, arg)
 	case int64:
-		p.integer(v, false, verb, arg)
+		p.integer(v, verb, arg)
 	case int32:
-		p.integer(int64(v), false, verb, arg)
+		p.integer(int64(v), verb, arg)
 	case uint8:
-		p.integer(int64(v), true, verb, arg)
+		p.unsigned(uint64(v), verb, arg)
 	case uint32:
-		p.integer(int64(v), true, verb, arg)
+		p.unsigned(uint64(v), verb, arg)
 	case uint64:
 		p.unsigned(v, verb, arg)
 	case float64:
@@ -387,8 +385,7 @@ func (p *printer) catchPanic(arg any, verb rune, method string) {
 	if p.panicking {
 		panic(err)
 	}
-	p.buf = append(p.buf, "%!"...)
-	p.buf = utf8.AppendRune(p.buf, verb)
+	p.mark(verb)
 	p.buf = append(p.buf, "(PANIC="...)
 	p.buf = append(p.buf, method...)
 	p.buf = append(p.buf, " method: "...)
@@ -407,7 +404,7 @@ func (p *printer) value(v reflect.Value, verb rune, arg any) {
 	case reflect.Bool:
 		p.boolean(v.Bool(), verb, arg)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		p.integer(v.Int(), false, verb, arg)
+		p.integer(v.Int(), verb, arg)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		p.unsigned(v.Uint(), verb, arg)
 	case reflect.Float32:
@@ -419,10 +416,16 @@ func (p *printer) value(v reflect.Value, verb rune, arg any) {
 	}
 }
 
-// unsupported writes "%!verb(unsupported: type)".
-func (p *printer) unsupported(v reflect.Value, verb rune) {
+// mark writes "%!verb", with which fmt starts what it writes for a
+// directive it cannot apply.
+func (p *printer) mark(verb rune) {
 	p.buf = append(p.buf, "%!"...)
 	p.buf = utf8.AppendRune(p.buf, verb)
+}
+
+// unsupported writes "%!verb(unsupported: type)".
+func (p *printer) unsupported(v reflect.Value, verb rune) {
+	p.mark(verb)
 	p.buf = append(p.buf, "(unsupported: "...)
 	p.buf = append(p.buf, v.Type().String()...)
 	p.buf = append(p.buf, ')')
@@ -455,10 +458,9 @@ func (p *printer) boolean(b bool, verb rune, arg any) {
 	p.buf = strconv.AppendBool(p.buf, b)
 }
 
-// integer formats a signed integer, or an unsigned one that fits in
-// int64 (isUnsigned).
-func (p *printer) integer(n int64, isUnsigned bool, verb rune, arg any) {
-	if n >= 0 || isUnsigned || verb == 'c' || verb == 'q' || verb == 'U' {
+// integer formats a signed integer.
+func (p *printer) integer(n int64, verb rune, arg any) {
+	if n >= 0 || verb == 'c' || verb == 'q' || verb == 'U' {
 		p.unsigned(uint64(n), verb, arg)
 		return
 	}
@@ -550,8 +552,7 @@ func (p *printer) float(f float64, bits int, verb rune, arg any) {
 // bad writes fmt's "%!verb(type=value)" for an operand the verb does not
 // apply to.
 func (p *printer) bad(arg any, verb rune) {
-	p.buf = append(p.buf, "%!"...)
-	p.buf = utf8.AppendRune(p.buf, verb)
+	p.mark(verb)
 	p.buf = append(p.buf, '(')
 	if arg == nil {
 		p.buf = append(p.buf, "<nil>"...)
