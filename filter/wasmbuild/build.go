@@ -170,6 +170,9 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("wasmbuild: %w", err)
 	}
+	if err := w.checkDefaultGODEBUG(ctx, t.Package); err != nil {
+		return err
+	}
 	overlay := w.overlay
 	if t.StockRuntime {
 		overlay = w.stockOverlay
@@ -179,6 +182,22 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	args = append(args, "-o", out, t.Package)
 	if err := w.run(ctx, args...); err != nil {
 		return fmt.Errorf("wasmbuild: building %s: %w", t.Package, err)
+	}
+	return nil
+}
+
+// checkDefaultGODEBUG refuses a main package whose default GODEBUG (from
+// go.mod's go and godebug lines and its //go:debug lines) is not empty:
+// the module's internal/godebug (internal/godebuglite) gives every setting
+// the value it has when that default is empty, so it would ignore them.
+func (w *Workspace) checkDefaultGODEBUG(ctx context.Context, pkg string) error {
+	out, err := w.capture(ctx, "list", "-f", "{{.DefaultGODEBUG}}", pkg)
+	if err != nil {
+		return fmt.Errorf("wasmbuild: reading the default GODEBUG of %s: %w", pkg, err)
+	}
+	if d := strings.TrimSpace(string(out)); d != "" {
+		return fmt.Errorf("wasmbuild: %s: default GODEBUG %q: the module's internal/godebug keeps every setting at Go's current default; "+
+			"drop the //go:debug and go.mod godebug lines (or raise go.mod's go line) that set it", pkg, d)
 	}
 	return nil
 }
@@ -426,10 +445,10 @@ func workRel(rel string) string {
 }
 
 // writeOverlays writes the patched runtime and gjson files, the module's
-// fmt, and two -overlay JSON files that substitute them for the installed
-// GOROOT's and the gjson copy's: overlay.json with every patch and
-// overlay-stock-runtime.json with all but the runtime's. It returns the two
-// JSON files' paths.
+// own standard library packages (StdPackages), and two -overlay JSON files
+// that substitute them for the installed GOROOT's and the gjson copy's:
+// overlay.json with every patch and overlay-stock-runtime.json with all
+// but the runtime's. It returns the two JSON files' paths.
 func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (overlay, stockOverlay string, err error) {
 	// "_": the go command's ./... patterns skip the directory, so the
 	// patched files are never built or vetted as packages of the module.
@@ -447,13 +466,15 @@ func writeOverlays(workDir, goroot, goVersion, gjsonCopy, gjsonVersion string) (
 	if err != nil {
 		return "", "", err
 	}
-	fmtFiles, err := fmtReplacements(goroot, dir)
-	if err != nil {
-		return "", "", err
-	}
 	stock := map[string]string{gjsonFile: gjsonPatched}
-	for orig, replacement := range fmtFiles {
-		stock[orig] = replacement
+	for _, p := range StdPackages {
+		files, err := p.replacements(goroot, dir)
+		if err != nil {
+			return "", "", err
+		}
+		for orig, replacement := range files {
+			stock[orig] = replacement
+		}
 	}
 	patched := map[string]string{runtimeFile: runtimePatched}
 	for orig, replacement := range stock {

@@ -162,3 +162,19 @@ func TestVetFailsOnGlueFindings(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildRefusesDefaultGODEBUG checks that Build refuses, before
+// compiling, a main package whose //go:debug line sets a GODEBUG default
+// that the module's internal/godebug would ignore.
+func TestBuildRefusesDefaultGODEBUG(t *testing.T) {
+	ws, err := Prepare(context.Background(), Config{RepoRoot: repoRoot(t), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "godebug.wasm")
+	err = ws.Build(context.Background(), Target{Package: "./filter/wasmbuild/testdata/godebug", Output: out})
+	wantError(t, err, "./filter/wasmbuild/testdata/godebug", `default GODEBUG "asynctimerchan=1"`, "//go:debug")
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("Build wrote %s for a refused package (%v)", out, statErr)
+	}
+}

@@ -109,10 +109,11 @@ func TestWriteOverlays(t *testing.T) {
 	fakeGoroot := func(t *testing.T, content []byte) string {
 		root := t.TempDir()
 		writeFiles(t, root, map[string]string{
-			filepath.Join("src", filepath.FromSlash(NetpollFile)): string(content),
-			filepath.Join("src", "fmt", "print.go"):               "package fmt\n",
-			filepath.Join("src", "fmt", "scan.go"):                "package fmt\n",
-			filepath.Join("src", "fmt", "print_test.go"):          "package fmt\n",
+			filepath.Join("src", filepath.FromSlash(NetpollFile)):     string(content),
+			filepath.Join("src", "fmt", "print.go"):                   "package fmt\n",
+			filepath.Join("src", "fmt", "scan.go"):                    "package fmt\n",
+			filepath.Join("src", "fmt", "print_test.go"):              "package fmt\n",
+			filepath.Join("src", "internal", "godebug", "godebug.go"): "package godebug\n",
 		})
 		return root
 	}
@@ -144,12 +145,13 @@ func TestWriteOverlays(t *testing.T) {
 		gjsonPatched := filepath.Join(work, "_overlay", "gjson.go")
 		fmtPrint, fmtScan := filepath.Join(goroot, "src", "fmt", "print.go"), filepath.Join(goroot, "src", "fmt", "scan.go")
 		fmtModule, fmtEmpty := filepath.Join(work, "_overlay", "fmt_module.go"), filepath.Join(work, "_overlay", "fmt_empty.go")
+		godebugFile, godebugModule := filepath.Join(goroot, "src", "internal", "godebug", "godebug.go"), filepath.Join(work, "_overlay", "godebug_module.go")
 		for _, c := range []struct {
 			path string
 			want map[string]string
 		}{
-			{overlay, map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty}},
-			{stock, map[string]string{gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty}},
+			{overlay, map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty, godebugFile: godebugModule}},
+			{stock, map[string]string{gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty, godebugFile: godebugModule}},
 		} {
 			got := readOverlay(t, c.path)
 			if len(got) != len(c.want) {
@@ -170,15 +172,21 @@ func TestWriteOverlays(t *testing.T) {
 		if data, err := os.ReadFile(fmtModule); err != nil || !bytes.Contains(data, []byte("\npackage fmt\n")) || !bytes.Contains(data, []byte("func Errorf(")) {
 			t.Errorf("%s is not the module's fmt (%v)", fmtModule, err)
 		}
-	})
-	t.Run("no fmt", func(t *testing.T) {
-		goroot := fakeGoroot(t, netpoll)
-		if err := os.RemoveAll(filepath.Join(goroot, "src", "fmt")); err != nil {
-			t.Fatal(err)
+		if data, err := os.ReadFile(godebugModule); err != nil || !bytes.Contains(data, []byte("\npackage godebug\n")) || !bytes.Contains(data, []byte("func (s *Setting) Value(")) {
+			t.Errorf("%s is not the module's internal/godebug (%v)", godebugModule, err)
 		}
-		_, _, err := writeOverlays(t.TempDir(), goroot, goVersion, fakeGJSON(t, gjson), gjsonVersion)
-		wantError(t, err, "fmt patch", filepath.Join(goroot, "src", "fmt"))
 	})
+	for _, p := range StdPackages {
+		t.Run("no "+p.Dir, func(t *testing.T) {
+			goroot := fakeGoroot(t, netpoll)
+			dir := filepath.Join(goroot, "src", filepath.FromSlash(p.Dir))
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := writeOverlays(t.TempDir(), goroot, goVersion, fakeGJSON(t, gjson), gjsonVersion)
+			wantError(t, err, p.Dir+" patch", dir)
+		})
+	}
 	t.Run("other runtime", func(t *testing.T) {
 		goroot := fakeGoroot(t, []byte("package runtime\n"))
 		_, _, err := writeOverlays(t.TempDir(), goroot, "go9.99", fakeGJSON(t, gjson), gjsonVersion)

@@ -33,6 +33,8 @@ var leftOut = []struct{ prefix, why string }{
 	{"hash_crc32.", "hash/crc32, which only compress/gzip uses"},
 	{"fmt.__pp_.", "Go's fmt: the build puts the module's own in its place (filter/wasmbuild/internal/fmtlite)"},
 	{"internal_fmtsort.", "internal/fmtsort, which only Go's fmt uses"},
+	{"internal_bisect.", "internal/bisect, which only Go's internal/godebug uses: the build puts the module's own in its place (filter/wasmbuild/internal/godebuglite)"},
+	{"runtime.initMetrics", "the runtime's metrics tables, which only runtime/metrics and Go's internal/godebug read"},
 	{"crypto_", "Go's crypto packages and their FIPS 140 module: SHA-256 and HMAC-SHA-256 come from bucket/internal/sha256, random bytes from WASI random_get (bucket/internal/random)"},
 }
 
