@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/wallclock"
 )
 
 // NewVMContext returns the VM context of the filter: the root of every
@@ -30,7 +31,7 @@ type deps struct {
 }
 
 func productionDeps() deps {
-	return deps{now: time.Now, newLimiter: newLimiter, store: hostKVStore{}}
+	return deps{now: wallclock.Now, newLimiter: newLimiter, store: hostKVStore{}}
 }
 
 // vmContext is the types.VMContext of the filter.

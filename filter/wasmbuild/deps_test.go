@@ -28,6 +28,7 @@ var shippedPackages = []string{
 	projectModule + "/filter",
 	projectModule + "/filter/config",
 	projectModule + "/filter/internal/jsonnum",
+	projectModule + "/filter/internal/wallclock",
 	projectModule + "/filter/jsonrpc",
 	projectModule + "/filter/tzdb",
 }
