@@ -55,6 +55,36 @@ const (
 	lastKind = KindUserResource
 )
 
+// A KindSet is a set of bucket kinds: the kinds that rejected a take,
+// held without an allocation.
+type KindSet uint16
+
+// KindsOf returns the set of kinds.
+func KindsOf(kinds ...Kind) KindSet {
+	var s KindSet
+	for _, k := range kinds {
+		s = s.With(k)
+	}
+	return s
+}
+
+// With returns s with k added.
+func (s KindSet) With(k Kind) KindSet { return s | 1<<k }
+
+// Has reports whether k is in s.
+func (s KindSet) Has(k Kind) bool { return k <= lastKind && s&(1<<k) != 0 }
+
+// Kinds returns the kinds of s in increasing order.
+func (s KindSet) Kinds() []Kind {
+	var kinds []Kind
+	for k := range lastKind + 1 {
+		if s.Has(k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
+}
+
 // Bucket names one bucket a call draws from.
 type Bucket struct {
 	Kind Kind
@@ -101,8 +131,8 @@ type Decision struct {
 	// RetryAfter is, when !Allowed, the time until every rejecting bucket
 	// holds the tokens demanded of it again.
 	RetryAfter time.Duration
-	// Rejected lists the kinds of the buckets that rejected, in demand order.
-	Rejected []Kind
+	// Rejected holds the kinds of the buckets that rejected.
+	Rejected KindSet
 	// Tightest is the demanded bucket with the fewest remaining tokens
 	// (after the take; ties go to the longer ResetAfter, then to the
 	// earlier demand). When !Allowed it is the rejecting bucket with the

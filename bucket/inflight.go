@@ -324,7 +324,7 @@ func (l *StoreLimiter) takeCaps(now int64, reqs []*capRequest) (Lease, *Decision
 			if rejection == nil {
 				rejection = &Decision{ConcurrencyExceeded: true}
 			}
-			rejection.Rejected = append(rejection.Rejected, e.req.kind)
+			rejection.Rejected = rejection.Rejected.With(e.req.kind)
 			rejection.OverCapacity = rejection.OverCapacity || e.req.calls > e.req.max
 		}
 		if rejection != nil {

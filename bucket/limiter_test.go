@@ -122,7 +122,7 @@ func TestExactCapacityAndRealWait(t *testing.T) {
 				t.Fatalf("admitted %d, want %d", got, tt.limit.MaxTokens)
 			}
 			d := take(t, l, t0, one(b))
-			if d.Allowed || d.RetryAfter != tt.wait || !slices.Equal(d.Rejected, []bucket.Kind{bucket.KindShared}) {
+			if d.Allowed || d.RetryAfter != tt.wait || d.Rejected != bucket.KindsOf(bucket.KindShared) {
 				t.Fatalf("decision when empty: %+v, want RetryAfter %v", d, tt.wait)
 			}
 			if d := take(t, l, t0.Add(tt.wait-1), one(b)); d.Allowed || d.RetryAfter != 1 {
@@ -146,7 +146,7 @@ func TestAllOrNothing(t *testing.T) {
 		t.Fatalf("first call rejected: %+v", d)
 	}
 	d := take(t, l, t0, one(sh, search, alice))
-	if d.Allowed || !slices.Equal(d.Rejected, []bucket.Kind{bucket.KindTool}) || d.RetryAfter != time.Minute {
+	if d.Allowed || d.Rejected != bucket.KindsOf(bucket.KindTool) || d.RetryAfter != time.Minute {
 		t.Fatalf("second call: %+v, want rejected by the tool bucket for 1m", d)
 	}
 	// The rejected call took nothing: the shared bucket still has 4 tokens
@@ -157,12 +157,12 @@ func TestAllOrNothing(t *testing.T) {
 	if got := countAdmitted(t, l, t0, 10, sh); got != 4 {
 		t.Fatalf("shared bucket gave %d tokens, want 4", got)
 	}
-	// Now every bucket rejects; Rejected lists them in demand order and
-	// RetryAfter is the longest wait.
+	// Now every bucket rejects; Rejected holds them all and RetryAfter is
+	// the longest wait.
 	d = take(t, l, t0, one(sh, search, alice))
-	want := []bucket.Kind{bucket.KindShared, bucket.KindTool, bucket.KindUser}
-	if d.Allowed || !slices.Equal(d.Rejected, want) || d.RetryAfter != time.Minute {
-		t.Fatalf("all empty: %+v, want rejected by %v for 1m", d, want)
+	want := bucket.KindsOf(bucket.KindShared, bucket.KindTool, bucket.KindUser)
+	if d.Allowed || d.Rejected != want || d.RetryAfter != time.Minute {
+		t.Fatalf("all empty: %+v, want rejected by %v for 1m", d, want.Kinds())
 	}
 	if d.Tightest.Bucket != search {
 		t.Fatalf("tightest %+v, want the tool bucket (longest wait)", d.Tightest)
@@ -208,7 +208,7 @@ func TestDemandsAreMerged(t *testing.T) {
 	}
 	// 2 more do not fit: rejected as a whole.
 	d = take(t, l, t0, []bucket.Demand{{Bucket: sh, Tokens: 1}, {Bucket: u, Tokens: 1}, {Bucket: sh, Tokens: 1}})
-	if d.Allowed || !slices.Equal(d.Rejected, []bucket.Kind{bucket.KindShared}) {
+	if d.Allowed || d.Rejected != bucket.KindsOf(bucket.KindShared) {
 		t.Fatalf("second batch: %+v", d)
 	}
 	if got := countAdmitted(t, l, t0, 5, sh, u); got != 1 {
@@ -591,7 +591,7 @@ func TestContendedTakeIsRejected(t *testing.T) {
 	})
 	d := take(t, l, t0, one(sh, search))
 	store.SetHook(nil)
-	if d.Allowed || !d.Contended || d.RetryAfter != 2*time.Second || len(d.Rejected) != 0 {
+	if d.Allowed || !d.Contended || d.RetryAfter != 2*time.Second || d.Rejected != 0 {
 		t.Fatalf("decision %+v, want contended", d)
 	}
 	if s := l.Stats(); s.Contended != 1 || s.Conflicts != 3 || s.RefundsAbandoned != 0 {

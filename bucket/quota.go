@@ -442,7 +442,7 @@ func decideQuotas(now int64, entries []quotaEntry) *Decision {
 		if d == nil {
 			d = &Decision{QuotaExceeded: true}
 		}
-		d.Rejected = append(d.Rejected, e.req.kind)
+		d.Rejected = d.Rejected.With(e.req.kind)
 		wait := time.Duration(e.end - now)
 		if wait > d.RetryAfter {
 			d.RetryAfter = wait

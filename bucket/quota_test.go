@@ -99,7 +99,7 @@ func TestQuotaCountsAndResetsAtTheBoundary(t *testing.T) {
 		}
 	}
 	d := take(t, l, now, demand)
-	if d.Allowed || !d.QuotaExceeded || d.RetryAfter != 2*time.Hour || d.Rejected[0] != bucket.KindShared {
+	if d.Allowed || !d.QuotaExceeded || d.RetryAfter != 2*time.Hour || d.Rejected != bucket.KindsOf(bucket.KindShared) {
 		t.Fatalf("third call: %+v, want a quota rejection retrying after 2h", d)
 	}
 	if d := take(t, l, now.Add(2*time.Hour-time.Nanosecond), demand); d.Allowed || d.RetryAfter != time.Nanosecond {

@@ -135,7 +135,7 @@ func decide(entries []entry) Decision {
 		d.Overflowed = d.Overflowed || e.overflow
 		if !e.out.Allowed {
 			d.Allowed = false
-			d.Rejected = append(d.Rejected, e.req.bucket.Kind)
+			d.Rejected = d.Rejected.With(e.req.bucket.Kind)
 			d.OverCapacity = d.OverCapacity || e.out.OverCapacity
 		}
 	}

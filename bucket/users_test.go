@@ -24,7 +24,7 @@ func TestUsersAreIsolated(t *testing.T) {
 		t.Fatalf("alice admitted %d", got)
 	}
 	d := take(t, l, t0, one(user("alice", lim)))
-	if d.Allowed || !slices.Equal(d.Rejected, []bucket.Kind{bucket.KindUser}) || d.RetryAfter != 30*time.Second || d.Overflowed {
+	if d.Allowed || d.Rejected != bucket.KindsOf(bucket.KindUser) || d.RetryAfter != 30*time.Second || d.Overflowed {
 		t.Fatalf("alice's third call: %+v", d)
 	}
 	if got := countAdmitted(t, l, t0, 3, user("bob", lim)); got != 2 {
@@ -147,7 +147,7 @@ func TestOverflowBucketLimitsOverflowedUsers(t *testing.T) {
 		}
 		if d.Allowed {
 			admitted++
-		} else if !slices.Equal(d.Rejected, []bucket.Kind{bucket.KindUser}) || d.RetryAfter != 20*time.Second {
+		} else if d.Rejected != bucket.KindsOf(bucket.KindUser) || d.RetryAfter != 20*time.Second {
 			t.Fatalf("x%d rejected with %+v", i, d)
 		}
 	}

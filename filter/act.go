@@ -163,9 +163,8 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		// counts these.
 		seen = [len(seen)]bool{true, true, true, true}
 	}
-	for _, kind := range decision.Rejected {
-		if int(kind) < len(seen) && !seen[kind] {
-			seen[kind] = true
+	for kind := range seen {
+		if !seen[kind] && decision.Rejected.Has(bucket.Kind(kind)) {
 			incrementBy(s.metrics.rejectedByKind[kind], calls)
 		}
 	}
@@ -188,14 +187,14 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	// level, which made a rejection cost more than an admission; the
 	// counters above say what was rejected and why.
 
-	var body []byte
+	body := replyBody()
 	switch {
 	case !request.batch:
 		var id []byte
 		if len(request.replyIDs) > 0 {
 			id = request.replyIDs[0]
 		}
-		body = s.rateLimitReply.Append(nil, id, wait)
+		body = s.rateLimitReply.Append(body, id, wait)
 	case len(request.replyIDs) > 0:
 		body = append(body, '[')
 		for i, id := range request.replyIDs {
@@ -207,7 +206,7 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		body = append(body, ']')
 	}
 	headers := make([][2]string, 1, 4)
-	headers[0] = [2]string{"retry-after", strconv.FormatInt(wait, 10)}
+	headers[0] = [2]string{"retry-after", s.retryAfterText(wait)}
 	if len(body) > 0 {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
@@ -215,6 +214,15 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		headers = append(headers, rateLimitHeaderFields(decision.Tightest, wait)...)
 	}
 	h.send(uint32(s.cfg.RejectStatus), headers, body)
+	keepReplyBody(body)
+}
+
+// retryAfterText returns seconds as the text of a Retry-After field.
+func (s *settings) retryAfterText(seconds int64) string {
+	if s.retryAfter.text == "" || s.retryAfter.seconds != seconds {
+		s.retryAfter.seconds, s.retryAfter.text = seconds, strconv.FormatInt(seconds, 10)
+	}
+	return s.retryAfter.text
 }
 
 // sendJSONError sends a local reply carrying one JSON-RPC error.
@@ -252,9 +260,9 @@ func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
 }
 
 // rejectedKinds names the rejecting bucket kinds for a log line.
-func rejectedKinds(kinds []bucket.Kind) string {
+func rejectedKinds(kinds bucket.KindSet) string {
 	text := ""
-	for i, kind := range kinds {
+	for i, kind := range kinds.Kinds() {
 		if i > 0 {
 			text += ","
 		}

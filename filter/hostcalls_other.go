@@ -69,6 +69,13 @@ func setSharedData(key string, value []byte, cas uint32) hostStatus {
 	return statusOf(proxywasm.SetSharedData(key, value, cas))
 }
 
+// replyBody returns nil: the SDK's test host keeps the body it is given,
+// so a native build builds each rejection's body afresh.
+func replyBody() []byte { return nil }
+
+// keepReplyBody does nothing natively (see replyBody).
+func keepReplyBody([]byte) {}
+
 // sendLocalResponse answers the request with a local reply (no gRPC
 // status).
 func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {

@@ -226,6 +226,28 @@ func setSharedData(key string, value []byte, cas uint32) hostStatus {
 // its memory reused by the next (the host copies it during the call).
 var localReplyHeaders []byte
 
+// replyBodyBuffer is memory for the body of a rejection, reused from one
+// to the next so that a rejection allocates no more than an admission:
+// replyBody hands it out, keepReplyBody takes it back once the host has
+// copied the body.
+var replyBodyBuffer []byte
+
+// maxKeptReplyBody bounds the memory kept between replies: a single
+// rejection's body is about 150 bytes; a large batch's is built afresh.
+const maxKeptReplyBody = 4 << 10
+
+// replyBody returns an empty buffer to build a rejection's body in; pass
+// it to keepReplyBody after sending.
+func replyBody() []byte { return replyBodyBuffer[:0] }
+
+// keepReplyBody keeps body's memory for the next replyBody. The body must
+// have been sent: the next reply overwrites it.
+func keepReplyBody(body []byte) {
+	if cap(body) <= maxKeptReplyBody {
+		replyBodyBuffer = body[:0]
+	}
+}
+
 // sendLocalResponse answers the request with a local reply (no gRPC
 // status).
 func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {

@@ -89,7 +89,7 @@ func TestAsyncLimiter(t *testing.T) {
 		limiter := &fakeLimiter{async: true}
 		e := startWithLimiter(t, config, limiter)
 		o := e.send(request{body: toolsCall(`"a"`, "echo")})
-		limiter.pending[0](bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: []bucket.Kind{bucket.KindShared},
+		limiter.pending[0](bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: bucket.KindsOf(bucket.KindShared),
 			Tightest: tightest}, nil)
 		reply := e.host.GetSentLocalResponse(o.contextID)
 		if reply == nil || reply.StatusCode != 429 {
@@ -157,7 +157,7 @@ func TestLimiterOutcomes(t *testing.T) {
 		{
 			name: "rejections are counted by kind",
 			limiter: fakeLimiter{decision: bucket.Decision{RetryAfter: time.Second,
-				Rejected: []bucket.Kind{bucket.KindUser, bucket.KindUserTool, bucket.KindUser}}},
+				Rejected: bucket.KindsOf(bucket.KindUser, bucket.KindUserTool)}},
 			wantStatus: 429,
 			counters: map[string]uint64{"tools_call.rejected_user": 1, "tools_call.rejected_user_tool": 1,
 				"tools_call.rejected_shared": 0, "tools_call.rejected": 1},

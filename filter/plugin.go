@@ -59,6 +59,13 @@ type settings struct {
 	inflight inflight
 	// rateLimitReply encodes the body of a rejection (errorCode).
 	rateLimitReply jsonrpc.RateLimitReply
+	// retryAfter is the last Retry-After value sent and its text: the
+	// rejections of a flood mostly share one, which is then not
+	// formatted again.
+	retryAfter struct {
+		seconds int64
+		text    string
+	}
 }
 
 // toolLimits are the buckets and counters of one configured tool (or

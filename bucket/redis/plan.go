@@ -239,7 +239,7 @@ func decision(now time.Time, k keys, p *takePlan, values []int64) (bucket.Decisi
 		if d == nil {
 			d = &bucket.Decision{QuotaExceeded: true}
 		}
-		d.Rejected = append(d.Rejected, q.bucket.Kind)
+		d.Rejected = d.Rejected.With(q.bucket.Kind)
 		end := time.UnixMilli(endMs)
 		wait := max(end.Sub(now), 0)
 		if wait >= d.RetryAfter {
@@ -262,7 +262,7 @@ func decision(now time.Time, k keys, p *takePlan, values []int64) (bucket.Decisi
 		if capsRejection == nil {
 			capsRejection = &bucket.Decision{ConcurrencyExceeded: true}
 		}
-		capsRejection.Rejected = append(capsRejection.Rejected, c.bucket.Kind)
+		capsRejection.Rejected = capsRejection.Rejected.With(c.bucket.Kind)
 		capsRejection.OverCapacity = capsRejection.OverCapacity || c.calls > c.max
 	}
 	if d == nil {

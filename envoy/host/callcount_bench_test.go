@@ -23,6 +23,9 @@ type callCounter struct {
 	// timed matches the functions whose inclusive time is measured too.
 	timed *regexp.Regexp
 	times map[string]*timedCalls
+	// sites counts heap allocations by allocating function (the first
+	// caller of runtime.mallocgc outside the runtime), when set.
+	sites map[string]*int64
 }
 
 // timedCalls is the time spent in one function, callees included.
@@ -54,7 +57,34 @@ func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experiment
 		n = new(int64)
 		c.counts[name] = n
 	}
+	if name == "runtime.mallocgc" && c.sites != nil {
+		return allocSiteListener{countListener{n}, c.sites}
+	}
 	return countListener{n}
+}
+
+// allocSiteListener counts runtime.mallocgc calls like countListener and
+// by the first function outside package runtime on the call stack.
+type allocSiteListener struct {
+	countListener
+	sites map[string]*int64
+}
+
+func (l allocSiteListener) Before(ctx context.Context, m api.Module, def api.FunctionDefinition, params []uint64, stack experimental.StackIterator) {
+	l.countListener.Before(ctx, m, def, params, stack)
+	site := "?"
+	for stack.Next() {
+		if name := stack.Function().Definition().Name(); !strings.HasPrefix(name, "runtime.") {
+			site = name
+			break
+		}
+	}
+	n, ok := l.sites[site]
+	if !ok {
+		n = new(int64)
+		l.sites[site] = n
+	}
+	*n++
 }
 
 func isHostModule(name string) bool {
@@ -121,6 +151,9 @@ func BenchmarkCallCounts(b *testing.B) {
 				counter := callCounters[key]
 				if counter == nil {
 					counter = &callCounter{all: all, counts: map[string]*int64{}, times: map[string]*timedCalls{}}
+					if os.Getenv("BENCH_ALLOC_SITES") != "" {
+						counter.sites = map[string]*int64{}
+					}
 					if expr := os.Getenv("BENCH_TIME_FUNCS"); expr != "" {
 						counter.timed = regexp.MustCompile(expr)
 					}
@@ -136,6 +169,9 @@ func BenchmarkCallCounts(b *testing.B) {
 				}
 				for _, t := range counter.times {
 					t.total = 0
+				}
+				for _, n := range counter.sites {
+					*n = 0
 				}
 				b.ResetTimer()
 				for i := 1; i <= b.N; i++ {
@@ -183,6 +219,16 @@ func BenchmarkCallCounts(b *testing.B) {
 						break
 					}
 					fmt.Fprintf(&sb, "\n  func %-60s %8.1f", e.name, e.n)
+				}
+				var sites []entry
+				for name, n := range counter.sites {
+					if *n > 0 {
+						sites = append(sites, entry{name, float64(*n) / float64(b.N)})
+					}
+				}
+				sort.Slice(sites, func(i, j int) bool { return sites[i].n > sites[j].n })
+				for _, e := range sites {
+					fmt.Fprintf(&sb, "\n  alloc %-59s %8.2f", e.name, e.n)
 				}
 				var timed []string
 				for name := range counter.times {
