@@ -59,6 +59,9 @@ const (
 // held without an allocation.
 type KindSet uint16
 
+// A KindSet has a bit for every kind: this fails to compile otherwise.
+const _ uint = 15 - uint(lastKind)
+
 // KindsOf returns the set of kinds.
 func KindsOf(kinds ...Kind) KindSet {
 	var s KindSet
