@@ -195,6 +195,8 @@ type LeaseKeeper interface {
 // writes unconditionally; Set with a non-zero cas fails with
 // ErrCASMismatch unless it equals the key's current CAS; Set on a key that
 // does not exist succeeds whatever cas it is given; keys cannot be deleted.
+// Set keeps no reference to value once it returns (the host copies it):
+// the limiter reuses that memory.
 type Store interface {
 	Get(key string) (value []byte, cas uint32, err error)
 	Set(key string, value []byte, cas uint32) error

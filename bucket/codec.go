@@ -58,10 +58,15 @@ func readState(b []byte, g gcra) (State, bool) {
 }
 
 func encodeBucket(s State) []byte {
-	b := make([]byte, bucketValueSize)
-	b[0] = formatBucket
-	putState(b[1:], s)
-	return b
+	return appendBucket(make([]byte, 0, bucketValueSize), s)
+}
+
+// appendBucket appends the bucket value of s to dst.
+func appendBucket(dst []byte, s State) []byte {
+	dst = append(dst, formatBucket)
+	var b [stateSize]byte
+	putState(b[:], s)
+	return append(dst, b[:]...)
 }
 
 // decodeBucket decodes a bucket value; ok is false when it is corrupt.
@@ -73,11 +78,16 @@ func decodeBucket(v []byte, g gcra) (State, bool) {
 }
 
 func encodeSlot(owner digest, s State) []byte {
-	b := make([]byte, slotValueSize)
-	b[0] = formatSlot
-	copy(b[1:1+digestSize], owner[:])
-	putState(b[1+digestSize:], s)
-	return b
+	return appendSlot(make([]byte, 0, slotValueSize), owner, s)
+}
+
+// appendSlot appends the slot value of owner and s to dst.
+func appendSlot(dst []byte, owner digest, s State) []byte {
+	dst = append(dst, formatSlot)
+	dst = append(dst, owner[:]...)
+	var b [stateSize]byte
+	putState(b[:], s)
+	return append(dst, b[:]...)
 }
 
 // decodeSlot decodes a slot value; ok is false when it is corrupt.

@@ -34,9 +34,9 @@ func (l *StoreLimiter) write(now int64, e *entry, sentinel *uint32) (written int
 	e.written = e.req.g.next(e.prev, now, e.out.newDebt)
 	var value []byte
 	if e.slot {
-		value = encodeSlot(e.req.user.owner, e.written)
+		value = appendSlot(e.value[:0], e.req.user.owner, e.written)
 	} else {
-		value = encodeBucket(e.written)
+		value = appendBucket(e.value[:0], e.written)
 	}
 	if e.exists {
 		err = l.store.Set(e.key, value, e.cas)

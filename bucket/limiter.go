@@ -188,6 +188,10 @@ type StoreLimiter struct {
 
 	leaseIDs leaseIDs
 
+	// scratch is the memory of the last take (see takeScratch), for the
+	// next: a take takes it, or makes its own while another holds it.
+	scratch atomic.Pointer[takeScratch]
+
 	stats struct {
 		takes, admitted, rejected, errors, conflicts, contended atomic.Uint64
 		refundsAbandoned, corrupt, claims, merged, overflowed   atomic.Uint64
@@ -321,6 +325,9 @@ type entry struct {
 
 	out     takeResult
 	written State // what the take wrote, for its refund
+	// value is memory for the value the take writes (a Store keeps no
+	// reference to it), so that a write allocates nothing.
+	value [slotValueSize]byte
 }
 
 // slotRef names a slot read in an attempt.
@@ -335,14 +342,46 @@ func (l *StoreLimiter) take(now time.Time, demands []Demand) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	reqs, err := l.prepare(nowNs, demands)
+	sc := l.scratch.Swap(nil)
+	if sc == nil {
+		sc = new(takeScratch)
+	}
+	d, err := l.takeWith(sc, nowNs, demands)
+	if cap(sc.reqs) <= maxKeptRequests && cap(sc.entries) <= maxKeptRequests {
+		l.scratch.Store(sc)
+	}
+	return d, err
+}
+
+// maxKeptRequests bounds the memory kept between takes: a large batch's
+// take (a request per demand before merging) makes its own.
+const maxKeptRequests = 16
+
+// takeScratch is the memory of one take: its requests and their entries,
+// kept for the next take instead of allocated for each (a VM's takes
+// follow one another; concurrent takes, natively, each get their own).
+// Nothing of a decision refers to it. What a take leaves in it (a few
+// keys and states) stays until the next take overwrites it.
+type takeScratch struct {
+	reqs    []request
+	entries []entry
+}
+
+// takeWith is take with the memory of sc.
+func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) (Decision, error) {
+	reqs, err := l.prepare(nowNs, demands, sc.reqs[:0])
+	sc.reqs = reqs
 	if err != nil {
 		return Decision{}, err
 	}
 	if len(reqs) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	entries := make([]entry, 0, len(reqs))
+	entries := sc.entries[:0]
+	if cap(entries) < len(reqs) {
+		entries = make([]entry, 0, len(reqs))
+	}
+	defer func() { sc.entries = entries }()
 	for range l.opts.MaxAttempts {
 		entries, err = l.read(nowNs, reqs, entries[:0])
 		if err != nil {
@@ -400,10 +439,12 @@ func findRequest(reqs []request, key string) *request {
 
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
-func (l *StoreLimiter) prepare(now int64, demands []Demand) ([]request, error) {
-	// One allocation for every request: there are at most len(demands),
-	// so reqs never grows and pointers into it stay valid.
-	reqs := make([]request, 0, len(demands))
+func (l *StoreLimiter) prepare(now int64, demands []Demand, reqs []request) ([]request, error) {
+	// Room for every request up front: there are at most len(demands), so
+	// reqs never grows and pointers into it stay valid.
+	if cap(reqs) < len(demands) {
+		reqs = make([]request, 0, len(demands))
+	}
 	var user string
 	for i, d := range demands {
 		b := d.Bucket

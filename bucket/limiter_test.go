@@ -3,6 +3,7 @@ package bucket_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -599,5 +600,24 @@ func TestContendedTakeIsRejected(t *testing.T) {
 	}
 	if got := countAdmitted(t, l, t0, 5, sh); got != 3 {
 		t.Fatalf("the contended take left %d of 3 shared tokens", got)
+	}
+}
+
+// TestDecisionOutlivesTheNextTake checks that a decision shares no memory
+// with the limiter's reused take memory: a later take, of other buckets,
+// leaves it as it was.
+func TestDecisionOutlivesTheNextTake(t *testing.T) {
+	l := newLimiter(t, buckettest.NewMemoryStore(), bucket.Options{Namespace: "ns"})
+	search, fetch := tool("search", limit(5, time.Minute)), tool("fetch", limit(1, time.Minute))
+	first := take(t, l, t0, one(search, shared(limit(9, time.Minute))))
+	want := first
+	for i := range 3 {
+		take(t, l, t0.Add(time.Duration(i)*time.Second), one(fetch, search))
+	}
+	if !reflect.DeepEqual(first, want) {
+		t.Fatalf("a decision changed with later takes: %+v, was %+v", first, want)
+	}
+	if first.Tightest.Bucket.Tool != "search" || first.Tightest.Remaining != 4 {
+		t.Errorf("tightest %+v, want the search bucket with 4 tokens left", first.Tightest)
 	}
 }

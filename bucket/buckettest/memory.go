@@ -33,7 +33,7 @@ func (k OpKind) String() string {
 type Op struct {
 	Kind  OpKind // OpGet or OpSet
 	Key   string // the key read or written
-	Value []byte // for a Set: the value written (do not modify)
+	Value []byte // for a Set: the value written (do not modify or keep: the limiter reuses it after Set)
 	CAS   uint32 // for a Set: the CAS passed
 }
 
