@@ -150,9 +150,14 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 	return b.String()
 }
 
-// slot is the key of slot i of the table whose prefix is table.
+// slotKey is the key of slot i of the table whose prefix is table. It is
+// built in one allocation, the string itself: a take of a per-user bucket
+// reads a few slots.
 func slotKey(table string, i int) string {
-	return table + "/slot/" + strconv.Itoa(i)
+	var buf [128]byte
+	b := append(buf[:0], table...)
+	b = append(b, "/slot/"...)
+	return string(strconv.AppendInt(b, int64(i), 10))
 }
 
 // overflowKey is the key of the overflow bucket of the table whose prefix

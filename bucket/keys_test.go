@@ -157,3 +157,14 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestSlotKey(t *testing.T) {
+	long := strings.Repeat("t", 200) // past slotKey's stack buffer
+	for _, table := range []string{"", "mcprl1/ns/user/10/60000000000/100", long} {
+		for _, i := range []int{0, 7, 99, 100, 12345, 1 << 40} {
+			if got, want := slotKey(table, i), table+"/slot/"+strconv.Itoa(i); got != want {
+				t.Errorf("slotKey(%q, %d) = %q, want %q", table, i, got, want)
+			}
+		}
+	}
+}
