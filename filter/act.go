@@ -23,14 +23,15 @@ func (h *httpContext) act(request examined) types.Action {
 		h.phase = phasePassThrough
 		return types.ActionContinue
 	}
+	// Kept with the stream, which the decision may outlive the callback:
+	// no allocation of its own (taking request's address would move every
+	// examined request to the heap).
 	in := h.inspected
+	in.request = request
 	user, known := h.settings.userOf(in.identity)
 	if !known {
-		return h.replyMissingIdentity(&request)
+		return h.replyMissingIdentity(&in.request)
 	}
-	// Kept with the stream, which the decision may outlive the callback:
-	// no allocation of its own.
-	in.request = request
 	return h.limit(&in.request, user)
 }
 
