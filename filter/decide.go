@@ -50,13 +50,15 @@ type examined struct {
 	replyIDs [][]byte
 }
 
-// examineBuffers give the slices of an examined request room for one
-// call and one id, and its demands room for the four buckets of a
-// tools/call, without an allocation of their own.
+// examineBuffers give the read message room for one request, the slices
+// of an examined request room for one call and one id, and its demands
+// room for the four buckets of a tools/call, without an allocation of
+// their own.
 type examineBuffers struct {
-	calls   [1]toolCall
-	ids     [1][]byte
-	demands [4]bucket.Demand
+	requests [1]jsonrpc.Request
+	calls    [1]toolCall
+	ids      [1][]byte
+	demands  [4]bucket.Demand
 }
 
 // toolCall is one limited request: a tools/call, or a call of another
@@ -94,7 +96,7 @@ type localReply struct {
 //     batch: with any of its requests): 400, -32020;
 //   - otherwise the tools/call requests to limit (possibly none).
 func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *examineBuffers) examined {
-	message, err := jsonrpc.Read(body)
+	message, err := jsonrpc.ReadInto(body, buffers.requests[:0])
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}

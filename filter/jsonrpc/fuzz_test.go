@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,6 +54,10 @@ func FuzzRead(f *testing.F) {
 		msg, err := Read(body)
 		if !bytes.Equal(body, original) {
 			t.Fatalf("Read modified its input")
+		}
+		lent := [1]Request{{Method: "stale", ID: []byte("9")}}
+		if into, intoErr := ReadInto(body, lent[:]); !reflect.DeepEqual(into, msg) || !reflect.DeepEqual(intoErr, err) {
+			t.Fatalf("ReadInto(%q) = %+v, %v; Read gave %+v, %v", body, into, intoErr, msg, err)
 		}
 		checkParseErrorLikeGjson(t, body, err)
 		if err != nil {

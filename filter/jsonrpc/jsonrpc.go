@@ -52,7 +52,14 @@ func (e *Error) Error() string { return e.Message }
 // differently from the filter (CodeInvalidRequest). The package
 // documentation lists every refused input. Read keeps no reference to body.
 func Read(body []byte) (Message, error) {
-	msg, err := read(body)
+	return ReadInto(body, nil)
+}
+
+// ReadInto is Read, with a single request's Message.Requests appended to
+// requests[:0]: a caller that lends room for one request spares an
+// allocation per body. A batch gets a list of its own.
+func ReadInto(body []byte, requests []Request) (Message, error) {
+	msg, err := read(body, requests[:0])
 	if err != nil {
 		// A nil *Error must not become a non-nil error interface.
 		return Message{}, err

@@ -52,7 +52,7 @@ var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 // Read needs. Problems that make a body an invalid request are reported
 // only once the whole body is known to be JSON, so that a body that is
 // both gets the parse error.
-func read(body []byte) (Message, *Error) {
+func read(body []byte, requests []Request) (Message, *Error) {
 	start := skipSpace(body, 0)
 	switch {
 	case start == len(body):
@@ -73,7 +73,7 @@ func read(body []byte) (Message, *Error) {
 		var request Request
 		request, end, failure, err = readRequest(body, start, 1)
 		if failure == scanOK && err == nil {
-			msg = Message{Requests: []Request{request}}
+			msg = Message{Requests: append(requests, request)}
 		}
 	case '[':
 		msg, end, failure, err = readBatch(body, start)

@@ -382,3 +382,17 @@ func bigEscapedCall(size int) []byte {
 	n := (size - len(head) - len(tail)) / len(item)
 	return []byte(head + strings.Repeat(item, n) + tail)
 }
+
+// TestReadIntoLendsTheRequest checks that ReadInto puts a single request
+// in the memory it is lent and gives a batch a list of its own.
+func TestReadIntoLendsTheRequest(t *testing.T) {
+	var lent [1]Request
+	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`), lent[:])
+	if err != nil || len(msg.Requests) != 1 || &msg.Requests[0] != &lent[0] || lent[0].ToolName != "echo" {
+		t.Fatalf("ReadInto = %+v, %v; want the one request in the lent memory", msg, err)
+	}
+	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`), lent[:])
+	if err != nil || len(msg.Requests) != 2 || lent[0].ToolName != "echo" {
+		t.Fatalf("ReadInto(batch) = %+v, %v, lent %+v; want two requests and the lent memory untouched", msg, err, lent[0])
+	}
+}
