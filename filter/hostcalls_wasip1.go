@@ -233,7 +233,7 @@ var localReplyHeaders []byte
 var replyBodyBuffer []byte
 
 // maxKeptReplyBody bounds the memory kept between replies: a single
-// rejection's body is about 150 bytes; a large batch's is built afresh.
+// rejection's body is about 150 bytes; a large batch's is not kept.
 const maxKeptReplyBody = 4 << 10
 
 // replyBody returns an empty buffer to build a rejection's body in; pass
