@@ -158,15 +158,13 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 	}
 	calls := request.toolCalls()
 	incrementBy(s.metrics.rejected, calls)
-	seen := [len(s.metrics.rejectedByKind)]bool{}
-	if decision.QuotaExceeded {
-		// The kinds name quotas, not buckets: tools_call.rejected_quota
-		// counts these.
-		seen = [len(seen)]bool{true, true, true, true}
-	}
-	for kind := range seen {
-		if !seen[kind] && decision.Rejected.Has(bucket.Kind(kind)) {
-			incrementBy(s.metrics.rejectedByKind[kind], calls)
+	if !decision.QuotaExceeded {
+		// A quota's kinds name quotas, not buckets:
+		// tools_call.rejected_quota counts those.
+		for kind, counter := range s.metrics.rejectedByKind {
+			if decision.Rejected.Has(bucket.Kind(kind)) {
+				incrementBy(counter, calls)
+			}
 		}
 	}
 	if decision.Contended {

@@ -216,7 +216,7 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 // more than the limit) and examines it; it returns the body's size.
 func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if h.bodySize == 0 {
-		return h.settings.examine(nil, h.inspected.mirrored, &h.inspected.buffers), 0, nil
+		return h.examine(nil), 0, nil
 	}
 	body, status := requestBody(h.bodySize, h.settings.cfg.MaxRequestBodyBytes+1)
 	switch status {
@@ -229,13 +229,19 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
 		return examined{}, len(body), nil
 	}
-	return h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers), len(body), nil
+	return h.examine(body), len(body), nil
+}
+
+// examine examines body with the request's mirrored headers, in the
+// inspection's buffers.
+func (h *httpContext) examine(body []byte) examined {
+	return h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers)
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers))
+	return h.act(h.examine(body))
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
