@@ -370,18 +370,18 @@ type takeScratch struct {
 // takeWith is take with the memory of sc.
 func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) (Decision, error) {
 	reqs, err := l.prepare(nowNs, demands, sc.reqs[:0])
-	sc.reqs = reqs
 	if err != nil {
 		return Decision{}, err
 	}
+	sc.reqs = reqs
 	if len(reqs) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	entries := sc.entries[:0]
-	if cap(entries) < len(reqs) {
-		entries = make([]entry, 0, len(reqs))
+	// Room for every entry up front, so that reading never grows it.
+	if cap(sc.entries) < len(reqs) {
+		sc.entries = make([]entry, 0, len(reqs))
 	}
-	defer func() { sc.entries = entries }()
+	entries := sc.entries[:0]
 	for range l.opts.MaxAttempts {
 		entries, err = l.read(nowNs, reqs, entries[:0])
 		if err != nil {
