@@ -23,9 +23,11 @@ type callCounter struct {
 	// timed matches the functions whose inclusive time is measured too.
 	timed *regexp.Regexp
 	times map[string]*timedCalls
-	// sites counts heap allocations by allocating function (the first
-	// caller of runtime.mallocgc outside the runtime), when set.
-	sites map[string]*int64
+	// callersOf matches the functions whose calls are also counted by
+	// caller (the first function on the stack outside package runtime) in
+	// sites, when set.
+	callersOf *regexp.Regexp
+	sites     map[string]*int64
 }
 
 // timedCalls is the time spent in one function, callees included.
@@ -49,7 +51,8 @@ func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experiment
 		}
 		return timeListener{tc}
 	}
-	if !c.all && !isHostModule(def.ModuleName()) && name != "runtime.gcStart" && name != "runtime.mallocgc" {
+	byCaller := c.callersOf != nil && c.callersOf.MatchString(name)
+	if !c.all && !byCaller && !isHostModule(def.ModuleName()) && name != "runtime.gcStart" && name != "runtime.mallocgc" {
 		return nil
 	}
 	n, ok := c.counts[name]
@@ -57,20 +60,21 @@ func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experiment
 		n = new(int64)
 		c.counts[name] = n
 	}
-	if name == "runtime.mallocgc" && c.sites != nil {
-		return allocSiteListener{countListener{n}, c.sites}
+	if byCaller {
+		return callerListener{countListener{n}, c.sites}
 	}
 	return countListener{n}
 }
 
-// allocSiteListener counts runtime.mallocgc calls like countListener and
-// by the first function outside package runtime on the call stack.
-type allocSiteListener struct {
+// callerListener counts a function's calls like countListener, and by the
+// first function outside package runtime on the call stack (for
+// runtime.mallocgc, the function that allocated).
+type callerListener struct {
 	countListener
 	sites map[string]*int64
 }
 
-func (l allocSiteListener) Before(ctx context.Context, m api.Module, def api.FunctionDefinition, params []uint64, stack experimental.StackIterator) {
+func (l callerListener) Before(ctx context.Context, m api.Module, def api.FunctionDefinition, params []uint64, stack experimental.StackIterator) {
 	l.countListener.Before(ctx, m, def, params, stack)
 	site := "?"
 	for stack.Next() {
@@ -126,9 +130,12 @@ func (countListener) Abort(context.Context, api.Module, api.FunctionDefinition, 
 // (runtime.mallocgc calls) and garbage collections (runtime.gcStart
 // calls). The listener slows the module down, so its time means nothing;
 // the counts are exact. With BENCH_CALLS_ALL=1 it counts every function
-// of the module and logs (-v) the most called ones per request, a
-// profile by call count, which wazero's compiled code does not otherwise
-// give (Go's profiler sees it as one opaque frame). BENCH_TIME_FUNCS, a
+// of the module, reports their calls per request (func-calls/req) and
+// logs (-v) the most called ones, a profile by call count, which wazero's
+// compiled code does not otherwise give (Go's profiler sees it as one
+// opaque frame). BENCH_CALLERS_OF, a regular expression, names functions
+// whose calls are logged by caller: "^runtime\.mallocgc$" gives the
+// allocations by the function that made them. BENCH_TIME_FUNCS, a
 // regular expression, names functions (name-section names, such as
 // "jsonrpc.Read$") whose time, callees included, is logged per request:
 // only those functions are slowed down by the listener, so their times
@@ -151,7 +158,8 @@ func BenchmarkCallCounts(b *testing.B) {
 				counter := callCounters[key]
 				if counter == nil {
 					counter = &callCounter{all: all, counts: map[string]*int64{}, times: map[string]*timedCalls{}}
-					if os.Getenv("BENCH_ALLOC_SITES") != "" {
+					if expr := os.Getenv("BENCH_CALLERS_OF"); expr != "" {
+						counter.callersOf = regexp.MustCompile(expr)
 						counter.sites = map[string]*int64{}
 					}
 					if expr := os.Getenv("BENCH_TIME_FUNCS"); expr != "" {
@@ -192,7 +200,7 @@ func BenchmarkCallCounts(b *testing.B) {
 					name string
 					n    float64
 				}
-				var hostCalls float64
+				var hostCalls, funcCalls float64
 				var hosts, funcs []entry
 				for name := range counter.counts {
 					if module, _, ok := strings.Cut(name, "."); ok && isHostModule(module) {
@@ -202,7 +210,11 @@ func BenchmarkCallCounts(b *testing.B) {
 						}
 					} else if per(name) > 0 {
 						funcs = append(funcs, entry{name, per(name)})
+						funcCalls += per(name)
 					}
+				}
+				if all {
+					b.ReportMetric(funcCalls, "func-calls/req")
 				}
 				b.ReportMetric(hostCalls, "host-calls/req")
 				b.ReportMetric(per("runtime.mallocgc"), "mallocgc/req")
@@ -228,7 +240,7 @@ func BenchmarkCallCounts(b *testing.B) {
 				}
 				sort.Slice(sites, func(i, j int) bool { return sites[i].n > sites[j].n })
 				for _, e := range sites {
-					fmt.Fprintf(&sb, "\n  alloc %-59s %8.2f", e.name, e.n)
+					fmt.Fprintf(&sb, "\n  caller %-58s %8.2f", e.name, e.n)
 				}
 				var timed []string
 				for name := range counter.times {
