@@ -103,7 +103,7 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		h.hold(decision.Lease)
 		h.admit(request, decision, true)
 	case h.settings.cfg.DryRun:
-		incrementBy(m.dryRunRejected, request.toolCalls())
+		m.dryRunRejected.Increment(request.toolCalls())
 		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d limited calls (%s), retry after %ds",
 			len(request.calls), rejectedKinds(decision.Rejected), retryAfterSeconds(decision.RetryAfter))
 		h.admit(request, decision, true)
@@ -124,7 +124,7 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 func (h *httpContext) admit(request *examined, decision bucket.Decision, withHeaders bool) {
 	h.phase = phaseAdmitted
 	if decision.Allowed {
-		incrementBy(h.settings.metrics.admitted, request.toolCalls())
+		h.settings.metrics.admitted.Increment(request.toolCalls())
 		for _, call := range request.calls {
 			if call.tool != nil {
 				call.tool.admitted.Increment(1)
@@ -157,21 +157,21 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		return
 	}
 	calls := request.toolCalls()
-	incrementBy(s.metrics.rejected, calls)
+	s.metrics.rejected.Increment(calls)
 	if !decision.QuotaExceeded {
 		// A quota's kinds name quotas, not buckets:
 		// tools_call.rejected_quota counts those.
 		for kind, counter := range s.metrics.rejectedByKind {
 			if decision.Rejected.Has(bucket.Kind(kind)) {
-				incrementBy(counter, calls)
+				counter.Increment(calls)
 			}
 		}
 	}
 	if decision.Contended {
-		incrementBy(s.metrics.contended, calls)
+		s.metrics.contended.Increment(calls)
 	}
 	if decision.QuotaExceeded {
-		incrementBy(s.metrics.rejectedQuota, calls)
+		s.metrics.rejectedQuota.Increment(calls)
 	}
 	for _, call := range request.calls {
 		if call.tool != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
-
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
@@ -82,7 +80,7 @@ type localReply struct {
 	code    int
 	message string
 	// counter counts the reply.
-	counter proxywasm.MetricCounter
+	counter metricCounter
 }
 
 // examine reads a request body the way the MCP server will (package

@@ -81,3 +81,8 @@ func keepReplyBody([]byte) {}
 func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 	return proxywasm.SendHttpResponse(status, headers, body, -1)
 }
+
+// incrementMetric adds n to the counter id.
+func incrementMetric(id uint32, n uint64) {
+	proxywasm.MetricCounter(id).Increment(n)
+}

@@ -27,6 +27,9 @@ func hostGetBufferBytes(bufferType, start, maxSize uint32, returnData, returnSiz
 func hostSendLocalResponse(status uint32, detailsData unsafe.Pointer, detailsSize uint32,
 	bodyData unsafe.Pointer, bodySize uint32, headersData unsafe.Pointer, headersSize uint32, grpcStatus int32) uint32
 
+//go:wasmimport env proxy_increment_metric
+func hostIncrementMetric(metricID uint32, offset int64) uint32
+
 //go:wasmimport env proxy_get_shared_data
 func hostGetSharedData(keyData unsafe.Pointer, keySize uint32, returnData, returnSize, returnCAS unsafe.Pointer) uint32
 
@@ -258,4 +261,10 @@ func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 	}
 	return hostStatus(hostSendLocalResponse(status, nil, 0, bodyData, uint32(len(body)),
 		unsafe.Pointer(&localReplyHeaders[0]), uint32(len(localReplyHeaders)), -1)).err()
+}
+
+// incrementMetric adds n to the counter id; the host's refusal is
+// dropped (see metricCounter.Increment).
+func incrementMetric(id uint32, n uint64) {
+	hostIncrementMetric(id, int64(n))
 }

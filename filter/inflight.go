@@ -206,7 +206,7 @@ func (p *pluginContext) startLeaseRenewal(cfg *config.Config) {
 // flight ends, and a made-up wait would mislead clients that honour it.
 func (h *httpContext) rejectConcurrent(request *examined) types.Action {
 	s := h.settings
-	incrementBy(s.metrics.rejectedConcur, request.toolCalls())
+	s.metrics.rejectedConcur.Increment(request.toolCalls())
 	for _, call := range request.calls {
 		if call.tool != nil {
 			call.tool.rejected.Increment(1)

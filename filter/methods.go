@@ -1,8 +1,6 @@
 package filter
 
 import (
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
-
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
@@ -61,18 +59,9 @@ func namedLimits(entries []config.Named, prefix string, kind, userKind bucket.Ki
 			cost:     entry.Cost,
 			kind:     kind,
 			userKind: userKind,
-			admitted: proxywasm.DefineCounterMetric(entryPrefix + metricToolAdmitted),
-			rejected: proxywasm.DefineCounterMetric(entryPrefix + metricToolRejected),
+			admitted: defineCounter(entryPrefix + metricToolAdmitted),
+			rejected: defineCounter(entryPrefix + metricToolRejected),
 		}
 	}
 	return limits
-}
-
-// incrementBy adds n to a counter. Envoy refuses an increment of 0
-// (proxy_increment_metric answers BadArgument, on which the SDK panics),
-// and a request of other methods only has no tools/call to count.
-func incrementBy(counter proxywasm.MetricCounter, n uint64) {
-	if n > 0 {
-		counter.Increment(n)
-	}
 }

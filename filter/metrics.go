@@ -45,38 +45,56 @@ const (
 
 // metrics are the counters of one plugin context.
 type metrics struct {
-	admitted       proxywasm.MetricCounter
-	rejected       proxywasm.MetricCounter
-	rejectedByKind [bucket.KindUserTool + 1]proxywasm.MetricCounter
-	contended      proxywasm.MetricCounter
-	rejectedQuota  proxywasm.MetricCounter
-	rejectedConcur proxywasm.MetricCounter
-	dryRunRejected proxywasm.MetricCounter
-	invalid        proxywasm.MetricCounter
-	oversized      proxywasm.MetricCounter
-	headerMismatch proxywasm.MetricCounter
+	admitted       metricCounter
+	rejected       metricCounter
+	rejectedByKind [bucket.KindUserTool + 1]metricCounter
+	contended      metricCounter
+	rejectedQuota  metricCounter
+	rejectedConcur metricCounter
+	dryRunRejected metricCounter
+	invalid        metricCounter
+	oversized      metricCounter
+	headerMismatch metricCounter
 	// unsupportedEncoding counts requests refused with 415 because a
 	// charset, content coding or repeated header could make the server
 	// read their body differently.
-	unsupportedEncoding proxywasm.MetricCounter
+	unsupportedEncoding metricCounter
 	// identityMissing counts limited requests without a user identity
 	// refused (or, in a dry run, that would have been) under
 	// userIdentity.missing "reject".
-	identityMissing proxywasm.MetricCounter
-	userOverflow    proxywasm.MetricCounter
-	storeErrors     proxywasm.MetricCounter
+	identityMissing metricCounter
+	userOverflow    metricCounter
+	storeErrors     metricCounter
+}
+
+// metricCounter is a counter of the plugin: the host's id for it.
+type metricCounter uint32
+
+// defineCounter defines the counter name with the host.
+func defineCounter(name string) metricCounter {
+	return metricCounter(proxywasm.DefineCounterMetric(name))
+}
+
+// Increment adds n to the counter; an increment of 0 does nothing (Envoy
+// refuses it with BadArgument). A counter the host refuses to increment
+// stays as it was: counting never stops a request, where the SDK's
+// MetricCounter.Increment would panic and trap the VM.
+func (c metricCounter) Increment(n uint64) {
+	if n > 0 {
+		incrementMetric(uint32(c), n)
+	}
 }
 
 // defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
 // a counter across reconfigurations when its name is unchanged.
 func defineMetrics(prefix string) metrics {
-	define := func(name string) proxywasm.MetricCounter {
-		return proxywasm.DefineCounterMetric(prefix + name)
+	define := func(name string) metricCounter {
+		return defineCounter(prefix + name)
 	}
 	return metrics{
 		admitted: define(metricAdmitted),
 		rejected: define(metricRejected),
-		rejectedByKind: [...]proxywasm.MetricCounter{
+		rejectedByKind: [...]metricCounter{
 			bucket.KindShared:   define(metricRejectedShared),
 			bucket.KindTool:     define(metricRejectedTool),
 			bucket.KindUser:     define(metricRejectedUser),

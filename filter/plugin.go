@@ -82,8 +82,8 @@ type toolLimits struct {
 	quota, perUserQuota *bucket.Quota
 	// concurrency caps its calls in flight, or nil.
 	concurrency *config.Concurrency
-	admitted    proxywasm.MetricCounter
-	rejected    proxywasm.MetricCounter
+	admitted    metricCounter
+	rejected    metricCounter
 }
 
 // OnPluginStart implements types.PluginContext. It parses the plugin

@@ -144,21 +144,21 @@ func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int
 
 // redisObserver counts what the Redis limiter does.
 type redisObserver struct {
-	decisions, fallbacks proxywasm.MetricCounter
-	leaseErrors          proxywasm.MetricCounter
-	errors               [redis.NumErrorKinds]proxywasm.MetricCounter
+	decisions, fallbacks metricCounter
+	leaseErrors          metricCounter
+	errors               [redis.NumErrorKinds]metricCounter
 	latency              proxywasm.MetricHistogram
 }
 
 func newRedisObserver(prefix string) *redisObserver {
 	o := &redisObserver{
-		decisions:   proxywasm.DefineCounterMetric(prefix + metricRedisDecisions),
-		fallbacks:   proxywasm.DefineCounterMetric(prefix + metricRedisFallbacks),
-		leaseErrors: proxywasm.DefineCounterMetric(prefix + metricRedisLeaseErrs),
+		decisions:   defineCounter(prefix + metricRedisDecisions),
+		fallbacks:   defineCounter(prefix + metricRedisFallbacks),
+		leaseErrors: defineCounter(prefix + metricRedisLeaseErrs),
 		latency:     proxywasm.DefineHistogramMetric(prefix + metricRedisLatency),
 	}
 	for kind := range redis.NumErrorKinds {
-		o.errors[kind] = proxywasm.DefineCounterMetric(prefix + metricRedisErrors + kind.String())
+		o.errors[kind] = defineCounter(prefix + metricRedisErrors + kind.String())
 	}
 	return o
 }
