@@ -36,6 +36,12 @@ func (s hostStatus) err() error {
 	if s == statusOK {
 		return nil
 	}
+	return s.failure()
+}
+
+// failure is err of a status other than statusOK, apart so that err is
+// small enough to be inlined into every host call.
+func (s hostStatus) failure() error {
 	if err, ok := hostStatusErrors[s]; ok {
 		return err
 	}
