@@ -159,13 +159,14 @@ bench-buckets:
 
 # fuzz: every fuzz target for FUZZTIME each (their seed corpora,
 # testdata/fuzz/..., run in every `go test` anyway): the body reader, the
-# config parser and its syntax errors against encoding/json's, arbitrary
-# requests through the Go filter under the SDK's emulator (no panic, only
-# documented replies, no tools/call uncounted), source addresses against
-# net/netip, the bucket arithmetic against an exact rational token bucket,
-# key escaping, random interleavings of workers, webdis and RESP replies
-# to the Redis limiter, SHA-256 and HMAC against the standard library, and
-# the module's fmt against Go's.
+# error reply's copy of plain ids, the config parser and its syntax errors
+# against encoding/json's, arbitrary requests through the Go filter under
+# the SDK's emulator (no panic, only documented replies, no tools/call
+# uncounted), source addresses against net/netip, the bucket arithmetic
+# against an exact rational token bucket, key escaping, random
+# interleavings of workers, webdis and RESP replies to the Redis limiter,
+# SHA-256 and HMAC against the standard library, and the module's fmt
+# against Go's.
 FUZZTIME ?= 30s
 # FUZZTIME may be a duration or a count of inputs (`100000x`). CI uses a
 # count: with a duration, Go's fuzzing coordinator can end while a worker is
@@ -176,6 +177,7 @@ FUZZTIME ?= 30s
 FUZZFLAGS ?=
 fuzz:
 	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter/jsonrpc -run '^$$' -fuzz '^FuzzPlainID$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzSyntaxError$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)

@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
 )
 
 // appendErrorResponse appends the error response described at
@@ -36,12 +38,34 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 // appendIDMember appends `"id":<id>,` for an id ErrorResponse echoes
 // (id with its outer whitespace trimmed), nothing for one it leaves out.
 func appendIDMember(dst, id []byte) []byte {
-	if len(id) > 0 && string(id) != "null" && isJSONValue(id) {
+	switch {
+	case isPlainID(id):
+		dst = append(dst, `"id":`...)
+		dst = append(dst, id...)
+		dst = append(dst, ',')
+	case len(id) > 0 && string(id) != "null" && isJSONValue(id):
 		dst = append(dst, `"id":`...)
 		dst = appendCompact(dst, id)
 		dst = append(dst, ',')
 	}
 	return dst
+}
+
+// isPlainID reports whether id is a JSON number, or a string of printable
+// ASCII without escapes: the ids clients send, which are valid and compact
+// as they are, so appendIDMember copies them without validating them
+// again.
+func isPlainID(id []byte) bool {
+	if len(id) >= 2 && id[0] == '"' && id[len(id)-1] == '"' {
+		for _, c := range id[1 : len(id)-1] {
+			if c < ' ' || c > '~' || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	end, problem := jsonnum.End(id, 0)
+	return problem == jsonnum.OK && end == len(id)
 }
 
 // RateLimitReply writes the error responses of rate-limited requests for

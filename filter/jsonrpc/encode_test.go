@@ -156,3 +156,61 @@ func TestRateLimitReplyIsErrorResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestIsPlainID holds isPlainID to what appendIDMember did before it: an
+// id it accepts is a JSON value that compacts to itself.
+func TestIsPlainID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"1", true},
+		{"-0.5e3", true},
+		{"12345678901234567890123", true},
+		{`"a"`, true},
+		{`""`, true},
+		{`"req-1 ~ ok"`, true},
+		{"", false},
+		{"null", false},
+		{"true", false},
+		{"01", false},
+		{"1 ", false},
+		{"-", false},
+		{`"`, false},
+		{`"a\"b"`, false},
+		{`"a\u0041"`, false},
+		{`"é"`, false},
+		{"\"tab\there\"", false},
+		{`{"a":1}`, false},
+		{`[1]`, false},
+	}
+	for _, tt := range tests {
+		if got := isPlainID([]byte(tt.id)); got != tt.want {
+			t.Errorf("isPlainID(%q) = %t, want %t", tt.id, got, tt.want)
+		}
+		checkPlainID(t, []byte(tt.id))
+	}
+}
+
+// FuzzPlainID checks isPlainID on arbitrary ids (see checkPlainID).
+func FuzzPlainID(f *testing.F) {
+	for _, id := range []string{"1", `"a"`, "-0.5e3", `"a\"b"`, "01", `{"a":1}`} {
+		f.Add([]byte(id))
+	}
+	f.Fuzz(func(t *testing.T, id []byte) { checkPlainID(t, id) })
+}
+
+// checkPlainID fails when isPlainID accepts an id that is not a JSON
+// value, or one that compacting would change.
+func checkPlainID(t *testing.T, id []byte) {
+	t.Helper()
+	if !isPlainID(id) {
+		return
+	}
+	if string(id) == "null" || !isJSONValue(id) {
+		t.Fatalf("isPlainID(%q) but it is not a JSON value other than null", id)
+	}
+	if compact := appendCompact(nil, id); string(compact) != string(id) {
+		t.Fatalf("isPlainID(%q) but it compacts to %q", id, compact)
+	}
+}
