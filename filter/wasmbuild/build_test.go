@@ -1,7 +1,9 @@
 package wasmbuild
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +178,124 @@ func TestBuildRefusesDefaultGODEBUG(t *testing.T) {
 	wantError(t, err, "./filter/wasmbuild/testdata/godebug", `default GODEBUG "asynctimerchan=1"`, "//go:debug")
 	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
 		t.Errorf("Build wrote %s for a refused package (%v)", out, statErr)
+	}
+}
+
+// TestWriteOverlays checks the two -overlay files and their failure on a
+// GOROOT or a gjson whose code does not match.
+func TestWriteOverlays(t *testing.T) {
+	netpoll, goVersion := installedNetpoll(t)
+	gjson, gjsonVersion := requiredGJSON(t)
+	fakeGoroot := func(t *testing.T, content []byte) string {
+		root := t.TempDir()
+		writeFiles(t, root, map[string]string{
+			filepath.Join("src", filepath.FromSlash(NetpollFile)):     string(content),
+			filepath.Join("src", "fmt", "print.go"):                   "package fmt\n",
+			filepath.Join("src", "fmt", "scan.go"):                    "package fmt\n",
+			filepath.Join("src", "fmt", "print_test.go"):              "package fmt\n",
+			filepath.Join("src", "internal", "godebug", "godebug.go"): "package godebug\n",
+		})
+		return root
+	}
+	fakeGJSON := func(t *testing.T, content []byte) string {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{GJSONFile: string(content)})
+		return dir
+	}
+	readOverlay := func(t *testing.T, path string) map[string]string {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o struct{ Replace map[string]string }
+		if err := json.Unmarshal(data, &o); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return o.Replace
+	}
+	t.Run("matching runtime and gjson", func(t *testing.T) {
+		goroot, gjsonDir, work := fakeGoroot(t, netpoll), fakeGJSON(t, gjson), t.TempDir()
+		overlay, stock, err := writeOverlays(work, goroot, goVersion, gjsonDir, gjsonVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtimeFile := filepath.Join(goroot, "src", "runtime", "netpoll_wasip1.go")
+		gjsonFile := filepath.Join(gjsonDir, "gjson.go")
+		runtimePatched := filepath.Join(work, "_overlay", "netpoll_wasip1.go")
+		gjsonPatched := filepath.Join(work, "_overlay", "gjson.go")
+		fmtPrint, fmtScan := filepath.Join(goroot, "src", "fmt", "print.go"), filepath.Join(goroot, "src", "fmt", "scan.go")
+		fmtModule, fmtEmpty := filepath.Join(work, "_overlay", "fmt_module.go"), filepath.Join(work, "_overlay", "fmt_empty.go")
+		godebugFile, godebugModule := filepath.Join(goroot, "src", "internal", "godebug", "godebug.go"), filepath.Join(work, "_overlay", "godebug_module.go")
+		for _, c := range []struct {
+			path string
+			want map[string]string
+		}{
+			{overlay, map[string]string{runtimeFile: runtimePatched, gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty, godebugFile: godebugModule}},
+			{stock, map[string]string{gjsonFile: gjsonPatched, fmtPrint: fmtModule, fmtScan: fmtEmpty, godebugFile: godebugModule}},
+		} {
+			got := readOverlay(t, c.path)
+			if len(got) != len(c.want) {
+				t.Errorf("%s replaces %v, want %v", c.path, got, c.want)
+			}
+			for from, to := range c.want {
+				if got[from] != to {
+					t.Errorf("%s replaces %s with %q, want %s", c.path, from, got[from], to)
+				}
+			}
+		}
+		if data, err := os.ReadFile(runtimePatched); err != nil || !bytes.Contains(data, []byte("netpollENOSYS")) {
+			t.Errorf("%s is not the patched runtime file (%v)", runtimePatched, err)
+		}
+		if data, err := os.ReadFile(gjsonPatched); err != nil || !bytes.Contains(data, []byte(gjsonInitReplacement)) {
+			t.Errorf("%s is not the patched gjson file (%v)", gjsonPatched, err)
+		}
+		if data, err := os.ReadFile(fmtModule); err != nil || !bytes.Contains(data, []byte("\npackage fmt\n")) || !bytes.Contains(data, []byte("func Errorf(")) {
+			t.Errorf("%s is not the module's fmt (%v)", fmtModule, err)
+		}
+		if data, err := os.ReadFile(godebugModule); err != nil || !bytes.Contains(data, []byte("\npackage godebug\n")) || !bytes.Contains(data, []byte("func (s *Setting) Value(")) {
+			t.Errorf("%s is not the module's internal/godebug (%v)", godebugModule, err)
+		}
+	})
+	for _, p := range StdPackages {
+		t.Run("no "+p.Dir, func(t *testing.T) {
+			goroot := fakeGoroot(t, netpoll)
+			dir := filepath.Join(goroot, "src", filepath.FromSlash(p.Dir))
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := writeOverlays(t.TempDir(), goroot, goVersion, fakeGJSON(t, gjson), gjsonVersion)
+			wantError(t, err, p.Dir+" patch", dir)
+		})
+	}
+	t.Run("other runtime", func(t *testing.T) {
+		goroot := fakeGoroot(t, []byte("package runtime\n"))
+		_, _, err := writeOverlays(t.TempDir(), goroot, "go9.99", fakeGJSON(t, gjson), gjsonVersion)
+		wantError(t, err, "runtime patch does not apply", "go9.99", filepath.Join(goroot, "src", "runtime", "netpoll_wasip1.go"))
+	})
+	t.Run("other gjson", func(t *testing.T) {
+		gjsonDir := fakeGJSON(t, []byte("package gjson\n"))
+		_, _, err := writeOverlays(t.TempDir(), fakeGoroot(t, netpoll), goVersion, gjsonDir, "v9.99.0")
+		wantError(t, err, "gjson patch does not apply", "v9.99.0", filepath.Join(gjsonDir, "gjson.go"))
+	})
+	t.Run("no runtime", func(t *testing.T) {
+		_, _, err := writeOverlays(t.TempDir(), t.TempDir(), "go9.99", fakeGJSON(t, gjson), gjsonVersion)
+		wantError(t, err, "netpoll_wasip1.go")
+	})
+	t.Run("no gjson", func(t *testing.T) {
+		_, _, err := writeOverlays(t.TempDir(), fakeGoroot(t, netpoll), goVersion, t.TempDir(), gjsonVersion)
+		wantError(t, err, "gjson.go")
+	})
+}
+
+// wantError fails unless err mentions every one of wants.
+func wantError(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
 	}
 }
