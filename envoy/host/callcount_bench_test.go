@@ -67,8 +67,8 @@ func (c *callCounter) NewFunctionListener(def api.FunctionDefinition) experiment
 }
 
 // callerListener counts a function's calls like countListener, and by the
-// first function outside package runtime on the call stack (for
-// runtime.mallocgc, the function that allocated).
+// first function outside Go's runtime that called it, directly or through
+// the runtime (for runtime.mallocgc, the function that allocated).
 type callerListener struct {
 	countListener
 	sites map[string]*int64
@@ -77,8 +77,9 @@ type callerListener struct {
 func (l callerListener) Before(ctx context.Context, m api.Module, def api.FunctionDefinition, params []uint64, stack experimental.StackIterator) {
 	l.countListener.Before(ctx, m, def, params, stack)
 	site := "?"
+	stack.Next() // the function itself
 	for stack.Next() {
-		if name := stack.Function().Definition().Name(); !strings.HasPrefix(name, "runtime.") {
+		if name := stack.Function().Definition().Name(); !isRuntimeFunction(name) {
 			site = name
 			break
 		}
@@ -89,6 +90,12 @@ func (l callerListener) Before(ctx context.Context, m api.Module, def api.Functi
 		l.sites[site] = n
 	}
 	*n++
+}
+
+// isRuntimeFunction reports whether the name-section name is of Go's
+// runtime (package runtime or internal/runtime/...).
+func isRuntimeFunction(name string) bool {
+	return strings.HasPrefix(name, "runtime.") || strings.HasPrefix(name, "internal_runtime_")
 }
 
 func isHostModule(name string) bool {
