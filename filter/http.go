@@ -101,8 +101,10 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		method, found = headers.get(":method")
 	}
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
-	// upper-case them; inspecting "post" too costs nothing.
-	if !found || !strings.EqualFold(method, "POST") {
+	// upper-case them; inspecting "post" too costs nothing. (The length
+	// first: in the VM the comparison is a call, and most streams are the
+	// GET of the SSE stream.)
+	if !found || len(method) != len("POST") || !strings.EqualFold(method, "POST") {
 		return types.ActionContinue
 	}
 	if endOfStream {
