@@ -371,7 +371,7 @@ func classify(name []byte, want []string) (index int, exact bool) {
 	for i, w := range want {
 		// The first byte first: comparing two names of one length is a
 		// function call in the VM.
-		if len(name) == len(w) && name[0] == w[0] && string(name) == w {
+		if len(name) == len(w) && (len(w) == 0 || name[0] == w[0]) && string(name) == w {
 			return i, true
 		}
 	}
