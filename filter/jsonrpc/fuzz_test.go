@@ -244,7 +244,10 @@ func checkAgreement(t *testing.T, element json.RawMessage, request Request) {
 			Name any `json:"name"`
 			URI  any `json:"uri"`
 		}
-		if err := json.Unmarshal(asStruct.Params, &fields); err != nil {
+		// UseNumber, as for the map: a name of 1e400 is valid JSON.
+		decoder := json.NewDecoder(bytes.NewReader(asStruct.Params))
+		decoder.UseNumber()
+		if err := decoder.Decode(&fields); err != nil {
 			t.Fatalf("decoding params %q: %v", asStruct.Params, err)
 		}
 		value := fields.Name
