@@ -88,3 +88,9 @@ func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 func incrementMetric(id uint32, n uint64) {
 	proxywasm.MetricCounter(id).Increment(n)
 }
+
+// recordMetric records value in the histogram id (the emulator refuses no
+// value of a defined histogram).
+func recordMetric(id uint32, value uint64) {
+	proxywasm.MetricHistogram(id).Record(value)
+}

@@ -30,6 +30,9 @@ func hostSendLocalResponse(status uint32, detailsData unsafe.Pointer, detailsSiz
 //go:wasmimport env proxy_increment_metric
 func hostIncrementMetric(metricID uint32, offset int64) uint32
 
+//go:wasmimport env proxy_record_metric
+func hostRecordMetric(metricID uint32, value uint64) uint32
+
 //go:wasmimport env proxy_get_shared_data
 func hostGetSharedData(keyData unsafe.Pointer, keySize uint32, returnData, returnSize, returnCAS unsafe.Pointer) uint32
 
@@ -267,4 +270,10 @@ func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 // dropped (see metricCounter.Increment).
 func incrementMetric(id uint32, n uint64) {
 	hostIncrementMetric(id, int64(n))
+}
+
+// recordMetric records value in the histogram id; the host's refusal is
+// dropped (see metricHistogram.Record).
+func recordMetric(id uint32, value uint64) {
+	hostRecordMetric(id, value)
 }

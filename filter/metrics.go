@@ -85,6 +85,20 @@ func (c metricCounter) Increment(n uint64) {
 	}
 }
 
+// metricHistogram is a histogram of the plugin: the host's id for it.
+type metricHistogram uint32
+
+// defineHistogram defines the histogram name with the host.
+func defineHistogram(name string) metricHistogram {
+	return metricHistogram(proxywasm.DefineHistogramMetric(name))
+}
+
+// Record adds value to the histogram. A value the host refuses is
+// dropped, as a counter's increment is.
+func (h metricHistogram) Record(value uint64) {
+	recordMetric(uint32(h), value)
+}
+
 // defineMetrics defines the plugin-wide counters under prefix. Envoy keeps
 // a counter across reconfigurations when its name is unchanged.
 func defineMetrics(prefix string) metrics {

@@ -147,7 +147,7 @@ type redisObserver struct {
 	decisions, fallbacks metricCounter
 	leaseErrors          metricCounter
 	errors               [redis.NumErrorKinds]metricCounter
-	latency              proxywasm.MetricHistogram
+	latency              metricHistogram
 }
 
 func newRedisObserver(prefix string) *redisObserver {
@@ -155,7 +155,7 @@ func newRedisObserver(prefix string) *redisObserver {
 		decisions:   defineCounter(prefix + metricRedisDecisions),
 		fallbacks:   defineCounter(prefix + metricRedisFallbacks),
 		leaseErrors: defineCounter(prefix + metricRedisLeaseErrs),
-		latency:     proxywasm.DefineHistogramMetric(prefix + metricRedisLatency),
+		latency:     defineHistogram(prefix + metricRedisLatency),
 	}
 	for kind := range redis.NumErrorKinds {
 		o.errors[kind] = defineCounter(prefix + metricRedisErrors + kind.String())
