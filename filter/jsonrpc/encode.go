@@ -38,17 +38,17 @@ func appendErrorResponse(dst, id []byte, code int, message string, data []byte) 
 // appendIDMember appends `"id":<id>,` for an id ErrorResponse echoes
 // (id with its outer whitespace trimmed), nothing for one it leaves out.
 func appendIDMember(dst, id []byte) []byte {
-	switch {
-	case isPlainID(id):
-		dst = append(dst, `"id":`...)
-		dst = append(dst, id...)
-		dst = append(dst, ',')
-	case len(id) > 0 && string(id) != "null" && isJSONValue(id):
-		dst = append(dst, `"id":`...)
-		dst = appendCompact(dst, id)
-		dst = append(dst, ',')
+	plain := isPlainID(id)
+	if !plain && (len(id) == 0 || string(id) == "null" || !isJSONValue(id)) {
+		return dst
 	}
-	return dst
+	dst = append(dst, `"id":`...)
+	if plain {
+		dst = append(dst, id...)
+	} else {
+		dst = appendCompact(dst, id)
+	}
+	return append(dst, ',')
 }
 
 // isPlainID reports whether id is a JSON number, or a string of printable
