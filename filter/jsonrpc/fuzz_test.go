@@ -152,16 +152,21 @@ func checkRefusal(t *testing.T, err error) {
 	}
 }
 
+// decodeKeepingNumbers decodes data into v with encoding/json, numbers
+// as json.Number: a huge number (1e400) is valid JSON that does not fit a
+// float64.
+func decodeKeepingNumbers(data []byte, v any) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.UseNumber()
+	return decoder.Decode(v)
+}
+
 // checkAgreement compares what Read reported for one message with what
 // other parsers read in it.
 func checkAgreement(t *testing.T, element json.RawMessage, request Request) {
 	// encoding/json into a map: exact names, last duplicate wins.
-	// UseNumber: a huge number (an id of 1e400) is valid JSON that does
-	// not fit a float64.
 	var asMap map[string]any
-	decoder := json.NewDecoder(bytes.NewReader(element))
-	decoder.UseNumber()
-	if err := decoder.Decode(&asMap); err != nil {
+	if err := decodeKeepingNumbers(element, &asMap); err != nil {
 		t.Fatalf("Read accepted message %q, encoding/json cannot decode it into a map: %v", element, err)
 	}
 	mapMethod, _ := asMap["method"].(string)
@@ -244,10 +249,7 @@ func checkAgreement(t *testing.T, element json.RawMessage, request Request) {
 			Name any `json:"name"`
 			URI  any `json:"uri"`
 		}
-		// UseNumber, as for the map: a name of 1e400 is valid JSON.
-		decoder := json.NewDecoder(bytes.NewReader(asStruct.Params))
-		decoder.UseNumber()
-		if err := decoder.Decode(&fields); err != nil {
+		if err := decodeKeepingNumbers(asStruct.Params, &fields); err != nil {
 			t.Fatalf("decoding params %q: %v", asStruct.Params, err)
 		}
 		value := fields.Name
