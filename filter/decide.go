@@ -129,7 +129,7 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 			// r.ID is already a copy (jsonrpc.Request.ID).
 			request.replyIDs = append(request.replyIDs, r.ID)
 		}
-		if r.Method != jsonrpc.MethodToolsCall {
+		if !r.IsToolsCall() {
 			if call, limited := s.otherCall(r); limited {
 				request.calls = append(request.calls, call)
 			}

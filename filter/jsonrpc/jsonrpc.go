@@ -32,6 +32,11 @@ type Request struct {
 	HasName bool
 }
 
+// IsToolsCall reports whether r calls a tool. Callers ask it of every
+// request: unlike comparing Method with ==, it makes no function call in
+// a Wasm VM (see sameText).
+func (r *Request) IsToolsCall() bool { return sameText(r.Method, MethodToolsCall) }
+
 // Message is one request body: a single request, or a batch.
 type Message struct {
 	Batch    bool

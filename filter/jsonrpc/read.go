@@ -57,7 +57,7 @@ func read(body []byte, requests []Request) (Message, *Error) {
 	switch {
 	case start == len(body):
 		return Message{}, parseError("the body is empty")
-	case bytes.HasPrefix(body, byteOrderMark):
+	case len(body) >= len(byteOrderMark) && sameText(body[:len(byteOrderMark)], byteOrderMark):
 		// RFC 8259, section 8.1: senders MUST NOT add a byte order mark,
 		// receivers MAY ignore it; some servers skip it, others fail.
 		return Message{}, parseError("the body starts with a byte order mark")
@@ -237,23 +237,42 @@ func scanInnerObject(body []byte, start, depth int, scan *objectScan) (int, scan
 }
 
 // classify decodes the name of m, finds it in scan.want (its index and
-// whether it matches exactly; -1 when it is not there) and records what
-// makes it ambiguous.
+// whether it matches exactly, after unescaping, or only resembles it; -1
+// when it is neither) and records what makes it ambiguous.
 func (scan *objectScan) classify(body []byte, m member, names *nameSet) (known int, exact bool) {
-	name, p := decodeString(body[m.name.start:m.name.end], nil)
-	if p != stringOK {
-		scan.setProblem("a member name " + p.describe())
-		return -1, false
-	}
-	known, exact = classify(name, scan.want)
-	switch {
-	case names.add(name):
-		if known >= 0 && exact {
-			scan.setProblem(`duplicate member "` + scan.want[known] + `"`)
-		} else {
-			scan.setProblem("duplicate member name")
+	name := body[m.name.start:m.name.end]
+	if !m.plainName {
+		var p stringProblem
+		if name, p = decodeString(name, nil); p != stringOK {
+			scan.setProblem("a member name " + p.describe())
+			return -1, false
 		}
-	case known >= 0 && !exact:
+	}
+	known, exact = -1, false
+	for i, w := range scan.want {
+		if sameText(name, w) {
+			known, exact = i, true
+			break
+		}
+	}
+	if known < 0 {
+		for i, w := range scan.want {
+			if len(name) >= len(w) && mayResemble(name[0], w[0]) && resembles(name, w) {
+				known = i
+				break
+			}
+		}
+	}
+	// A name of want is counted in seen (by record), any other is kept
+	// in names.
+	switch {
+	case exact:
+		if scan.seen[known].count > 0 {
+			scan.setProblem(`duplicate member "` + scan.want[known] + `"`)
+		}
+	case names.add(name):
+		scan.setProblem("duplicate member name")
+	case known >= 0:
 		scan.seen[known].resembling = true
 		scan.setProblem(`a member name differs from "` + scan.want[known] + `" only in case, '-' or '_'`)
 	}
@@ -312,15 +331,16 @@ func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Err
 		return Request{}, end, scanOK, err
 	}
 	request.Method = internMethod(decoded)
-	if request.Method != MethodToolsCall && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
+	toolsCall := sameText(request.Method, MethodToolsCall)
+	if !toolsCall && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
 		return Request{}, end, scanOK, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
 	}
 	var nameMember int
 	var namePath string
-	switch request.Method {
-	case MethodToolsCall, methodPromptsGet:
+	switch {
+	case toolsCall || sameText(request.Method, methodPromptsGet):
 		nameMember, namePath = paramName, "params.name"
-	case methodResourcesRead:
+	case sameText(request.Method, methodResourcesRead):
 		nameMember, namePath = paramURI, "params.uri"
 	default:
 		return request, end, scanOK, nil
@@ -342,7 +362,7 @@ func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Err
 		return Request{}, end, scanOK, err
 	}
 	request.Name, request.HasName = string(decoded), true
-	if request.Method == MethodToolsCall {
+	if toolsCall {
 		request.ToolName, request.HasToolName = request.Name, true
 	}
 	return request, end, scanOK, nil
@@ -365,54 +385,32 @@ func stringMember(body []byte, value span, what string, id, scratch []byte) ([]b
 	return decoded, nil
 }
 
-// classify finds name in want: its index and whether it matches exactly
-// (after unescaping), or only resembles it; -1 when it is neither.
-func classify(name []byte, want []string) (index int, exact bool) {
-	for i, w := range want {
-		// The first byte first: comparing two names of one length is a
-		// function call in the VM.
-		if len(name) == len(w) && (len(w) == 0 || name[0] == w[0]) && string(name) == w {
-			return i, true
-		}
-	}
-	for i, w := range want {
-		if len(name) >= len(w) && resembles(name, w) {
-			return i, false
-		}
-	}
-	return -1, false
-}
-
 // internMethod returns the MCP method names as constants, so reading them
 // allocates nothing, and copies any other name.
 func internMethod(method []byte) string {
-	switch string(method) {
-	case MethodToolsCall:
-		return MethodToolsCall
-	case "tools/list":
-		return "tools/list"
-	case "initialize":
-		return "initialize"
-	case "notifications/initialized":
-		return "notifications/initialized"
-	case "ping":
-		return "ping"
-	case methodPromptsGet:
-		return methodPromptsGet
-	case "prompts/list":
-		return "prompts/list"
-	case methodResourcesRead:
-		return methodResourcesRead
-	case "resources/list":
-		return "resources/list"
-	case "resources/templates/list":
-		return "resources/templates/list"
-	case "notifications/cancelled":
-		return "notifications/cancelled"
-	case "notifications/progress":
-		return "notifications/progress"
+	for _, known := range knownMethods {
+		if sameText(method, known) {
+			return known
+		}
 	}
 	return string(method)
+}
+
+// knownMethods are the methods internMethod returns without a copy, the
+// most frequent first.
+var knownMethods = [...]string{
+	MethodToolsCall,
+	"tools/list",
+	"initialize",
+	"notifications/initialized",
+	"ping",
+	methodPromptsGet,
+	"prompts/list",
+	methodResourcesRead,
+	"resources/list",
+	"resources/templates/list",
+	"notifications/cancelled",
+	"notifications/progress",
 }
 
 // kindOf names the kind of JSON value that starts with c.
@@ -449,7 +447,7 @@ func (s *nameSet) add(name []byte) (duplicate bool) {
 		return duplicate
 	}
 	for _, seen := range s.small[:s.n] {
-		if bytes.Equal(seen, name) {
+		if sameText(name, seen) {
 			return true
 		}
 	}

@@ -73,6 +73,22 @@ func stringEnd(data []byte, start int) int {
 	return len(data)
 }
 
+// sameText reports whether a and b hold the same bytes. Unlike ==, it is
+// a loop the compiler inlines: in a Wasm VM, == on two strings of one
+// length calls runtime.memequal and memeqbody, and a Go call costs more
+// there than comparing the few bytes of a member or method name.
+func sameText[A, B ~[]byte | ~string](a A, b B) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // isSpace reports JSON's insignificant whitespace (RFC 8259, section 2).
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
@@ -213,7 +229,28 @@ func skipValue(data []byte, start, depth int) (int, scanFailure) {
 		var ok bool
 		switch c := data[i]; {
 		case c == '"':
-			i, ok = validString(data, i)
+			// A short plain string (most values) in the loop here; any
+			// other through validString, which crosses a long string
+			// sixteen bytes a step. In a Wasm VM a call costs more than
+			// the bytes of a short string.
+			end, plain := plainStringEnd(data[:min(len(data), i+shortString)], i)
+			if plain {
+				i, ok = end, true
+			} else {
+				i, ok = validString(data, i)
+			}
+		case '1' <= c && c <= '9':
+			// An integer (most ids) in the loop here too; a number with
+			// a fraction or an exponent through validNumber.
+			end := i + 1
+			for end < len(data) && isDigit(data[end]) {
+				end++
+			}
+			if end < len(data) && (data[end] == '.' || data[end] == 'e' || data[end] == 'E') {
+				i, ok = validNumber(data, i)
+			} else {
+				i, ok = end, true
+			}
 		case c == '{' || c == '[':
 			if depth+open+1 > MaxDepth {
 				return i, scanTooDeep
@@ -284,24 +321,48 @@ func skipValue(data []byte, start, depth int) (int, scanFailure) {
 // after it, and returns the index of the member's value (whitespace
 // skipped).
 func validMemberName(data []byte, i int) (int, bool) {
-	_, valueStart, ok := validMember(data, i)
+	_, valueStart, _, ok := validMember(data, i)
 	return valueStart, ok
 }
 
 // validMember is validMemberName that also returns the index just past
-// the name's closing quote.
-func validMember(data []byte, i int) (nameEnd, valueStart int, ok bool) {
+// the name's closing quote, and whether the name is plain (see
+// plainStringEnd).
+func validMember(data []byte, i int) (nameEnd, valueStart int, plain, ok bool) {
 	if i >= len(data) || data[i] != '"' {
-		return i, i, false
+		return i, i, false, false
 	}
-	if nameEnd, ok = validString(data, i); !ok {
-		return nameEnd, nameEnd, false
+	// Nearly every member name is plain, and the loop over it is inlined:
+	// validString is a call, which in a Wasm VM costs more than the loop.
+	if nameEnd, plain = plainStringEnd(data, i); !plain {
+		if nameEnd, ok = validString(data, i); !ok {
+			return nameEnd, nameEnd, false, false
+		}
 	}
 	i = skipSpace(data, nameEnd)
 	if i >= len(data) || data[i] != ':' {
-		return nameEnd, i, false
+		return nameEnd, i, plain, false
 	}
-	return nameEnd, skipSpace(data, i+1), true
+	return nameEnd, skipSpace(data, i+1), plain, true
+}
+
+// shortString bounds the strings skipValue reads with plainStringEnd.
+const shortString = 64
+
+// plainStringEnd returns the index just past the string whose opening
+// quote is at data[start] when the string is plain: printable ASCII
+// without escapes, which is valid JSON and decodes to itself. It returns
+// false for any other string (which may still be valid).
+func plainStringEnd(data []byte, start int) (int, bool) {
+	for i := start + 1; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20 || c == '\\' || c >= utf8.RuneSelf:
+			return i, false
+		}
+	}
+	return len(data), false
 }
 
 // span is a half-open byte range [start, end) of the body.
@@ -311,6 +372,7 @@ type span struct{ start, end int }
 // quotes, still escaped) and where its value starts.
 type member struct {
 	name       span
+	plainName  bool // the name is plain (see plainStringEnd): no need to decode it
 	valueStart int
 }
 
@@ -367,14 +429,27 @@ func (it *objectIter) next() (member, bool) {
 		it.failure = scanInvalid
 		return member{}, false
 	}
-	nameEnd, valueStart, ok := validMember(data, i)
-	if !ok || valueStart >= len(data) {
+	// A plain name and its colon in the loops here (most members), any
+	// other through validMember: in a Wasm VM a call costs more than
+	// the bytes of a name.
+	nameEnd, plain := plainStringEnd(data, i)
+	valueStart := skipSpace(data, nameEnd)
+	if plain && valueStart < len(data) && data[valueStart] == ':' {
+		valueStart = skipSpace(data, valueStart+1)
+	} else {
+		var ok bool
+		if nameEnd, valueStart, plain, ok = validMember(data, i); !ok {
+			it.failure = scanInvalid
+			return member{}, false
+		}
+	}
+	if valueStart >= len(data) {
 		it.failure = scanInvalid
 		return member{}, false
 	}
 	it.started = true
 	it.i = valueStart
-	return member{name: span{i + 1, nameEnd - 1}, valueStart: valueStart}, true
+	return member{name: span{i + 1, nameEnd - 1}, plainName: plain, valueStart: valueStart}, true
 }
 
 // skipValue validates the value of the member next returned and returns
@@ -562,6 +637,14 @@ func resembles(name []byte, want string) bool {
 		j++
 	}
 	return j == len(want)
+}
+
+// mayResemble is a quick test of the first byte of a name that resembles
+// want: false only when resembles(name, want) is false. want0 is a
+// lower-case ASCII letter; ASCII letters differ from their other case in
+// bit 0x20 alone.
+func mayResemble(name0, want0 byte) bool {
+	return name0 == '-' || name0 == '_' || name0 >= utf8.RuneSelf || name0|0x20 == want0
 }
 
 // foldsTo reports whether r is want under Unicode simple case folding.

@@ -211,3 +211,115 @@ func TestFoldsTo(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainStringEnd holds plainStringEnd to its definition on every
+// string of up to two bytes (each byte value at each place): where it says
+// plain, validString ends the string at the same index and decodeString
+// returns the text unchanged; where it says not plain, the text has a
+// byte outside printable ASCII or a backslash, or no closing quote.
+func TestPlainStringEnd(t *testing.T) {
+	check := func(text []byte) {
+		t.Helper()
+		end, plain := plainStringEnd(text, 0)
+		validEnd, valid := validString(text, 0)
+		if plain {
+			decoded, problem := decodeString(text[1:end-1], nil)
+			if !valid || end != validEnd || problem != stringOK || string(decoded) != string(text[1:end-1]) {
+				t.Errorf("plainStringEnd(%q) = %d, plain; validString %d, %v; decoded %q, %v",
+					text, end, validEnd, valid, decoded, problem)
+			}
+			return
+		}
+		closed := false
+		for _, c := range text[1:] {
+			if c == '"' {
+				closed = true
+				break
+			}
+			if c < 0x20 || c == '\\' || c >= 0x80 {
+				return // not plain, rightly
+			}
+		}
+		if closed {
+			t.Errorf("plainStringEnd(%q) = %d, not plain", text, end)
+		}
+	}
+	for a := 0; a < 256; a++ {
+		check([]byte{'"', byte(a)})
+		for b := 0; b < 256; b++ {
+			check([]byte{'"', byte(a), byte(b)})
+		}
+	}
+	if end, plain := plainStringEnd([]byte(`"method":`), 0); end != 8 || !plain {
+		t.Errorf(`plainStringEnd("method") = %d, %v; want 8, plain`, end, plain)
+	}
+}
+
+// TestSkipValueShortForms holds skipValue's loops for short plain strings
+// and integers to validString and validNumber, around the length at
+// which it hands a string to validString.
+func TestSkipValueShortForms(t *testing.T) {
+	var values []string
+	for _, n := range []int{0, 1, shortString - 3, shortString - 2, shortString - 1, shortString, shortString + 5} {
+		for _, inside := range []string{"a", "é", `\n`, "\x01"} {
+			values = append(values, `"`+strings.Repeat(inside, n)+`"`, `"`+strings.Repeat(inside, n))
+		}
+	}
+	values = append(values, "1", "19", "123456789012345678901234567890", "1.5", "1e3", "1E+3", "1.", "1e", "12x", "10", "9-")
+	for _, v := range values {
+		for _, after := range []string{"", ",", "}"} {
+			text := []byte(v + after)
+			end, failure := skipValue(text, 0, 0)
+			var wantEnd int
+			var ok bool
+			if text[0] == '"' {
+				wantEnd, ok = validString(text, 0)
+			} else {
+				wantEnd, ok = validNumber(text, 0)
+			}
+			if (failure == scanOK) != ok || ok && end != wantEnd {
+				t.Errorf("skipValue(%q) = %d, %v; want %d, %v", text, end, failure, wantEnd, ok)
+			}
+		}
+	}
+}
+
+// TestMayResemble checks that mayResemble refuses no first byte of a name
+// that resembles a member Read looks for.
+func TestMayResemble(t *testing.T) {
+	for _, want := range append(requestMembers[:], paramsMembers[:]...) {
+		for c := 0; c < 256; c++ {
+			name := append([]byte{byte(c)}, want[1:]...)
+			if resembles(name, want) && !mayResemble(byte(c), want[0]) {
+				t.Errorf("mayResemble(%q, %q) = false, but %q resembles %q", byte(c), want[0], name, want)
+			}
+		}
+		for _, name := range []string{"_" + want, "-" + want, strings.ToUpper(want), "ſ" + want[1:], "K" + want[1:]} {
+			if resembles([]byte(name), want) && !mayResemble(name[0], want[0]) {
+				t.Errorf("mayResemble refuses %q for %q", name, want)
+			}
+		}
+	}
+}
+
+func TestSameText(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"", "", true},
+		{"tools/call", "tools/call", true},
+		{"tools/call", "tools/list", false},
+		{"tools/call", "tools/cal", false},
+		{"Tools/call", "tools/call", false},
+		{"a\x00", "a", false},
+	}
+	for _, tt := range tests {
+		if got := sameText(tt.a, tt.b); got != tt.same {
+			t.Errorf("sameText(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+		if got := sameText([]byte(tt.a), tt.b); got != tt.same {
+			t.Errorf("sameText([]byte(%q), %q) = %v, want %v", tt.a, tt.b, got, tt.same)
+		}
+	}
+}
