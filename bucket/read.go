@@ -28,10 +28,11 @@ func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry
 func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, error) {
 	e := entry{req: r, key: key}
 	value, cas, err := l.store.Get(key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return e, nil
-	case err != nil:
+	if err != nil {
+		// errors.Is only then: in a Wasm VM it is a call.
+		if errors.Is(err, ErrNotFound) {
+			return e, nil
+		}
 		return entry{}, fmt.Errorf("bucket: read %s: %w", key, err)
 	}
 	e.exists, e.cas = true, cas
@@ -71,7 +72,7 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []sl
 			continue
 		}
 		value, cas, err := l.store.Get(key)
-		if errors.Is(err, ErrNotFound) {
+		if err != nil && errors.Is(err, ErrNotFound) {
 			if !claim.found {
 				claim = claimable{slotRef: slotRef{key: key}, found: true}
 			}

@@ -87,8 +87,9 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		m.userOverflow.Increment(1)
 	}
 	switch {
-	case errors.Is(err, bucket.ErrStoreUnavailable):
-		// Redis could not decide and failureMode is "closed".
+	case err != nil && errors.Is(err, bucket.ErrStoreUnavailable):
+		// Redis could not decide and failureMode is "closed". (err is
+		// tested first: errors.Is is a call in the VM.)
 		proxywasm.LogWarnf("mcp-ratelimit: limiter unavailable, request refused: %v", err)
 		h.unavailable(request)
 		return

@@ -77,18 +77,16 @@ func checkBodyEncoding(headers [][2]string) bodyEncodingProblem {
 	}
 	for _, header := range headers {
 		name, value := header[0], header[1]
-		// The three names differ in length: comparing lengths first spares
-		// a case-insensitive comparison for almost every header.
 		switch {
-		case len(name) == len("content-type") && strings.EqualFold(name, "content-type"):
+		case equalFoldASCII(name, "content-type"):
 			contentTypes++
 			note(checkContentType(value))
-		case len(name) == len("content-encoding") && strings.EqualFold(name, "content-encoding"):
+		case equalFoldASCII(name, "content-encoding"):
 			contentEncodings++
 			if v := trimOWS(value); v != "" && !strings.EqualFold(v, "identity") {
 				note(encodingContent)
 			}
-		case len(name) == len("transfer-encoding") && strings.EqualFold(name, "transfer-encoding"):
+		case equalFoldASCII(name, "transfer-encoding"):
 			if !strings.EqualFold(trimOWS(value), "chunked") {
 				note(encodingTransfer)
 			}
@@ -205,7 +203,18 @@ func isQuotedPairChar(c byte) bool {
 }
 
 // trimOWS drops optional whitespace (SP and HTAB) at both ends.
-func trimOWS(s string) string { return strings.Trim(s, " \t") }
+func trimOWS(s string) string {
+	s = trimLeftOWS(s)
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 // trimLeftOWS drops optional whitespace at the start.
-func trimLeftOWS(s string) string { return strings.TrimLeft(s, " \t") }
+func trimLeftOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}

@@ -98,31 +98,29 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		method, found = value, status == statusOK
 	} else {
 		headers = fetchRequestHeaders()
-		method, found = headers.get(":method")
+		method, found = headers.value(knownMethod)
 	}
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
-	// upper-case them; inspecting "post" too costs nothing. (The length
-	// first: in the VM the comparison is a call, and most streams are the
-	// GET of the SSE stream.)
-	if !found || len(method) != len("POST") || !strings.EqualFold(method, "POST") {
+	// upper-case them; inspecting "post" too costs nothing.
+	if !found || !equalFoldASCII(method, "post") {
 		return types.ActionContinue
 	}
 	if endOfStream {
 		headers = fetchRequestHeaders()
 	}
-	target, _ := headers.get(":path")
+	target, _ := headers.value(knownPath)
 	if !h.settings.paths.matches(target) {
 		return types.ActionContinue
 	}
-	if problem := requestBodyEncoding(headers); problem != encodingOK {
+	if problem := requestBodyEncoding(&headers); problem != encodingOK {
 		return h.replyUnsupportedEncoding(problem)
 	}
 	h.phase = phaseBuffering
 	h.inspected = &inspection{
-		identity: requestIdentity(h.settings.cfg.UserIdentity, headers),
-		mirrored: readMirroredHeaders(headers),
+		identity: requestIdentity(h.settings.cfg.UserIdentity, &headers),
+		mirrored: readMirroredHeaders(&headers),
 	}
-	if declared, ok := headers.get("content-length"); ok {
+	if declared, ok := headers.value(knownContentLength); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
 		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
 			return h.replyTooLarge()
@@ -248,38 +246,101 @@ func (h *httpContext) decide(body []byte) types.Action {
 
 // requestHeaders are the request's headers, fetched from the host in one
 // call: an inspected request needs six of them, and in a Wasm VM each host
-// call costs more than looking through a few pairs.
+// call costs more than looking through a few pairs. The ones every
+// inspected request needs (knownHeaders) are found in one pass, as each
+// look-up would be a Go call.
 type requestHeaders struct {
 	pairs [][2]string
 	err   error // the map could not be fetched
+	// values holds the first value of each of knownHeaders; bit i of found
+	// says whether knownHeaders[i] is present.
+	values [len(knownHeaders)]string
+	found  uint8
 }
+
+// knownHeaders are the headers requestHeaders.value returns, by index.
+var knownHeaders = [...]string{":method", ":path", "content-length", headerMcpMethod, headerMcpName}
+
+// Indexes of knownHeaders.
+const (
+	knownMethod = iota
+	knownPath
+	knownContentLength
+	knownMcpMethod
+	knownMcpName
+)
 
 func fetchRequestHeaders() requestHeaders {
-	pairs, err := requestHeaderPairs()
-	return requestHeaders{pairs: pairs, err: err}
+	var r requestHeaders
+	r.pairs, r.err = requestHeaderPairs()
+	if r.err != nil {
+		for i, name := range knownHeaders {
+			if value, ok := r.get(name); ok {
+				r.values[i], r.found = value, r.found|1<<i
+			}
+		}
+		return r
+	}
+	for _, pair := range r.pairs {
+		for i, name := range knownHeaders {
+			if r.found&(1<<i) == 0 && equalFoldASCII(pair[0], name) {
+				r.values[i], r.found = pair[1], r.found|1<<i
+				break
+			}
+		}
+	}
+	return r
 }
 
-// get returns the value of the first header called name, as the host's
-// own look-up does (names compared without case); when the map could not
-// be fetched, it asks the host for that header.
-func (r requestHeaders) get(name string) (string, bool) {
+// value returns the first value of knownHeaders[i], and whether the
+// request has that header.
+func (r *requestHeaders) value(i int) (string, bool) {
+	return r.values[i], r.found&(1<<i) != 0
+}
+
+// get returns the value of the first header called name (in lower case),
+// as the host's own look-up does (names compared without case); when the
+// map could not be fetched, it asks the host for that header.
+func (r *requestHeaders) get(name string) (string, bool) {
 	if r.err != nil {
 		value, err := proxywasm.GetHttpRequestHeader(name)
 		return value, err == nil
 	}
 	for _, pair := range r.pairs {
-		if len(pair[0]) == len(name) && strings.EqualFold(pair[0], name) {
+		if equalFoldASCII(pair[0], name) {
 			return pair[1], true
 		}
 	}
 	return "", false
 }
 
+// equalFoldASCII reports whether s is lower, a lower-case ASCII name,
+// ignoring ASCII case: strings.EqualFold of two strings of one length
+// (a non-ASCII letter that folds to an ASCII one is longer in UTF-8), in
+// a loop the compiler inlines. In a Wasm VM each Go call costs more than
+// comparing a header name, and a request's headers are compared a few
+// dozen times.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // requestBodyEncoding checks the request's Content-Type, Content-Encoding
 // and Transfer-Encoding headers, every entry of each (see
 // checkBodyEncoding). A header map the host cannot hand over is treated as
 // a problem: the body would be read blind.
-func requestBodyEncoding(headers requestHeaders) bodyEncodingProblem {
+func requestBodyEncoding(headers *requestHeaders) bodyEncodingProblem {
 	if headers.err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: read request headers: %v", headers.err)
 		return encodingMediaType
@@ -288,12 +349,12 @@ func requestBodyEncoding(headers requestHeaders) bodyEncodingProblem {
 }
 
 // readMirroredHeaders captures the Mcp-Method and Mcp-Name headers.
-func readMirroredHeaders(headers requestHeaders) mirroredHeaders {
+func readMirroredHeaders(headers *requestHeaders) mirroredHeaders {
 	var m mirroredHeaders
-	if value, ok := headers.get(headerMcpMethod); ok {
+	if value, ok := headers.value(knownMcpMethod); ok {
 		m.method, m.hasMethod = strings.Clone(value), true
 	}
-	if value, ok := headers.get(headerMcpName); ok {
+	if value, ok := headers.value(knownMcpName); ok {
 		m.name, m.hasName = strings.Clone(value), true
 	}
 	return m

@@ -22,7 +22,7 @@ var (
 // requestIdentity returns the user identity of the current request, or ""
 // when the request has none (it is then limited by the shared buckets only).
 // The result is a fresh string, never one backed by host-provided memory.
-func requestIdentity(source *config.UserIdentity, headers requestHeaders) string {
+func requestIdentity(source *config.UserIdentity, headers *requestHeaders) string {
 	if source == nil {
 		return ""
 	}

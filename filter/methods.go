@@ -16,7 +16,11 @@ import (
 // otherCall returns the limited call a request of a method other than
 // tools/call makes, and whether any limit applies to it.
 func (s *settings) otherCall(r *jsonrpc.Request) (toolCall, bool) {
-	call := toolCall{other: true, method: s.methods[r.Method]}
+	call := toolCall{other: true}
+	if len(s.methods) > 0 {
+		// A look-up in a map, even an empty one, is a call in the VM.
+		call.method = s.methods[r.Method]
+	}
 	if r.HasName {
 		switch r.Method {
 		case config.MethodPromptsGet:
