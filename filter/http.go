@@ -187,7 +187,8 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.endStream()
 	h.streamDone = true
 	if h.inspected != nil {
-		h.inspected.pending = nil
+		// A request still being decided keeps pending: the late decision
+		// gives back the lease it took (onDecision).
 		h.inspected.responseHeaders = nil
 	}
 }

@@ -43,6 +43,20 @@ func (f *fakeLimiter) Take(now time.Time, demands []bucket.Demand, done func(buc
 	done(f.decision, f.err)
 }
 
+// leaseKeepingLimiter is a fakeLimiter that records the leases released.
+type leaseKeepingLimiter struct {
+	fakeLimiter
+	released []bucket.Lease
+}
+
+func (k *leaseKeepingLimiter) Release(lease bucket.Lease)    { k.released = append(k.released, lease) }
+func (k *leaseKeepingLimiter) Renew(time.Time, bucket.Lease) {}
+
+// fakeLease is a lease holding a place.
+type fakeLease struct{}
+
+func (fakeLease) Empty() bool { return false }
+
 // startWithLimiter starts the native filter with limiter as every plugin's
 // limiter.
 func startWithLimiter(t *testing.T, configuration string, limiter bucket.Limiter, properties ...property) *env {
@@ -115,6 +129,22 @@ func TestAsyncLimiter(t *testing.T) {
 		limiter.pending[0](bucket.Decision{RetryAfter: time.Second}, nil)
 		if e.host.GetSentLocalResponse(o.contextID) != nil {
 			t.Errorf("a reply was sent on a finished stream")
+		}
+	})
+	t.Run("stream ends before an admission with a lease", func(t *testing.T) {
+		// The place the admission took in a concurrency cap is given
+		// back at once, not when the lease expires.
+		keeper := &leaseKeepingLimiter{fakeLimiter: fakeLimiter{async: true}}
+		e := startWithLimiter(t, config, keeper)
+		o := e.send(request{body: toolsCall("1", "echo")})
+		e.host.CompleteHttpContext(o.contextID)
+		lease := fakeLease{}
+		keeper.pending[0](bucket.Decision{Allowed: true, Lease: lease}, nil)
+		if len(keeper.released) != 1 || keeper.released[0] != lease {
+			t.Errorf("released %v, want the decision's lease once", keeper.released)
+		}
+		if got := e.counter(metricName("tools_call.admitted")); got != 0 {
+			t.Errorf("admitted = %d on a finished stream, want 0", got)
 		}
 	})
 	t.Run("empty body decided at the headers, later", func(t *testing.T) {
