@@ -413,3 +413,34 @@ func TestSharedDataStore(t *testing.T) {
 		t.Fatalf("Get after an unconditional Set = %q, want v3", value)
 	}
 }
+
+// TestFinishedStreamLeavesNothingBehind: the memory of a finished
+// stream's inspection is reused by the next, cleared. A request after one
+// that ended early (its RateLimit fields never sent) or with Mcp-* headers
+// and an identity is judged on its own.
+func TestFinishedStreamLeavesNothingBehind(t *testing.T) {
+	const config = `{"perUser":{"maxTokens":1,"refillPeriod":"1h"},"userIdentity":{"from":"header","header":"x-user-id"},` +
+		`"rateLimitHeaders":true}`
+	e := startFilter(t, filter.NewVMContext(), config)
+	first := e.send(request{headers: [][2]string{{"mcp-method", "tools/call"}, {"mcp-name", "search"}, {"x-user-id", "alice"}},
+		body: toolsCall("1", "search")})
+	expectForwarded(t, first, "alice's call")
+	e.host.CompleteHttpContext(first.contextID) // before the response
+	// Without an identity no bucket applies: the call is admitted
+	// without RateLimit fields.
+	anonymous := e.send(request{body: toolsCall("2", "search")})
+	expectForwarded(t, anonymous, "a call without identity")
+	if got, ok := header(e.respond(anonymous), "ratelimit"); ok {
+		t.Errorf("the response to a call without identity has RateLimit %q, left by the stream before", got)
+	}
+	// Were the first stream's Mcp-Name or identity kept, this call would
+	// be refused as a header mismatch, or limited as alice's (her bucket
+	// is empty).
+	second := e.send(request{headers: [][2]string{{"x-user-id", "bob"}}, body: toolsCall("3", "fetch")})
+	expectForwarded(t, second, "bob's call")
+	if got, _ := header(e.respond(second), "ratelimit"); !strings.Contains(got, "r=0") {
+		t.Errorf("bob's RateLimit = %q, want his own bucket (r=0)", got)
+	}
+	third := e.send(request{headers: [][2]string{{"x-user-id", "alice"}}, body: toolsCall("4", "fetch")})
+	expectReply(t, third, "alice's second call", 429)
+}

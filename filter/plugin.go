@@ -66,6 +66,9 @@ type settings struct {
 		seconds int64
 		text    string
 	}
+	// spareInspection is the memory of a finished stream's inspection,
+	// for the next (see newInspection).
+	spareInspection *inspection
 }
 
 // toolLimits are the buckets and counters of one configured tool (or
