@@ -7,6 +7,14 @@ type keyCacheKey struct {
 	limit Limit
 }
 
+// matches reports whether k equals o. Unlike ==, it makes no call in a
+// Wasm VM when the tool names are empty, as those of the shared and
+// per-user buckets are (== on a struct with a string calls the struct's
+// equality function, and that calls runtime.memequal).
+func (k keyCacheKey) matches(o keyCacheKey) bool {
+	return k.kind == o.kind && k.limit == o.limit && len(k.tool) == len(o.tool) && (k.tool == "" || k.tool == o.tool)
+}
+
 // maxCachedKeys bounds the key cache: callers may demand buckets of any
 // tool name, and the cache must not grow with them.
 const maxCachedKeys = 1024
@@ -32,7 +40,7 @@ func (l *StoreLimiter) bucketKey(b Bucket) string {
 	}
 	l.keyMu.Lock()
 	for i := range l.recentKeys {
-		if r := &l.recentKeys[i]; r.key != "" && r.ck == ck {
+		if r := &l.recentKeys[i]; r.key != "" && r.ck.matches(ck) {
 			key := r.key
 			l.keyMu.Unlock()
 			return key

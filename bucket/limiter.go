@@ -419,12 +419,16 @@ func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) 
 	return d, nil
 }
 
-// unixNanos converts now, which must lie between 1970 and 2262.
+// unixNanos converts now, which must lie between 1970 and 2262 (the
+// Unix times in nanoseconds an int64 holds). It compares seconds and
+// nanoseconds: time.Time's Before and After are calls in a Wasm VM.
 func unixNanos(now time.Time) (int64, error) {
-	if now.Before(time.Unix(0, 0)) || now.After(time.Unix(0, math.MaxInt64)) {
+	const maxSec, maxNsec = math.MaxInt64 / int64(time.Second), math.MaxInt64 % int64(time.Second)
+	sec, nsec := now.Unix(), int64(now.Nanosecond())
+	if sec < 0 || sec > maxSec || sec == maxSec && nsec > maxNsec {
 		return 0, fmt.Errorf("%w: %v", ErrTimeRange, now)
 	}
-	return now.UnixNano(), nil
+	return sec*int64(time.Second) + nsec, nil
 }
 
 // findRequest returns the request of reqs whose key is key, or nil.

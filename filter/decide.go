@@ -168,9 +168,15 @@ func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand
 		}
 		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
 	}
+	// Quotas and caps are checked here first: each add is a call in the
+	// VM, and most configurations have neither.
 	addNamed := func(l *toolLimits, cost int64) {
-		list = addQuotaDemands(list, l.quota, l.perUserQuota, l.kind, l.userKind, l.name, user)
-		list = addCapDemands(list, l.concurrency, l.kind, l.userKind, l.name, user)
+		if l.quota != nil || l.perUserQuota != nil {
+			list = addQuotaDemands(list, l.quota, l.perUserQuota, l.kind, l.userKind, l.name, user)
+		}
+		if l.concurrency != nil {
+			list = addCapDemands(list, l.concurrency, l.kind, l.userKind, l.name, user)
+		}
 		if l.shared != nil {
 			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
 		}
@@ -187,8 +193,12 @@ func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand
 		case call.other && call.method != nil:
 			addNamed(call.method, cost)
 		case !call.other:
-			list = addQuotaDemands(list, s.quota, s.perUserQuota, bucket.KindShared, bucket.KindUser, "", user)
-			list = addCapDemands(list, s.cfg.Concurrency, bucket.KindShared, bucket.KindUser, "", user)
+			if s.quota != nil || s.perUserQuota != nil {
+				list = addQuotaDemands(list, s.quota, s.perUserQuota, bucket.KindShared, bucket.KindUser, "", user)
+			}
+			if s.cfg.Concurrency != nil {
+				list = addCapDemands(list, s.cfg.Concurrency, bucket.KindShared, bucket.KindUser, "", user)
+			}
 			if s.shared != nil {
 				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
 			}

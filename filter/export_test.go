@@ -42,7 +42,7 @@ func ProductionLimiter(store bucket.Store, namespace string, cfg *config.Config)
 }
 
 // HostKVStore is the Envoy shared data adapter.
-var HostKVStore bucket.Store = hostKVStore{}
+var HostKVStore bucket.Store = &hostKVStore{}
 
 // Internal functions under test.
 var (

@@ -10,12 +10,14 @@ import (
 // (proxy_get_shared_data / proxy_set_shared_data). Envoy keeps one store per
 // vm_id in the process, shared by the VMs of every worker, with a global CAS
 // counter (proxy-wasm-cpp-host src/shared_data.cc).
+// Its methods have pointer receivers: a value in an interface would
+// have Go call them through a wrapper, one call more in the VM each time.
 type hostKVStore struct{}
 
 // Get returns the value of key and its CAS, or bucket.ErrNotFound. The
 // value is the caller's own, never memory the host or its emulator keeps
 // (see getSharedData).
-func (hostKVStore) Get(key string) ([]byte, uint32, error) {
+func (*hostKVStore) Get(key string) ([]byte, uint32, error) {
 	value, cas, status := getSharedData(key)
 	switch status {
 	case statusOK:
@@ -28,7 +30,7 @@ func (hostKVStore) Get(key string) ([]byte, uint32, error) {
 
 // Set writes value under key if cas matches (0: unconditionally), else
 // returns bucket.ErrCASMismatch.
-func (s hostKVStore) Set(key string, value []byte, cas uint32) error {
+func (s *hostKVStore) Set(key string, value []byte, cas uint32) error {
 	status := setSharedData(key, value, cas)
 	if cas == 0 && status == statusCASMismatch {
 		// Envoy never answers a cas-0 write with a mismatch (cas 0 means
@@ -52,7 +54,7 @@ const maxOverwriteTries = 8
 
 // overwrite writes value under key whatever it holds, with the CAS of the
 // value it replaces; it retries when another writer comes in between.
-func (hostKVStore) overwrite(key string, value []byte) hostStatus {
+func (*hostKVStore) overwrite(key string, value []byte) hostStatus {
 	var status hostStatus
 	for range maxOverwriteTries {
 		_, cas, got := getSharedData(key)

@@ -31,7 +31,7 @@ type deps struct {
 }
 
 func productionDeps() deps {
-	return deps{now: wallclock.Now, newLimiter: newLimiter, store: hostKVStore{}}
+	return deps{now: wallclock.Now, newLimiter: newLimiter, store: &hostKVStore{}}
 }
 
 // vmContext is the types.VMContext of the filter.
