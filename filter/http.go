@@ -138,7 +138,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	}
 	h.phase = phaseBuffering
 	h.inspected = h.settings.newInspection()
-	h.inspected.identity = requestIdentity(h.settings.cfg.UserIdentity, &headers)
+	if source := h.settings.cfg.UserIdentity; source != nil {
+		h.inspected.identity = requestIdentity(source, &headers)
+	}
 	h.inspected.mirrored = readMirroredHeaders(&headers)
 	if declared, ok := headers.value(knownContentLength); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)

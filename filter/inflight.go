@@ -119,11 +119,16 @@ func (h *httpContext) hold(lease bucket.Lease) {
 	in.mu.Unlock()
 }
 
-// endStream releases the stream's lease, if it holds one.
+// endStream releases the stream's lease, if it holds one. Small enough to
+// inline: most streams hold none.
 func (h *httpContext) endStream() {
-	if !h.leased {
-		return
+	if h.leased {
+		h.releaseStreamLease()
 	}
+}
+
+// releaseStreamLease releases the lease of a stream that took one.
+func (h *httpContext) releaseStreamLease() {
 	in := &h.settings.inflight
 	in.mu.Lock()
 	lease, held := in.streams[h.contextID]
