@@ -332,7 +332,9 @@ func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Err
 	}
 	request.Method = internMethod(decoded)
 	toolsCall := sameText(request.Method, MethodToolsCall)
-	if !toolsCall && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
+	// Only a method ending in l or L can fold to tools/call: the test
+	// spares other methods the call of bytes.EqualFold.
+	if !toolsCall && len(decoded) > 0 && decoded[len(decoded)-1]|0x20 == 'l' && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
 		return Request{}, end, scanOK, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
 	}
 	var nameMember int

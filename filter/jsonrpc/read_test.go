@@ -250,6 +250,8 @@ var readRefuseTests = []struct {
 	{"method high surrogate then high", `{"id":1,"method":"\ud800\ud800"}`, invalid, "method contains a lone", "1"},
 	{"method escaped NUL", `{"id":1,"method":"tools/call\u0000"}`, invalid, "method contains a NUL", "1"},
 	{"method Tools/Call", `{"id":1,"method":"Tools/Call","params":{"name":"a"}}`, invalid, `differs from "tools/call" only in case`, "1"},
+	{"method TOOLS/CALL", `{"id":1,"method":"TOOLS/CALL","params":{"name":"a"}}`, invalid, `differs from "tools/call" only in case`, "1"},
+	{"method with escaped long s", `{"id":1,"method":"tool\u017f/call","params":{"name":"a"}}`, invalid, `differs from "tools/call" only in case`, "1"},
 	{"method with long s", `{"id":1,"method":"toolſ/call"}`, invalid, `differs from "tools/call"`, "1"},
 	{"method too long", `{"id":1,"method":"` + long + `"}`, invalid, "method is longer than 8192", "1"},
 
