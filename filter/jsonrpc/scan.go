@@ -453,15 +453,11 @@ func (it *objectIter) next() (member, bool) {
 }
 
 // skipValue validates the value of the member next returned and returns
-// the index just past it.
+// the index just past it. After a failure the index means nothing (next
+// then ends the walk). Small enough to inline.
 func (it *objectIter) skipValue() int {
-	end, failure := skipValue(it.data, it.i, it.depth)
-	if failure != scanOK {
-		it.failure = failure
-		return it.i
-	}
-	it.i = end
-	return end
+	it.i, it.failure = skipValue(it.data, it.i, it.depth)
+	return it.i
 }
 
 // endValue records that the value of the member next returned ends just
