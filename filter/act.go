@@ -183,6 +183,7 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		}
 	}
 	wait := retryAfterSeconds(decision.RetryAfter)
+	waitText := s.retryAfterText(wait)
 	// Not logged: the SDK formats a log line before the host filters it by
 	// level, which made a rejection cost more than an admission; the
 	// counters above say what was rejected and why.
@@ -194,19 +195,19 @@ func (h *httpContext) reject(request *examined, decision bucket.Decision) {
 		if len(request.replyIDs) > 0 {
 			id = request.replyIDs[0]
 		}
-		body = s.rateLimitReply.Append(body, id, wait)
+		body = s.rateLimitReply.Append(body, id, waitText)
 	case len(request.replyIDs) > 0:
 		body = append(body, '[')
 		for i, id := range request.replyIDs {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = s.rateLimitReply.Append(body, id, wait)
+			body = s.rateLimitReply.Append(body, id, waitText)
 		}
 		body = append(body, ']')
 	}
 	headers := make([][2]string, 1, 4)
-	headers[0] = [2]string{"retry-after", s.retryAfterText(wait)}
+	headers[0] = [2]string{"retry-after", waitText}
 	if len(body) > 0 {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}

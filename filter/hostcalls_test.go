@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -31,6 +32,7 @@ func TestParsePairs(t *testing.T) {
 		{"empty name and value", [][2]string{{"", ""}, {"x", ""}, {"", "y"}}},
 		{"request", [][2]string{{":method", "POST"}, {":path", "/mcp"}, {":authority", "h"},
 			{"content-type", "application/json"}, {"x-user-id", "al\x00ice"}, {"mcp-method", "tools/call"}}},
+		{"values around appendText's bound", [][2]string{{"a", strings.Repeat("v", 32)}, {strings.Repeat("n", 33), "w"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

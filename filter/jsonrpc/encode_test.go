@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -146,10 +147,11 @@ func TestRateLimitReplyIsErrorResponse(t *testing.T) {
 		for _, id := range ids {
 			for _, wait := range []int64{1, 60, 1 << 40} {
 				want := ErrorResponse([]byte(id), m.code, m.message, RateLimitData(wait))
-				if got := reply.Append(nil, []byte(id), wait); string(got) != string(want) {
+				text := strconv.FormatInt(wait, 10)
+				if got := reply.Append(nil, []byte(id), text); string(got) != string(want) {
 					t.Errorf("id %q, wait %d: %s, want %s", id, wait, got, want)
 				}
-				if got := reply.Append([]byte("["), []byte(id), wait); string(got) != "["+string(want) {
+				if got := reply.Append([]byte("["), []byte(id), text); string(got) != "["+string(want) {
 					t.Errorf("id %q, wait %d, after [: %s, want [%s", id, wait, got, want)
 				}
 			}
@@ -165,6 +167,14 @@ func TestIsPlainID(t *testing.T) {
 		want bool
 	}{
 		{"1", true},
+		{"9", true},
+		{"1000000", true},
+		{"1.5", true},
+		{"1e3", true},
+		{"1x", false},
+		{"1.", false},
+		{"1e", false},
+		{"0", true},
 		{"-0.5e3", true},
 		{"12345678901234567890123", true},
 		{`"a"`, true},
