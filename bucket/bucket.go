@@ -207,3 +207,11 @@ var (
 	ErrNotFound    = errors.New("bucket: key not found")
 	ErrCASMismatch = errors.New("bucket: cas mismatch")
 )
+
+// notFound reports whether err is ErrNotFound or wraps it. The error
+// itself, which the shared-data store returns, is recognised without
+// errors.Is: three calls in a Wasm VM, on every read of a missing key
+// (every new user's slots).
+func notFound(err error) bool {
+	return err == ErrNotFound || err != nil && errors.Is(err, ErrNotFound)
+}

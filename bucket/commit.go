@@ -98,7 +98,7 @@ func (l *StoreLimiter) settleClaim(now int64, e *entry) (restart bool) {
 	g := e.req.g
 	value, cas, err := l.store.Get(e.inherited.key)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case notFound(err):
 		return false // still never written: unchanged
 	case err != nil:
 		l.stats.settlesAbandoned.Add(1)

@@ -64,7 +64,7 @@ func (l *StoreLimiter) createWith(key string, value []byte, sentinel *uint32) er
 func (l *StoreLimiter) touchSentinel(sentinel string) (uint32, error) {
 	for range maxSentinelTries {
 		_, cas, err := l.store.Get(sentinel)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !notFound(err) {
 			return 0, fmt.Errorf("read %s: %w", sentinel, err)
 		}
 		err = l.store.Set(sentinel, sentinelValue, cas)

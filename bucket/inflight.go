@@ -376,7 +376,7 @@ func (l *StoreLimiter) readCapKey(now int64, r *capRequest, key string, f capFor
 	e := capEntry{req: r, key: key, form: f}
 	value, cas, err := l.store.Get(key)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case notFound(err):
 		return e, nil
 	case err != nil:
 		return capEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
@@ -402,7 +402,7 @@ func (l *StoreLimiter) scanCapUser(now int64, r *capRequest) (own []capEntry, cl
 		}
 		key := slotKey(r.key, int(pos))
 		value, cas, err := l.store.Get(key)
-		if errors.Is(err, ErrNotFound) {
+		if notFound(err) {
 			if claim.form != capSlot {
 				claim = capEntry{req: r, key: key, form: capSlot, claim: true}
 			}
@@ -490,7 +490,7 @@ func (l *StoreLimiter) settleCapSlot(now int64, e *capEntry) error {
 	key := e.req.key + "/overflow"
 	value, cas, err := l.store.Get(key)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case notFound(err):
 		return nil
 	case err != nil:
 		return fmt.Errorf("bucket: read %s: %w", key, err)

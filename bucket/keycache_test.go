@@ -1,7 +1,10 @@
 package bucket
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -59,6 +62,34 @@ func TestUnixNanosRange(t *testing.T) {
 		got, err := unixNanos(tt.now)
 		if (err == nil) != tt.ok || tt.ok && got != tt.want {
 			t.Errorf("unixNanos(%v) = %d, %v; want %d, ok %v", tt.now, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestAppendDecimal holds appendDecimal to strconv for the slot numbers
+// a table has and beyond.
+func TestAppendDecimal(t *testing.T) {
+	for _, i := range []int{0, 1, 9, 10, 99, 100, 12345, 1 << 20, math.MaxInt32, math.MaxInt64} {
+		if got, want := string(appendDecimal([]byte("k/"), i)), "k/"+strconv.Itoa(i); got != want {
+			t.Errorf("appendDecimal(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{ErrNotFound, true},
+		{fmt.Errorf("store: %w", ErrNotFound), true},
+		{ErrCASMismatch, false},
+		{errors.New("bucket: key not found"), false}, // the same text is not the error
+	}
+	for _, tt := range tests {
+		if got := notFound(tt.err); got != tt.want {
+			t.Errorf("notFound(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

@@ -156,8 +156,28 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 func slotKey(table string, i int) string {
 	var buf [128]byte
 	b := append(buf[:0], table...)
-	b = append(b, "/slot/"...)
-	return string(strconv.AppendInt(b, int64(i), 10))
+	// Bytes and digits without a call (runtime.memmove, strconv): a
+	// take of a new user's buckets builds a few keys, and in a Wasm VM
+	// each call costs more than the bytes.
+	b = append(b, '/', 's', 'l', 'o', 't', '/')
+	return string(appendDecimal(b, i))
+}
+
+// appendDecimal appends i, which must not be negative, in decimal.
+func appendDecimal(b []byte, i int) []byte {
+	var digits [20]byte
+	n := len(digits)
+	for {
+		n--
+		digits[n] = byte('0' + i%10)
+		if i /= 10; i == 0 {
+			break
+		}
+	}
+	for _, d := range digits[n:] {
+		b = append(b, d)
+	}
+	return b
 }
 
 // overflowKey is the key of the overflow bucket of the table whose prefix

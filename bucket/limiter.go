@@ -64,7 +64,7 @@ func (l *StoreLimiter) editKey(key string, edit func(value []byte, found bool) (
 	for range maxRefundTries {
 		value, cas, err := l.store.Get(key)
 		found := err == nil
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		if err != nil && !notFound(err) {
 			return false
 		}
 		next, outcome := edit(value, found)

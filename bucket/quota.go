@@ -498,7 +498,7 @@ func (l *StoreLimiter) readQuotaKey(r *quotaRequest, key string) (quotaEntry, er
 	e := quotaEntry{req: r, key: key, start: r.start, end: r.end}
 	value, cas, err := l.store.Get(key)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case notFound(err):
 		return e, nil
 	case err != nil:
 		return quotaEntry{}, fmt.Errorf("bucket: read %s: %w", key, err)
@@ -548,7 +548,7 @@ func (l *StoreLimiter) scanQuotaUser(r *quotaRequest) (own []quotaSlotRef, claim
 		}
 		key := slotKey(r.key, int(pos))
 		value, cas, err := l.store.Get(key)
-		if errors.Is(err, ErrNotFound) {
+		if notFound(err) {
 			if !claim.found {
 				claim = quotaClaimable{quotaSlotRef: quotaSlotRef{key: key}, found: true}
 			}
@@ -634,7 +634,7 @@ func (l *StoreLimiter) commitQuotas(now int64, entries []quotaEntry) (conflict b
 func (l *StoreLimiter) settleQuotaClaim(e *quotaEntry) (restart bool) {
 	value, cas, err := l.store.Get(e.req.key + "/overflow")
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case notFound(err):
 		return false // still never written: unchanged
 	case err != nil:
 		l.stats.settlesAbandoned.Add(1)

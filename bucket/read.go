@@ -1,7 +1,6 @@
 package bucket
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -29,8 +28,7 @@ func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, err
 	e := entry{req: r, key: key}
 	value, cas, err := l.store.Get(key)
 	if err != nil {
-		// errors.Is only then: in a Wasm VM it is a call.
-		if errors.Is(err, ErrNotFound) {
+		if notFound(err) {
 			return e, nil
 		}
 		return entry{}, fmt.Errorf("bucket: read %s: %w", key, err)
@@ -72,7 +70,7 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []sl
 			continue
 		}
 		value, cas, err := l.store.Get(key)
-		if err != nil && errors.Is(err, ErrNotFound) {
+		if notFound(err) {
 			if !claim.found {
 				claim = claimable{slotRef: slotRef{key: key}, found: true}
 			}

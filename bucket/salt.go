@@ -35,7 +35,7 @@ func (l *StoreLimiter) readSalt() ([]byte, error) {
 		if err == nil {
 			return value, nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !notFound(err) {
 			return nil, fmt.Errorf("bucket: read %s: %w", key, err)
 		}
 		fresh := make([]byte, saltSize)

@@ -161,7 +161,9 @@ func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand
 	list := buffer[:0]
 	add := func(b bucket.Bucket, tokens int64) {
 		for i := range list {
-			if list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
+			// The kind first: == on two buckets is a call in the VM, and
+			// a request's buckets are mostly of different kinds.
+			if list[i].Bucket.Kind == b.Kind && list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
 				list[i].Tokens += tokens
 				return
 			}
