@@ -295,6 +295,9 @@ const (
 	knownMcpName
 )
 
+// fetchRequestHeaders fetches the request's header map and finds
+// knownHeaders in it; when the host cannot hand the map over, it asks the
+// host for each of them.
 func fetchRequestHeaders() requestHeaders {
 	var r requestHeaders
 	r.pairs, r.err = requestHeaderPairs()

@@ -257,7 +257,8 @@ func (scan *objectScan) classify(body []byte, m member, names *nameSet) (known i
 	}
 	if known < 0 {
 		for i, w := range scan.want {
-			if len(name) >= len(w) && mayResemble(name[0], w[0]) && resembles(name, w) {
+			// (Every name of want is non-empty, so name[0] exists.)
+			if len(name) >= len(w) && len(w) > 0 && mayResemble(name[0], w[0]) && resembles(name, w) {
 				known = i
 				break
 			}
