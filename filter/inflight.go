@@ -22,13 +22,12 @@ import (
 // last renewal, so a slot never leaks longer than that.
 //
 // With redis, a lease lives in Redis (bucket/redis/lease.go) and its
-// release and renewal are calls to Redis. Envoy cancels a stream
-// context's pending callouts when the stream is destroyed, and the SDK
-// delivers a callout's reply only while the context that sent it lives;
-// so the stream's end only queues the release, and the plugin's tick,
-// every releaseFlushPeriod, sends the queue (one call for all the
-// releases of the period) from the plugin context, whose callouts live
-// as long as the plugin. A slot thus comes back at most
+// release and renewal are calls to Redis. The SDK delivers a callout's
+// reply only while the context that sent it lives, and Envoy deletes a
+// stream's context when the stream ends; so the stream's end only
+// queues the release, and the plugin's tick, every releaseFlushPeriod,
+// sends the queue (one call for all the releases of the period) from
+// the plugin context, whose callouts live as long as the plugin. A slot thus comes back at most
 // releaseFlushPeriod after its stream ended. Renewal is one call for all
 // the leases of the VM. A lease taken by the local fallback (failureMode
 // "local") is released at once in shared data, as without redis.
