@@ -621,3 +621,20 @@ func TestDecisionOutlivesTheNextTake(t *testing.T) {
 		t.Errorf("tightest %+v, want the search bucket with 4 tokens left", first.Tightest)
 	}
 }
+
+// TestStatsCountTakes: every call to Take counts once in Takes, and once
+// in Admitted, Rejected or Errors.
+func TestStatsCountTakes(t *testing.T) {
+	l := newLimiter(t, buckettest.NewMemoryStore(), bucket.Options{Namespace: "ns"})
+	lim := limit(2, time.Minute)
+	if got := countAdmitted(t, l, t0, 3, shared(lim)); got != 2 {
+		t.Fatalf("admitted %d of 3, want 2", got)
+	}
+	if _, err := tryTake(t, l, t0, one(shared(bucket.Limit{}))); err == nil {
+		t.Fatal("a take of an invalid limit succeeded")
+	}
+	s := l.Stats()
+	if s.Takes != 4 || s.Admitted != 2 || s.Rejected != 1 || s.Errors != 1 {
+		t.Errorf("stats = %+v, want 4 takes: 2 admitted, 1 rejected, 1 error", s)
+	}
+}

@@ -101,7 +101,9 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		proxywasm.LogWarnf("mcp-ratelimit: limiter failed, request admitted: %v", err)
 		h.admit(request, bucket.Decision{Allowed: true}, false)
 	case decision.Allowed:
-		h.hold(decision.Lease)
+		if decision.Lease != nil {
+			h.hold(decision.Lease)
+		}
 		h.admit(request, decision, true)
 	case h.settings.cfg.DryRun:
 		m.dryRunRejected.Increment(request.toolCalls())
