@@ -64,18 +64,8 @@ func isPlainID(id []byte) bool {
 		}
 		return true
 	}
-	if digits := len(id) > 0 && id[0] >= '1' && id[0] <= '9'; digits {
-		// An integer without sign or leading zero (most ids) here, in
-		// the loop; any other number through jsonnum.End.
-		for _, c := range id[1:] {
-			if c < '0' || c > '9' {
-				digits = false
-				break
-			}
-		}
-		if digits {
-			return true
-		}
+	if end, ok := jsonnum.IntegerEnd(id, 0); ok {
+		return end == len(id)
 	}
 	end, problem := jsonnum.End(id, 0)
 	return problem == jsonnum.OK && end == len(id)

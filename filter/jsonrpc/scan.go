@@ -239,18 +239,6 @@ func skipValue(data []byte, start, depth int) (int, scanFailure) {
 			} else {
 				i, ok = validString(data, i)
 			}
-		case '1' <= c && c <= '9':
-			// An integer (most ids) in the loop here too; a number with
-			// a fraction or an exponent through validNumber.
-			end := i + 1
-			for end < len(data) && isDigit(data[end]) {
-				end++
-			}
-			if end < len(data) && (data[end] == '.' || data[end] == 'e' || data[end] == 'E') {
-				i, ok = validNumber(data, i)
-			} else {
-				i, ok = end, true
-			}
 		case c == '{' || c == '[':
 			if depth+open+1 > MaxDepth {
 				return i, scanTooDeep
@@ -276,7 +264,11 @@ func skipValue(data []byte, start, depth int) (int, scanFailure) {
 			}
 			continue // the first value of the container
 		case c == '-' || isDigit(c):
-			i, ok = validNumber(data, i)
+			// A plain integer (most ids) without a call; any other
+			// number through validNumber.
+			if i, ok = jsonnum.IntegerEnd(data, i); !ok {
+				i, ok = validNumber(data, i)
+			}
 		case c == 't':
 			i, ok = validLiteral(data, i, "true")
 		case c == 'f':

@@ -54,6 +54,23 @@ func End(data []byte, start int) (int, Problem) {
 	return i, OK
 }
 
+// IntegerEnd returns the index just past the number starting at
+// data[start], as End does, when that number is a plain integer (a digit
+// 1 to 9, more digits, no fraction or exponent: most JSON-RPC ids); for
+// any other text it returns start and false, and End reads it. It is
+// small enough to inline: in a Wasm VM, End is a call that costs more
+// than the digits of an id.
+func IntegerEnd(data []byte, start int) (int, bool) {
+	if start < len(data) && '1' <= data[start] && data[start] <= '9' {
+		i := digitsEnd(data, start+1)
+		// Neither a fraction nor an exponent (e or E) follows.
+		if i == len(data) || data[i] != '.' && data[i]|0x20 != 'e' {
+			return i, true
+		}
+	}
+	return start, false
+}
+
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // digitsEnd returns the index of the first byte at or after i that is not

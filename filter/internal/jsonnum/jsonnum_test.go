@@ -51,3 +51,39 @@ func TestEndAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegerEnd holds IntegerEnd to End on every text of up to four
+// bytes over the bytes of numbers (and one that is not): where it answers,
+// End reads a plain integer ending at the same index; where it does not,
+// the text does not start with one.
+func TestIntegerEnd(t *testing.T) {
+	const alphabet = "019.eE-+x"
+	var texts []string
+	var grow func(prefix string)
+	grow = func(prefix string) {
+		texts = append(texts, prefix)
+		if len(prefix) < 4 {
+			for _, c := range []byte(alphabet) {
+				grow(prefix + string(c))
+			}
+		}
+	}
+	grow("")
+	for _, text := range texts {
+		data := []byte(text)
+		for start := 0; start <= len(data); start++ {
+			end, ok := IntegerEnd(data, start)
+			wantEnd, problem := End(data, start)
+			plain := problem == OK && data[start] != '0' && data[start] != '-'
+			for _, c := range data[start:wantEnd] {
+				plain = plain && isDigit(c)
+			}
+			switch {
+			case ok != plain:
+				t.Errorf("IntegerEnd(%q, %d) = %d, %v; End = %d, %v", text, start, end, ok, wantEnd, problem)
+			case ok && end != wantEnd, !ok && end != start:
+				t.Errorf("IntegerEnd(%q, %d) = %d, %v; want %d", text, start, end, ok, wantEnd)
+			}
+		}
+	}
+}
