@@ -27,10 +27,10 @@ func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry
 func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, error) {
 	e := entry{req: r, key: key}
 	value, cas, err := l.store.Get(key)
-	if err != nil {
-		if notFound(err) {
-			return e, nil
-		}
+	switch {
+	case notFound(err):
+		return e, nil
+	case err != nil:
 		return entry{}, fmt.Errorf("bucket: read %s: %w", key, err)
 	}
 	e.exists, e.cas = true, cas

@@ -27,10 +27,11 @@ import (
 // stream's context when the stream ends; so the stream's end only
 // queues the release, and the plugin's tick, every releaseFlushPeriod,
 // sends the queue (one call for all the releases of the period) from
-// the plugin context, whose callouts live as long as the plugin. A slot thus comes back at most
-// releaseFlushPeriod after its stream ended. Renewal is one call for all
-// the leases of the VM. A lease taken by the local fallback (failureMode
-// "local") is released at once in shared data, as without redis.
+// the plugin context, whose callouts live as long as the plugin. A slot
+// thus comes back at most releaseFlushPeriod after its stream ended.
+// Renewal is one call for all the leases of the VM. A lease taken by
+// the local fallback (failureMode "local") is released at once in shared
+// data, as without redis.
 
 // leaseRenewPeriod is the tick period that renews held leases, well
 // under bucket.DefaultLeaseTTL so that a slow tick never lets a live

@@ -15,10 +15,10 @@ import (
 // script run for many leases. Release queues the lease and Flush sends
 // the queue: the Go SDK drops the reply to a callout whose stream's
 // context is deleted, as it is when the stream ends, so the filter
-// flushes from its plugin context. A lease
-// whose proxy died is never released nor renewed: it expires LeaseTTL
-// after its last renewal. A failed release or renewal is reported to the
-// Observer (LeaseFailed) and never touches a request or the breaker.
+// flushes from its plugin context. A lease whose proxy died is never
+// released nor renewed: it expires LeaseTTL after its last renewal. A
+// failed release or renewal is reported to the Observer (LeaseFailed)
+// and never touches a request or the breaker.
 
 // maxQueuedReleases bounds the members waiting for Flush; beyond it a
 // release is dropped (counted as failed) and its lease expires by TTL.
