@@ -4,34 +4,41 @@ import (
 	"fmt"
 )
 
-// read reads the state of every request, appending to entries.
+// read reads the state of every request, appending to entries. Each
+// entry is read in its place: in a Wasm VM copying one is a call.
 func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry, error) {
 	for i := range reqs {
 		r := &reqs[i]
-		var e entry
+		n := len(entries)
+		if n < cap(entries) {
+			entries = entries[:n+1]
+			entries[n] = entry{}
+		} else {
+			entries = append(entries, entry{})
+		}
 		var err error
 		if r.user == nil {
-			e, err = l.readBucket(now, r, r.key)
+			err = l.readBucket(now, r, r.key, &entries[n])
 		} else {
-			e, err = l.readUser(now, r)
+			err = l.readUser(now, r, &entries[n])
 		}
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, e)
 	}
 	return entries, nil
 }
 
-// readBucket reads a bucket that is not a slot.
-func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, error) {
-	e := entry{req: r, key: key}
+// readBucket reads a bucket that is not a slot into e, which must be
+// zero.
+func (l *StoreLimiter) readBucket(now int64, r *request, key string, e *entry) error {
+	e.req, e.key = r, key
 	value, cas, err := l.store.Get(key)
 	switch {
 	case notFound(err):
-		return e, nil
+		return nil
 	case err != nil:
-		return entry{}, fmt.Errorf("bucket: read %s: %w", key, err)
+		return fmt.Errorf("bucket: read %s: %w", key, err)
 	}
 	e.exists, e.cas = true, cas
 	if s, ok := decodeBucket(value, r.g); ok {
@@ -40,7 +47,7 @@ func (l *StoreLimiter) readBucket(now int64, r *request, key string) (entry, err
 	} else {
 		l.stats.corrupt.Add(1)
 	}
-	return e, nil
+	return nil
 }
 
 // claimable is a slot a user may claim.
@@ -93,35 +100,34 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []sl
 	return own, claim, nil
 }
 
-// readUser finds the user's slot in a per-user table (see table.go).
-func (l *StoreLimiter) readUser(now int64, r *request) (entry, error) {
+// readUser finds the user's slot in a per-user table (see table.go) and
+// reads it into e, which must be zero.
+func (l *StoreLimiter) readUser(now int64, r *request, e *entry) error {
 	own, claim, err := l.scanUser(now, r, "")
 	if err != nil {
-		return entry{}, err
+		return err
 	}
 	switch {
 	case len(own) > 0:
-		e := entry{req: r, key: own[0].key, exists: true, cas: own[0].cas, prev: own[0].state, slot: true}
+		e.req, e.key, e.exists, e.cas, e.prev, e.slot = r, own[0].key, true, own[0].cas, own[0].state, true
 		for _, o := range own {
 			e.debt = r.g.add(e.debt, r.g.debt(o.state, now))
 		}
 		e.merged = own[1:]
-		return e, nil
+		return nil
 	case claim.found:
-		overflow, err := l.readBucket(now, r, overflowKey(r.key))
-		if err != nil {
-			return entry{}, err
+		// The claimed slot starts from the overflow bucket's debt: read
+		// the overflow bucket, then make the entry the slot's.
+		if err := l.readBucket(now, r, overflowKey(r.key), e); err != nil {
+			return err
 		}
-		return entry{
-			req: r, key: claim.key, exists: claim.exists, cas: claim.cas, prev: claim.state,
-			slot: true, claim: true,
-			debt:      overflow.debt,
-			inherited: slotRef{key: overflow.key, cas: overflow.cas},
-		}, nil
+		e.inherited = slotRef{key: e.key, cas: e.cas}
+		e.key, e.exists, e.cas, e.prev = claim.key, claim.exists, claim.cas, claim.state
+		e.slot, e.claim = true, true
+		return nil
 	default:
-		e, err := l.readBucket(now, r, overflowKey(r.key))
 		e.overflow = true
-		return e, err
+		return l.readBucket(now, r, overflowKey(r.key), e)
 	}
 }
 

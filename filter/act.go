@@ -12,8 +12,9 @@ import (
 )
 
 // act carries out what examine found: a local reply, letting the request
-// through, or asking the limiter.
-func (h *httpContext) act(request examined) types.Action {
+// through, or asking the limiter. request is the stream's (its
+// inspection's), which the decision may outlive the callback.
+func (h *httpContext) act(request *examined) types.Action {
 	if request.reply != nil {
 		r := request.reply
 		r.counter.Increment(1)
@@ -23,16 +24,11 @@ func (h *httpContext) act(request examined) types.Action {
 		h.phase = phasePassThrough
 		return types.ActionContinue
 	}
-	// Kept with the stream, which the decision may outlive the callback:
-	// no allocation of its own (taking request's address would move every
-	// examined request to the heap).
-	in := h.inspected
-	in.request = request
-	user, known := h.settings.userOf(in.identity)
+	user, known := h.settings.userOf(h.inspected.identity)
 	if !known {
-		return h.replyMissingIdentity(&in.request)
+		return h.replyMissingIdentity(request)
 	}
-	return h.limit(&in.request, user)
+	return h.limit(request, user)
 }
 
 // limit asks the limiter for the tokens of a request's calls, user's
@@ -40,7 +36,7 @@ func (h *httpContext) act(request examined) types.Action {
 func (h *httpContext) limit(request *examined, user string) types.Action {
 	demands := h.settings.demands(request.calls, user, h.inspected.buffers.demands[:0])
 	if len(demands) == 0 {
-		h.admit(request, bucket.Decision{Allowed: true}, false)
+		h.admit(request, &bucket.Decision{Allowed: true}, false)
 		return types.ActionContinue
 	}
 	h.phase = phaseDeciding
@@ -99,19 +95,19 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 		// MCP server down with it.
 		m.storeErrors.Increment(1)
 		proxywasm.LogWarnf("mcp-ratelimit: limiter failed, request admitted: %v", err)
-		h.admit(request, bucket.Decision{Allowed: true}, false)
+		h.admit(request, &bucket.Decision{Allowed: true}, false)
 	case decision.Allowed:
 		if decision.Lease != nil {
 			h.hold(decision.Lease)
 		}
-		h.admit(request, decision, true)
+		h.admit(request, &decision, true)
 	case h.settings.cfg.DryRun:
 		m.dryRunRejected.Increment(request.toolCalls())
 		proxywasm.LogInfof("mcp-ratelimit: dry run: would reject %d limited calls (%s), retry after %ds",
 			len(request.calls), rejectedKinds(decision.Rejected), retryAfterSeconds(decision.RetryAfter))
-		h.admit(request, decision, true)
+		h.admit(request, &decision, true)
 	default:
-		h.reject(request, decision)
+		h.reject(request, &decision)
 		return
 	}
 	if async {
@@ -123,8 +119,9 @@ func (h *httpContext) onDecision(decision bucket.Decision, err error) {
 
 // admit lets the request through and counts its calls. With withHeaders
 // and rateLimitHeaders configured, the response will carry the RateLimit
-// fields of the decision's tightest bucket.
-func (h *httpContext) admit(request *examined, decision bucket.Decision, withHeaders bool) {
+// fields of the decision's tightest bucket. decision is a pointer, as in
+// reject: in a Wasm VM handing it on by value is a call.
+func (h *httpContext) admit(request *examined, decision *bucket.Decision, withHeaders bool) {
 	h.phase = phaseAdmitted
 	if decision.Allowed {
 		h.settings.metrics.admitted.Increment(request.toolCalls())
@@ -153,7 +150,7 @@ func (h *httpContext) admit(request *examined, decision bucket.Decision, withHea
 // "data": {"retryAfterSeconds": N}}. A batch gets a JSON array with one
 // such error per request with an id; a batch of notifications only gets no
 // body at all (JSON-RPC 2.0 section 6: "should return nothing at all").
-func (h *httpContext) reject(request *examined, decision bucket.Decision) {
+func (h *httpContext) reject(request *examined, decision *bucket.Decision) {
 	s := h.settings
 	if decision.ConcurrencyExceeded {
 		h.rejectConcurrent(request)

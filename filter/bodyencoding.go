@@ -75,8 +75,8 @@ func checkBodyEncoding(headers [][2]string) bodyEncodingProblem {
 			problem = p
 		}
 	}
-	for _, header := range headers {
-		name, value := header[0], header[1]
+	for i := range headers {
+		name, value := headers[i][0], headers[i][1] // not the pair: a copy
 		switch {
 		case equalFoldASCII(name, "content-type"):
 			contentTypes++

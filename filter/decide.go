@@ -48,15 +48,19 @@ type examined struct {
 	replyIDs [][]byte
 }
 
-// examineBuffers give the read message room for one request, the slices
-// of an examined request room for one call and one id, and its demands
-// room for the four buckets of a tools/call, without an allocation of
-// their own.
+// examineBuffers give the read message room for one request and its id,
+// the slices of an examined request room for one call and one id, and its
+// demands room for the four buckets of a tools/call, without an
+// allocation of their own.
 type examineBuffers struct {
 	requests [1]jsonrpc.Request
 	calls    [1]toolCall
 	ids      [1][]byte
 	demands  [4]bucket.Demand
+	// idText holds the copies of request ids (jsonrpc.ReadInto): room
+	// for a UUID in quotes. The examined request refers to it until the
+	// stream ends.
+	idText [40]byte
 }
 
 // toolCall is one limited request: a tools/call, or a call of another
@@ -93,8 +97,11 @@ type localReply struct {
 //   - Mcp-Method / Mcp-Name headers disagreeing with the body (with a
 //     batch: with any of its requests): 400, -32020;
 //   - otherwise the tools/call requests to limit (possibly none).
-func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *examineBuffers) examined {
-	message, err := jsonrpc.ReadInto(body, buffers.requests[:0])
+//
+// The outcome goes to *out (the stream's), and mirrored is read in place:
+// in a Wasm VM handing either on by value is a call.
+func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *examineBuffers, out *examined) {
+	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.idText[:0])
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}
@@ -105,14 +112,17 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 				reply.id = bytes.Clone(readErr.ID)
 			}
 		}
-		return examined{reply: reply}
+		*out = examined{reply: reply}
+		return
 	}
 	if message.Batch && s.cfg.Batch != config.BatchLimit {
-		return examined{reply: &localReply{status: statusBadRequest,
+		*out = examined{reply: &localReply{status: statusBadRequest,
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
+		return
 	}
-	request := examined{calls: buffers.calls[:0], replyIDs: buffers.ids[:0]}
-	request.batch = message.Batch
+	*out = examined{}
+	out.calls, out.replyIDs, out.batch = buffers.calls[:0], buffers.ids[:0], message.Batch
+	request := out
 	for i := range message.Requests {
 		r := &message.Requests[i]
 		if !mirrored.matches(r.Method, r.Name, r.HasName) {
@@ -120,13 +130,14 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 			if !message.Batch && r.ID != nil {
 				id = bytes.Clone(r.ID)
 			}
-			return examined{reply: &localReply{status: statusBadRequest, id: id,
+			*out = examined{reply: &localReply{status: statusBadRequest, id: id,
 				code: jsonrpc.CodeHeaderMismatch, message: messageHeaderMismatch, counter: s.metrics.headerMismatch}}
+			return
 		}
 		if r.ID != nil && r.Method != "" {
 			// A request (not a notification, not a client's response to a
 			// server request) gets an error response if this is rejected.
-			// r.ID is already a copy (jsonrpc.Request.ID).
+			// r.ID is already a copy, in buffers.idText.
 			request.replyIDs = append(request.replyIDs, r.ID)
 		}
 		if !r.IsToolsCall() {
@@ -141,7 +152,6 @@ func (s *settings) examine(body []byte, mirrored mirroredHeaders, buffers *exami
 		}
 		request.calls = append(request.calls, call)
 	}
-	return request
 }
 
 // demands lists, in buffer's memory while it has room, the tokens a

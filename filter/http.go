@@ -118,7 +118,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		value, status := requestHeader(":method")
 		method, found = value, status == statusOK
 	} else {
-		headers = fetchRequestHeaders()
+		fetchRequestHeaders(&headers)
 		method, found = headers.value(knownMethod)
 	}
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
@@ -127,7 +127,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		return types.ActionContinue
 	}
 	if endOfStream {
-		headers = fetchRequestHeaders()
+		fetchRequestHeaders(&headers)
 	}
 	target, _ := headers.value(knownPath)
 	if !h.settings.paths.matches(target) {
@@ -141,7 +141,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	if source := h.settings.cfg.UserIdentity; source != nil {
 		h.inspected.identity = requestIdentity(source, &headers)
 	}
-	h.inspected.mirrored = readMirroredHeaders(&headers)
+	readMirroredHeaders(&headers, &h.inspected.mirrored)
 	if declared, ok := headers.value(knownContentLength); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
 		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
@@ -222,7 +222,7 @@ func (h *httpContext) OnHttpStreamDone() {
 // reused for the next body): by the time the limiter is asked, nothing
 // refers to it, and one larger than gcAfterBodyBytes is collected at once.
 func (h *httpContext) decideOnBufferedBody() types.Action {
-	request, size, err := h.examineBufferedBody()
+	size, err := h.examineBufferedBody()
 	if err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: read request body: %v", err)
 		// The body cannot be inspected, so it must not pass.
@@ -234,14 +234,16 @@ func (h *httpContext) decideOnBufferedBody() types.Action {
 	if size > gcAfterBodyBytes {
 		runtime.GC()
 	}
-	return h.act(request)
+	return h.act(&h.inspected.request)
 }
 
 // examineBufferedBody reads the buffered request body (at most one byte
-// more than the limit) and examines it; it returns the body's size.
-func (h *httpContext) examineBufferedBody() (examined, int, error) {
+// more than the limit) and examines it into the inspection; it returns
+// the body's size.
+func (h *httpContext) examineBufferedBody() (int, error) {
 	if h.bodySize == 0 {
-		return h.examine(nil), 0, nil
+		h.examine(nil)
+		return 0, nil
 	}
 	body, status := requestBody(h.bodySize, h.settings.cfg.MaxRequestBodyBytes+1)
 	switch status {
@@ -249,24 +251,29 @@ func (h *httpContext) examineBufferedBody() (examined, int, error) {
 	case statusNotFound:
 		body = nil
 	default:
-		return examined{}, 0, status.err()
+		return 0, status.err()
 	}
 	if len(body) > h.settings.cfg.MaxRequestBodyBytes {
-		return examined{}, len(body), nil
+		return len(body), nil
 	}
-	return h.examine(body), len(body), nil
+	h.examine(body)
+	return len(body), nil
 }
 
 // examine examines body with the request's mirrored headers, in the
-// inspection's buffers.
-func (h *httpContext) examine(body []byte) examined {
-	return h.settings.examine(body, h.inspected.mirrored, &h.inspected.buffers)
+// inspection's buffers, into the inspection's request: the stream keeps
+// it, which the decision may outlive the callback, and in a Wasm VM
+// handing a struct of its size on by value is a call each time.
+func (h *httpContext) examine(body []byte) {
+	in := h.inspected
+	h.settings.examine(body, &in.mirrored, &in.buffers, &in.request)
 }
 
 // decide examines a body that is already at hand (the empty body of a POST
 // that ended at its headers) and acts on it.
 func (h *httpContext) decide(body []byte) types.Action {
-	return h.act(h.examine(body))
+	h.examine(body)
+	return h.act(&h.inspected.request)
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
@@ -295,29 +302,31 @@ const (
 	knownMcpName
 )
 
-// fetchRequestHeaders fetches the request's header map and finds
-// knownHeaders in it; when the host cannot hand the map over, it asks the
-// host for each of them.
-func fetchRequestHeaders() requestHeaders {
-	var r requestHeaders
+// fetchRequestHeaders fetches the request's header map into r, which must
+// be zero, and finds knownHeaders in it; when the host cannot hand the map
+// over, it asks the host for each of them. r is the caller's: in a Wasm VM
+// copying a result of this size is a call.
+func fetchRequestHeaders(r *requestHeaders) {
 	r.pairs, r.err = requestHeaderPairs()
 	if r.err != nil {
-		for i, name := range knownHeaders {
+		for i, name := range knownHeaders[:] {
 			if value, ok := r.get(name); ok {
 				r.values[i], r.found = value, r.found|1<<i
 			}
 		}
-		return r
+		return
 	}
-	for _, pair := range r.pairs {
-		for i, name := range knownHeaders {
+	// By index, and knownHeaders as a slice: ranging over a pair or an
+	// array by value copies it, a call in a Wasm VM.
+	for p := range r.pairs {
+		pair := &r.pairs[p]
+		for i, name := range knownHeaders[:] {
 			if r.found&(1<<i) == 0 && equalFoldASCII(pair[0], name) {
 				r.values[i], r.found = pair[1], r.found|1<<i
 				break
 			}
 		}
 	}
-	return r
 }
 
 // value returns the first value of knownHeaders[i], and whether the
@@ -376,14 +385,13 @@ func requestBodyEncoding(headers *requestHeaders) bodyEncodingProblem {
 	return checkBodyEncoding(headers.pairs)
 }
 
-// readMirroredHeaders captures the Mcp-Method and Mcp-Name headers.
-func readMirroredHeaders(headers *requestHeaders) mirroredHeaders {
-	var m mirroredHeaders
+// readMirroredHeaders captures the Mcp-Method and Mcp-Name headers in m.
+func readMirroredHeaders(headers *requestHeaders, m *mirroredHeaders) {
+	m.method, m.name, m.hasMethod, m.hasName = "", "", false, false
 	if value, ok := headers.value(knownMcpMethod); ok {
 		m.method, m.hasMethod = strings.Clone(value), true
 	}
 	if value, ok := headers.value(knownMcpName); ok {
 		m.name, m.hasName = strings.Clone(value), true
 	}
-	return m
 }

@@ -56,7 +56,8 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("Read modified its input")
 		}
 		lent := [1]Request{{Method: "stale", ID: []byte("9")}}
-		if into, intoErr := ReadInto(body, lent[:]); !reflect.DeepEqual(into, msg) || !reflect.DeepEqual(intoErr, err) {
+		lentIDs := []byte("stale ids")
+		if into, intoErr := ReadInto(body, lent[:], lentIDs); !reflect.DeepEqual(into, msg) || !reflect.DeepEqual(intoErr, err) {
 			t.Fatalf("ReadInto(%q) = %+v, %v; Read gave %+v, %v", body, into, intoErr, msg, err)
 		}
 		checkParseErrorLikeGjson(t, body, err)

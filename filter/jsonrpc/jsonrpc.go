@@ -18,8 +18,8 @@ type Request struct {
 	// no "method" member (a JSON-RPC response sent by the client).
 	Method string
 	// ID is the raw JSON text of the "id" member, byte for byte, or nil when
-	// the message has none (a notification). It is a copy: it does not keep
-	// the request body alive.
+	// the message has none (a notification). It is a copy (in the memory
+	// lent to ReadInto, if any): it does not keep the request body alive.
 	ID []byte
 	// ToolName is params.name of a tools/call; HasToolName is false when it
 	// is missing or not a string.
@@ -57,14 +57,18 @@ func (e *Error) Error() string { return e.Message }
 // differently from the filter (CodeInvalidRequest). The package
 // documentation lists every refused input. Read keeps no reference to body.
 func Read(body []byte) (Message, error) {
-	return ReadInto(body, nil)
+	return ReadInto(body, nil, nil)
 }
 
-// ReadInto is Read, with a single request's Message.Requests appended to
-// requests[:0]: a caller that lends room for one request spares an
-// allocation per body. A batch gets a list of its own.
-func ReadInto(body []byte, requests []Request) (Message, error) {
-	msg, err := read(body, requests[:0])
+// ReadInto is Read in memory the caller lends: a single request's
+// Message.Requests is appended to requests[:0], and the requests' ids
+// (Request.ID, Error.ID) are copied into ids[:0] (past its capacity into
+// memory of their own). A caller that lends room for one request and its
+// id spares two allocations per body; what it lent is then the Message's
+// until the caller is done with it. A batch gets a list of its own.
+func ReadInto(body []byte, requests []Request, ids []byte) (Message, error) {
+	ids = ids[:0]
+	msg, err := read(body, requests[:0], &ids)
 	if err != nil {
 		// A nil *Error must not become a non-nil error interface.
 		return Message{}, err

@@ -52,7 +52,7 @@ var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 // Read needs. Problems that make a body an invalid request are reported
 // only once the whole body is known to be JSON, so that a body that is
 // both gets the parse error.
-func read(body []byte, requests []Request) (Message, *Error) {
+func read(body []byte, requests []Request, ids *[]byte) (Message, *Error) {
 	start := skipSpace(body, 0)
 	switch {
 	case start == len(body):
@@ -70,13 +70,15 @@ func read(body []byte, requests []Request) (Message, *Error) {
 	)
 	switch body[start] {
 	case '{':
-		var request Request
-		request, end, failure, err = readRequest(body, start, 1)
+		// The request is read into its place in requests: in a Wasm VM
+		// copying a struct of this size is a call.
+		requests = grow(requests)
+		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], ids)
 		if failure == scanOK && err == nil {
-			msg = Message{Requests: append(requests, request)}
+			msg = Message{Requests: requests}
 		}
 	case '[':
-		msg, end, failure, err = readBatch(body, start)
+		msg, end, failure, err = readBatch(body, start, ids)
 	default:
 		end, failure = skipValue(body, start, 0)
 		err = invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
@@ -100,7 +102,7 @@ func read(body []byte, requests []Request) (Message, *Error) {
 
 // readBatch reads the batch whose '[' is at body[start] and returns the
 // index just past it. After a refused element it only validates the rest.
-func readBatch(body []byte, start int) (Message, int, scanFailure, *Error) {
+func readBatch(body []byte, start int, ids *[]byte) (Message, int, scanFailure, *Error) {
 	var requests []Request
 	var refused *Error
 	i := skipSpace(body, start+1)
@@ -125,21 +127,21 @@ func readBatch(body []byte, start int) (Message, int, scanFailure, *Error) {
 			}
 			i = end
 		} else {
-			request, end, failure, err := readRequest(body, i, 2)
+			if requests == nil {
+				requests = make([]Request, 0, 4)
+			}
+			requests = grow(requests)
+			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], ids)
 			switch {
 			case failure != scanOK:
 				return Message{}, end, failure, nil
 			case err != nil:
+				requests = requests[:len(requests)-1]
 				if err.Code == CodeInvalidRequest {
 					err.Message = fmt.Sprintf("%s (batch element %d)", err.Message, n)
 				}
 				err.ID = nil // a batch is answered as a whole
 				refused = err
-			default:
-				if requests == nil {
-					requests = make([]Request, 0, 4)
-				}
-				requests = append(requests, request)
 			}
 			i = end
 		}
@@ -183,18 +185,26 @@ type objectScan struct {
 	innerWalked bool
 }
 
+// objectWalk is the working memory of one object's walk, in one
+// variable: in a Wasm VM clearing each apart is a call.
+type objectWalk struct {
+	it    objectIter
+	names nameSet
+}
+
 // scanObject walks the object whose '{' is at body[start], depth arrays
 // and objects deep (itself included), validating it and filling scan (and
 // scan.inner), and returns the index just past it.
 func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
-	var names nameSet
-	it := newObjectIter(body, start, depth)
+	var w objectWalk
+	it, names := &w.it, &w.names
+	it.start(body, start, depth)
 	for {
 		m, more := it.next()
 		if !more {
 			break
 		}
-		known, exact := scan.classify(body, m, &names)
+		known, exact := scan.classify(body, m, names)
 		var valueEnd int
 		if inner := scan.inner; inner != nil && known == scan.innerMember && exact &&
 			scan.seen[known].count == 0 && body[m.valueStart] == '{' {
@@ -220,14 +230,15 @@ func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailu
 // scanInnerObject is scanObject for an object whose members are not
 // walked further.
 func scanInnerObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
-	var names nameSet
-	it := newObjectIter(body, start, depth)
+	var w objectWalk
+	it, names := &w.it, &w.names
+	it.start(body, start, depth)
 	for {
 		m, more := it.next()
 		if !more {
 			break
 		}
-		known, exact := scan.classify(body, m, &names)
+		known, exact := scan.classify(body, m, names)
 		scan.record(known, exact, span{m.valueStart, it.skipValue()})
 	}
 	if it.failure != scanOK {
@@ -298,45 +309,58 @@ func (scan *objectScan) setProblem(problem string) {
 	}
 }
 
+// requestWalk is the working memory of readRequest, in one variable: in
+// a Wasm VM clearing each apart is a call.
+type requestWalk struct {
+	seen            [len(requestMembers)]seenMember
+	paramsSeen      [len(paramsMembers)]seenMember
+	message, params objectScan
+	scratch         [64]byte // decoded names with escapes
+}
+
 // readRequest reads the request object whose '{' is at body[start], depth
-// arrays and objects deep (itself included), and returns the index just
-// past it; when the object is valid JSON but refused, the index too.
-func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Error) {
+// arrays and objects deep (itself included), into *request (which must be
+// zero), its id copied into ids, and returns the index just past it; when
+// the object is valid JSON but refused, the index too.
+func readRequest(body []byte, start, depth int, request *Request, ids *[]byte) (int, scanFailure, *Error) {
 	// params is walked in the same pass as the message (its arguments
 	// can be most of the body), but its problems only count for the
 	// methods whose params Read reads.
-	var seen [len(requestMembers)]seenMember
-	var paramsSeen [len(paramsMembers)]seenMember
-	params := objectScan{want: paramsMembers[:], seen: paramsSeen[:]}
-	message := objectScan{want: requestMembers[:], seen: seen[:], inner: &params, innerMember: memberParams}
-	end, failure := scanObject(body, start, depth, &message)
+	var w requestWalk
+	w.params.want, w.params.seen = paramsMembers[:], w.paramsSeen[:]
+	w.message.want, w.message.seen = requestMembers[:], w.seen[:]
+	w.message.inner, w.message.innerMember = &w.params, memberParams
+	seen, paramsSeen, params, message := &w.seen, &w.paramsSeen, &w.params, &w.message
+	end, failure := scanObject(body, start, depth, message)
 	if failure != scanOK {
-		return Request{}, end, failure, nil
+		return end, failure, nil
 	}
-	var request Request
 	if id := seen[memberID]; id.count == 1 && !id.resembling {
-		request.ID = bytes.Clone(body[id.value.start:id.value.end])
+		// Copied into ids, capped so that a later append cannot reach it.
+		from := len(*ids)
+		*ids = append(*ids, body[id.value.start:id.value.end]...)
+		request.ID = (*ids)[from:len(*ids):len(*ids)]
 	}
 	if message.problem != "" {
-		return Request{}, end, scanOK, invalidReason(request.ID, message.problem)
+		return end, scanOK, invalidReason(request.ID, message.problem)
 	}
 	method := seen[memberMethod]
 	if method.count == 0 {
 		// No "method": a response (the client answering a server
 		// request) or not JSON-RPC at all. Either way nothing is called.
-		return request, end, scanOK, nil
+		return end, scanOK, nil
 	}
-	var scratch [64]byte
-	decoded, err := stringMember(body, method.value, "method", request.ID, scratch[:0])
+	scratch := w.scratch[:0]
+	decoded, err := stringMember(body, method.value, "method", request.ID, scratch)
 	if err != nil {
-		return Request{}, end, scanOK, err
+		return end, scanOK, err
 	}
 	request.Method = internMethod(decoded)
 	toolsCall := sameText(request.Method, MethodToolsCall)
 	// Only a method ending in l or L can fold to tools/call: the test
 	// spares other methods the call of bytes.EqualFold.
 	if !toolsCall && len(decoded) > 0 && decoded[len(decoded)-1]|0x20 == 'l' && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
-		return Request{}, end, scanOK, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
+		return end, scanOK, invalidRequest(request.ID, "method differs from %q only in case", MethodToolsCall)
 	}
 	var nameMember int
 	var namePath string
@@ -346,29 +370,40 @@ func readRequest(body []byte, start, depth int) (Request, int, scanFailure, *Err
 	case sameText(request.Method, methodResourcesRead):
 		nameMember, namePath = paramURI, "params.uri"
 	default:
-		return request, end, scanOK, nil
+		return end, scanOK, nil
 	}
 	if !message.innerWalked {
 		// Missing or by-position params: no name (the filter still
 		// counts a tools/call against the server-wide buckets).
-		return request, end, scanOK, nil
+		return end, scanOK, nil
 	}
 	if params.problem != "" {
-		return Request{}, end, scanOK, invalidReason(request.ID, params.problem+" in params")
+		return end, scanOK, invalidReason(request.ID, params.problem+" in params")
 	}
 	name := paramsSeen[nameMember]
 	if name.count == 0 || body[name.value.start] != '"' {
-		return request, end, scanOK, nil
+		return end, scanOK, nil
 	}
-	decoded, err = stringMember(body, name.value, namePath, request.ID, scratch[:0])
+	decoded, err = stringMember(body, name.value, namePath, request.ID, scratch)
 	if err != nil {
-		return Request{}, end, scanOK, err
+		return end, scanOK, err
 	}
 	request.Name, request.HasName = string(decoded), true
 	if toolsCall {
 		request.ToolName, request.HasToolName = request.Name, true
 	}
-	return request, end, scanOK, nil
+	return end, scanOK, nil
+}
+
+// grow returns requests one longer, the new request zero, reusing the
+// room requests has.
+func grow(requests []Request) []Request {
+	if n := len(requests); n < cap(requests) {
+		requests = requests[:n+1]
+		requests[n] = Request{}
+		return requests
+	}
+	return append(requests, Request{})
 }
 
 // stringMember decodes the value of the member called what, which must be
@@ -391,7 +426,7 @@ func stringMember(body []byte, value span, what string, id, scratch []byte) ([]b
 // internMethod returns the MCP method names as constants, so reading them
 // allocates nothing, and copies any other name.
 func internMethod(method []byte) string {
-	for _, known := range knownMethods {
+	for _, known := range knownMethods[:] { // not the array: a copy
 		if sameText(method, known) {
 			return known
 		}

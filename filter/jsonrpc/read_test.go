@@ -386,15 +386,27 @@ func bigEscapedCall(size int) []byte {
 }
 
 // TestReadIntoLendsTheRequest checks that ReadInto puts a single request
-// in the memory it is lent and gives a batch a list of its own.
+// and its id in the memory it is lent, gives a batch a list of its own,
+// and caps each id so that appending to one cannot overwrite another.
 func TestReadIntoLendsTheRequest(t *testing.T) {
 	var lent [1]Request
-	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`), lent[:])
+	var lentIDs [16]byte
+	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo"}}`), lent[:], lentIDs[:])
 	if err != nil || len(msg.Requests) != 1 || &msg.Requests[0] != &lent[0] || lent[0].ToolName != "echo" {
 		t.Fatalf("ReadInto = %+v, %v; want the one request in the lent memory", msg, err)
 	}
-	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`), lent[:])
+	if id := lent[0].ID; string(id) != "12" || &id[0] != &lentIDs[0] || cap(id) != len(id) {
+		t.Fatalf("ID = %q (cap %d); want 12 in the lent memory, capped", id, cap(id))
+	}
+	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"a2","method":"ping"}]`), lent[:], lentIDs[:])
 	if err != nil || len(msg.Requests) != 2 || lent[0].ToolName != "echo" {
 		t.Fatalf("ReadInto(batch) = %+v, %v, lent %+v; want two requests and the lent memory untouched", msg, err, lent[0])
+	}
+	first, second := msg.Requests[0].ID, msg.Requests[1].ID
+	if string(first) != "1" || string(second) != `"a2"` || &first[0] != &lentIDs[0] || &second[0] != &lentIDs[1] {
+		t.Fatalf("batch ids = %q, %q; want 1 and \"a2\" one after the other in the lent memory", first, second)
+	}
+	if _ = append(first, 'x'); string(second) != `"a2"` {
+		t.Fatalf("appending to the first id changed the second to %q", second)
 	}
 }

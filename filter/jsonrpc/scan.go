@@ -218,6 +218,18 @@ const (
 // MaxDepth-depth levels more. It is iterative: the kind of each open
 // container is one bit of a fixed-size stack.
 func skipValue(data []byte, start, depth int) (int, scanFailure) {
+	// A short plain string or a plain integer (most member values) ends
+	// here, before the container stack is cleared: in a Wasm VM clearing
+	// it is a call.
+	if start < len(data) {
+		if c := data[start]; c == '"' {
+			if end, plain := plainStringEnd(data[:min(len(data), start+shortString)], start); plain {
+				return end, scanOK
+			}
+		} else if end, ok := jsonnum.IntegerEnd(data, start); ok {
+			return end, scanOK
+		}
+	}
 	var stack [(MaxDepth + 63) / 64]uint64 // bit set: an object
 	open := 0                              // containers opened by this walk
 	i := start
@@ -382,17 +394,18 @@ type objectIter struct {
 	started bool // next has returned a member
 }
 
-// newObjectIter starts a walk of the object whose '{' is at data[start],
-// depth arrays and objects deep (itself included).
-func newObjectIter(data []byte, start, depth int) objectIter {
-	it := objectIter{data: data, i: start + 1, depth: depth}
+// start starts a walk of the object whose '{' is at data[start], depth
+// arrays and objects deep (itself included). it must be zero: a method on
+// the caller's variable, where a constructor's result would be copied
+// (in a Wasm VM copying a struct of this size is a call).
+func (it *objectIter) start(data []byte, start, depth int) {
+	it.data, it.i, it.depth = data, start+1, depth
 	switch {
 	case start >= len(data) || data[start] != '{':
 		it.failure = scanInvalid
 	case depth > MaxDepth:
 		it.failure = scanTooDeep
 	}
-	return it
 }
 
 // next returns the next member; false at the end of the object, where
