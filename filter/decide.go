@@ -48,19 +48,20 @@ type examined struct {
 	replyIDs [][]byte
 }
 
-// examineBuffers give the read message room for one request and its id,
-// the slices of an examined request room for one call and one id, and its
-// demands room for the four buckets of a tools/call, without an
-// allocation of their own.
+// examineBuffers give the read message room for one request, its id and
+// its name, the slices of an examined request room for one call and one
+// id, and its demands room for the four buckets of a tools/call, without
+// an allocation of their own.
 type examineBuffers struct {
 	requests [1]jsonrpc.Request
 	calls    [1]toolCall
 	ids      [1][]byte
 	demands  [4]bucket.Demand
-	// idText holds the copies of request ids (jsonrpc.ReadInto): room
-	// for a UUID in quotes. The examined request refers to it until the
-	// stream ends.
-	idText [40]byte
+	// text holds the copies of a request's id and name
+	// (jsonrpc.ReadInto): room for a UUID in quotes and a tool name. The
+	// examined request refers to the id until the stream ends; the name
+	// is used only while the body is examined.
+	text [96]byte
 }
 
 // toolCall is one limited request: a tools/call, or a call of another
@@ -101,7 +102,7 @@ type localReply struct {
 // The outcome goes to *out (the stream's), and mirrored is read in place:
 // in a Wasm VM handing either on by value is a call.
 func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *examineBuffers, out *examined) {
-	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.idText[:0])
+	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.text[:0])
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}
@@ -137,7 +138,7 @@ func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *exam
 		if r.ID != nil && r.Method != "" {
 			// A request (not a notification, not a client's response to a
 			// server request) gets an error response if this is rejected.
-			// r.ID is already a copy, in buffers.idText.
+			// r.ID is already a copy, in buffers.text.
 			request.replyIDs = append(request.replyIDs, r.ID)
 		}
 		if !r.IsToolsCall() {

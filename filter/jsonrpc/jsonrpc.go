@@ -27,7 +27,8 @@ type Request struct {
 	HasToolName bool
 	// Name is what an Mcp-Name header must mirror for this method
 	// (params.name for tools/call and prompts/get, params.uri for
-	// resources/read); HasName is false when there is none.
+	// resources/read); HasName is false when there is none. Name and
+	// ToolName are copies, in the memory lent to ReadInto if any.
 	Name    string
 	HasName bool
 }
@@ -61,14 +62,16 @@ func Read(body []byte) (Message, error) {
 }
 
 // ReadInto is Read in memory the caller lends: a single request's
-// Message.Requests is appended to requests[:0], and the requests' ids
-// (Request.ID, Error.ID) are copied into ids[:0] (past its capacity into
-// memory of their own). A caller that lends room for one request and its
-// id spares two allocations per body; what it lent is then the Message's
-// until the caller is done with it. A batch gets a list of its own.
-func ReadInto(body []byte, requests []Request, ids []byte) (Message, error) {
-	ids = ids[:0]
-	msg, err := read(body, requests[:0], &ids)
+// Message.Requests is appended to requests[:0], and the requests' ids and
+// names (Request.ID, Name and ToolName, Error.ID) are copied into text[:0]
+// (past its capacity into memory of their own). A caller that lends room
+// for one request, its id and its name spares three allocations per body.
+// What it lent is then the Message's: the caller must not write it, nor
+// lend it again, while it uses the Message, and must copy a name it keeps
+// beyond (the strings share that memory). A batch gets a list of its own.
+func ReadInto(body []byte, requests []Request, text []byte) (Message, error) {
+	text = text[:0]
+	msg, err := read(body, requests[:0], &text)
 	if err != nil {
 		// A nil *Error must not become a non-nil error interface.
 		return Message{}, err

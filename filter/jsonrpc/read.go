@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"bytes"
 	"fmt"
+	"unsafe"
 )
 
 // Bounds on what Read accepts. They are documented in doc.go.
@@ -52,7 +53,7 @@ var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 // Read needs. Problems that make a body an invalid request are reported
 // only once the whole body is known to be JSON, so that a body that is
 // both gets the parse error.
-func read(body []byte, requests []Request, ids *[]byte) (Message, *Error) {
+func read(body []byte, requests []Request, text *[]byte) (Message, *Error) {
 	start := skipSpace(body, 0)
 	switch {
 	case start == len(body):
@@ -73,12 +74,12 @@ func read(body []byte, requests []Request, ids *[]byte) (Message, *Error) {
 		// The request is read into its place in requests: in a Wasm VM
 		// copying a struct of this size is a call.
 		requests = grow(requests)
-		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], ids)
+		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], text)
 		if failure == scanOK && err == nil {
 			msg = Message{Requests: requests}
 		}
 	case '[':
-		msg, end, failure, err = readBatch(body, start, ids)
+		msg, end, failure, err = readBatch(body, start, text)
 	default:
 		end, failure = skipValue(body, start, 0)
 		err = invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
@@ -102,7 +103,7 @@ func read(body []byte, requests []Request, ids *[]byte) (Message, *Error) {
 
 // readBatch reads the batch whose '[' is at body[start] and returns the
 // index just past it. After a refused element it only validates the rest.
-func readBatch(body []byte, start int, ids *[]byte) (Message, int, scanFailure, *Error) {
+func readBatch(body []byte, start int, text *[]byte) (Message, int, scanFailure, *Error) {
 	var requests []Request
 	var refused *Error
 	i := skipSpace(body, start+1)
@@ -131,7 +132,7 @@ func readBatch(body []byte, start int, ids *[]byte) (Message, int, scanFailure, 
 				requests = make([]Request, 0, 4)
 			}
 			requests = grow(requests)
-			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], ids)
+			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], text)
 			switch {
 			case failure != scanOK:
 				return Message{}, end, failure, nil
@@ -320,9 +321,9 @@ type requestWalk struct {
 
 // readRequest reads the request object whose '{' is at body[start], depth
 // arrays and objects deep (itself included), into *request (which must be
-// zero), its id copied into ids, and returns the index just past it; when
-// the object is valid JSON but refused, the index too.
-func readRequest(body []byte, start, depth int, request *Request, ids *[]byte) (int, scanFailure, *Error) {
+// zero), its id and name copied into text, and returns the index just past
+// it; when the object is valid JSON but refused, the index too.
+func readRequest(body []byte, start, depth int, request *Request, text *[]byte) (int, scanFailure, *Error) {
 	// params is walked in the same pass as the message (its arguments
 	// can be most of the body), but its problems only count for the
 	// methods whose params Read reads.
@@ -336,10 +337,7 @@ func readRequest(body []byte, start, depth int, request *Request, ids *[]byte) (
 		return end, failure, nil
 	}
 	if id := seen[memberID]; id.count == 1 && !id.resembling {
-		// Copied into ids, capped so that a later append cannot reach it.
-		from := len(*ids)
-		*ids = append(*ids, body[id.value.start:id.value.end]...)
-		request.ID = (*ids)[from:len(*ids):len(*ids)]
+		request.ID = keep(text, body[id.value.start:id.value.end])
 	}
 	if message.problem != "" {
 		return end, scanOK, invalidReason(request.ID, message.problem)
@@ -388,11 +386,28 @@ func readRequest(body []byte, start, depth int, request *Request, ids *[]byte) (
 	if err != nil {
 		return end, scanOK, err
 	}
-	request.Name, request.HasName = string(decoded), true
+	request.Name, request.HasName = view(keep(text, decoded)), true
 	if toolsCall {
 		request.ToolName, request.HasToolName = request.Name, true
 	}
 	return end, scanOK, nil
+}
+
+// keep copies b into text and returns the copy, capped so that a later
+// append to text cannot reach it.
+func keep(text *[]byte, b []byte) []byte {
+	from := len(*text)
+	*text = append(*text, b...)
+	return (*text)[from:len(*text):len(*text)]
+}
+
+// view is the string of b's bytes, sharing its memory: b is memory
+// nothing writes while the Message is in use (see ReadInto).
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // grow returns requests one longer, the new request zero, reusing the

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // call builds a tools/call request body for tool name.
@@ -387,10 +388,11 @@ func bigEscapedCall(size int) []byte {
 
 // TestReadIntoLendsTheRequest checks that ReadInto puts a single request
 // and its id in the memory it is lent, gives a batch a list of its own,
-// and caps each id so that appending to one cannot overwrite another.
+// and caps each id so that appending to one cannot overwrite another;
+// a name follows its id there.
 func TestReadIntoLendsTheRequest(t *testing.T) {
 	var lent [1]Request
-	var lentIDs [16]byte
+	var lentIDs [16]byte // room for the ids and names
 	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo"}}`), lent[:], lentIDs[:])
 	if err != nil || len(msg.Requests) != 1 || &msg.Requests[0] != &lent[0] || lent[0].ToolName != "echo" {
 		t.Fatalf("ReadInto = %+v, %v; want the one request in the lent memory", msg, err)
@@ -398,9 +400,13 @@ func TestReadIntoLendsTheRequest(t *testing.T) {
 	if id := lent[0].ID; string(id) != "12" || &id[0] != &lentIDs[0] || cap(id) != len(id) {
 		t.Fatalf("ID = %q (cap %d); want 12 in the lent memory, capped", id, cap(id))
 	}
+	if name := lent[0].ToolName; unsafe.StringData(name) != &lentIDs[2] || lent[0].Name != name {
+		t.Fatalf("ToolName %q is not in the lent memory after the id", name)
+	}
 	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"a2","method":"ping"}]`), lent[:], lentIDs[:])
-	if err != nil || len(msg.Requests) != 2 || lent[0].ToolName != "echo" {
-		t.Fatalf("ReadInto(batch) = %+v, %v, lent %+v; want two requests and the lent memory untouched", msg, err, lent[0])
+	// The lent text was lent again, so only the lent request is checked.
+	if err != nil || len(msg.Requests) != 2 || &msg.Requests[0] == &lent[0] || lent[0].Method != "tools/call" {
+		t.Fatalf("ReadInto(batch) = %+v, %v, lent %+v; want two requests and the lent request untouched", msg, err, lent[0])
 	}
 	first, second := msg.Requests[0].ID, msg.Requests[1].ID
 	if string(first) != "1" || string(second) != `"a2"` || &first[0] != &lentIDs[0] || &second[0] != &lentIDs[1] {
