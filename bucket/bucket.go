@@ -196,7 +196,10 @@ type LeaseKeeper interface {
 // ErrCASMismatch unless it equals the key's current CAS; Set on a key that
 // does not exist succeeds whatever cas it is given; keys cannot be deleted.
 // Set keeps no reference to value once it returns (the host copies it):
-// the limiter reuses that memory.
+// the limiter reuses that memory. Get's value may likewise be memory the
+// store reuses (the filter's shared-data store does, in a Wasm VM): it is
+// valid until the caller's next call to the store, and the limiter copies
+// what it keeps.
 type Store interface {
 	Get(key string) (value []byte, cas uint32, err error)
 	Set(key string, value []byte, cas uint32) error

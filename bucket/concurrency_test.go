@@ -330,7 +330,7 @@ func newSimulation(t *testing.T, seed uint64, nest float64, opts bucket.Options,
 		var key [32]byte
 		key[0], key[1] = byte(seed), byte(i)
 		opts.Random = rand.NewChaCha8(key)
-		s.workers = append(s.workers, newLimiter(t, store, opts))
+		s.workers = append(s.workers, newLimiter(t, &reusingStore{Store: store}, opts))
 	}
 	s.busy = make([]bool, len(s.workers))
 	store.SetHook(func(buckettest.Op) error {
@@ -342,6 +342,28 @@ func newSimulation(t *testing.T, seed uint64, nest float64, opts bucket.Options,
 		return nil
 	})
 	return s
+}
+
+// reusingStore is the store of one simulated worker (one VM): its Get
+// returns memory it scribbles over and reuses at the next Get, as the
+// filter's shared-data store does in a Wasm VM (bucket.Store allows it).
+// A limiter that kept a value past its next store call would read
+// garbage, and the simulation's checks would catch the decisions.
+type reusingStore struct {
+	bucket.Store
+	value []byte
+}
+
+func (s *reusingStore) Get(key string) ([]byte, uint32, error) {
+	value, cas, err := s.Store.Get(key)
+	for i := range s.value {
+		s.value[i] = 0xA5
+	}
+	if err != nil {
+		return nil, cas, err
+	}
+	s.value = append(s.value[:0], value...)
+	return s.value, cas, nil
 }
 
 // takeOne runs one take on a random worker at the current time minus a

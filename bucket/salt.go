@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ func (l *StoreLimiter) readSalt() ([]byte, error) {
 	for range 3 {
 		value, _, err := l.store.Get(key)
 		if err == nil {
-			return value, nil
+			return bytes.Clone(value), nil // see Store: value may be reused
 		}
 		if !notFound(err) {
 			return nil, fmt.Errorf("bucket: read %s: %w", key, err)

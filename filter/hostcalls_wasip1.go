@@ -64,7 +64,8 @@ var (
 var hostBuffer []byte
 
 // Memory reused for the data the filter reads on every request: its
-// :method, its header map and its body (and a Redis reply's :status).
+// :method, its header map, its body and the shared-data values its
+// limiter reads (and a Redis reply's :status).
 // Without it each read is a fresh allocation the garbage collector must
 // reclaim (a whole body per request). What the filter keeps of these (the
 // identity, the Mcp-* headers, the JSON-RPC ids and names) it copies, and
@@ -75,6 +76,9 @@ var (
 	headerBuffer []byte      // up to reusedHeaderBytes
 	headerPairs  [][2]string // the pairs of headerBuffer
 	bodyBuffer   []byte      // up to reusedBodyBytes, allocated for the largest body read
+	// sharedValueBuffer holds a shared-data value: a bucket, a user's
+	// slot, a quota, or a cap with a few leases.
+	sharedValueBuffer [128]byte
 )
 
 const (
@@ -209,11 +213,16 @@ func calloutStatus() (int, error) {
 	return code, nil
 }
 
-// getSharedData returns the value of key, the VM's own copy, and its CAS.
+// getSharedData returns the value of key and its CAS. The value is read
+// into memory reused by the next call (a larger value, into memory of its
+// own): bucket.Store lets Get do so, and a take reads a key or more on
+// every limited request.
 func getSharedData(key string) ([]byte, uint32, hostStatus) {
 	hostReturnedCAS = 0
+	lend(sharedValueBuffer[:])
 	status := hostStatus(hostGetSharedData(stringPtr(key), uint32(len(key)),
 		unsafe.Pointer(&hostReturnedData), unsafe.Pointer(&hostReturnedSize), unsafe.Pointer(&hostReturnedCAS)))
+	lend(nil)
 	value := returned()
 	if status != statusOK {
 		return nil, 0, status

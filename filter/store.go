@@ -15,8 +15,9 @@ import (
 type hostKVStore struct{}
 
 // Get returns the value of key and its CAS, or bucket.ErrNotFound. The
-// value is the caller's own, never memory the host or its emulator keeps
-// (see getSharedData).
+// value is memory the filter reuses for the next read, as bucket.Store
+// allows, never memory the host or its emulator keeps (see
+// getSharedData).
 func (*hostKVStore) Get(key string) ([]byte, uint32, error) {
 	value, cas, status := getSharedData(key)
 	switch status {
