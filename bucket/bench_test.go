@@ -50,12 +50,12 @@ func BenchmarkTake(b *testing.B) {
 			for b.Loop() {
 				now = now.Add(time.Microsecond)
 				var d bucket.Decision
-				l.Take(now, tt.demands(i), func(dd bucket.Decision, err error) {
+				l.Take(now, tt.demands(i), bucket.DecisionFunc(func(dd bucket.Decision, err error) {
 					if err != nil {
 						b.Fatal(err)
 					}
 					d = dd
-				})
+				}))
 				if !d.Allowed {
 					b.Fatalf("rejected: %+v", d)
 				}

@@ -177,8 +177,21 @@ type Decision struct {
 // same process, such as Envoy shared data) or later (a store behind a
 // network round trip); the caller must handle both.
 type Limiter interface {
-	Take(now time.Time, demands []Demand, done func(Decision, error))
+	Take(now time.Time, demands []Demand, done Decider)
 }
+
+// Decider receives the decision of a take. An interface rather than a
+// function: a caller can pass a pointer it already has (the filter, its
+// stream), where a method value would be an allocation per take.
+type Decider interface {
+	Decided(d Decision, err error)
+}
+
+// DecisionFunc is a function that is a Decider.
+type DecisionFunc func(Decision, error)
+
+// Decided calls f.
+func (f DecisionFunc) Decided(d Decision, err error) { f(d, err) }
 
 // LeaseKeeper is implemented by limiters that enforce concurrency caps:
 // the holder of an admitted take's Decision.Lease releases it when its

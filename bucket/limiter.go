@@ -274,7 +274,7 @@ func (l *StoreLimiter) Stats() Stats {
 // error other than ErrNotFound and ErrCASMismatch. Demands of zero tokens
 // are ignored; demands for the same bucket are merged. With no demand
 // left, the take is allowed.
-func (l *StoreLimiter) Take(now time.Time, demands []Demand, done func(Decision, error)) {
+func (l *StoreLimiter) Take(now time.Time, demands []Demand, done Decider) {
 	d, err := l.takeWithQuotas(now, demands)
 	// Takes is the sum of the three (see Stats): an atomic addition is
 	// a call in a Wasm VM.
@@ -290,7 +290,7 @@ func (l *StoreLimiter) Take(now time.Time, demands []Demand, done func(Decision,
 		l.stats.overflowed.Add(1)
 	}
 	if done != nil {
-		done(d, err)
+		done.Decided(d, err)
 	}
 }
 

@@ -72,10 +72,10 @@ func tryTake(t testing.TB, l bucket.Limiter, now time.Time, demands []bucket.Dem
 	var calls int
 	var d bucket.Decision
 	var err error
-	l.Take(now, demands, func(dd bucket.Decision, e error) {
+	l.Take(now, demands, bucket.DecisionFunc(func(dd bucket.Decision, e error) {
 		calls++
 		d, err = dd, e
-	})
+	}))
 	if calls != 1 {
 		t.Fatalf("done called %d times", calls)
 	}

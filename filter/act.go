@@ -42,21 +42,23 @@ func (h *httpContext) limit(request *examined, user string) types.Action {
 	h.phase = phaseDeciding
 	h.inspected.pending = request
 	h.inTake = true
-	h.settings.limiter.Take(h.settings.now(), demands, h.onDecision)
+	h.settings.limiter.Take(h.settings.now(), demands, h)
 	h.inTake = false
 	switch h.phase {
 	case phaseAdmitted:
 		return types.ActionContinue
 	default:
 		// phaseDeciding: the limiter answers later, the request waits
-		// (onDecision resumes it or replies); phaseReplied: rejected.
+		// (Decided resumes it or replies); phaseReplied: rejected.
 		return types.ActionPause
 	}
 }
 
-// onDecision receives the limiter's answer, synchronously (inside Take) or
-// later. Limiters call it once; further calls are ignored.
-func (h *httpContext) onDecision(decision bucket.Decision, err error) {
+// Decided implements bucket.Decider: it receives the limiter's answer,
+// synchronously (inside Take) or later. Limiters call it once; further
+// calls are ignored. The stream itself is the Decider, so a take
+// allocates no callback.
+func (h *httpContext) Decided(decision bucket.Decision, err error) {
 	if h.phase != phaseDeciding || h.inspected == nil || h.inspected.pending == nil {
 		return
 	}

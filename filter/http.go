@@ -209,7 +209,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.endStream()
 	h.streamDone = true
 	// A request still being decided keeps its inspection: a late decision
-	// gives back the lease it took (onDecision). Any other's memory is
+	// gives back the lease it took (Decided). Any other's memory is
 	// free for the next request.
 	if h.inspected != nil && h.phase != phaseDeciding {
 		h.settings.keepInspection(h.inspected)

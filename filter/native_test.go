@@ -26,7 +26,7 @@ type fakeLimiter struct {
 	async    bool
 
 	takes   []fakeTake
-	pending []func(bucket.Decision, error)
+	pending []bucket.Decider
 }
 
 type fakeTake struct {
@@ -34,13 +34,13 @@ type fakeTake struct {
 	demands []bucket.Demand
 }
 
-func (f *fakeLimiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
+func (f *fakeLimiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decider) {
 	f.takes = append(f.takes, fakeTake{now: now, demands: append([]bucket.Demand(nil), demands...)})
 	if f.async {
 		f.pending = append(f.pending, done)
 		return
 	}
-	done(f.decision, f.err)
+	done.Decided(f.decision, f.err)
 }
 
 // leaseKeepingLimiter is a fakeLimiter that records the leases released.
@@ -84,7 +84,7 @@ func TestAsyncLimiter(t *testing.T) {
 		if len(limiter.pending) != 1 {
 			t.Fatalf("Take calls = %d, want 1", len(limiter.pending))
 		}
-		limiter.pending[0](bucket.Decision{Allowed: true, Tightest: tightest}, nil)
+		limiter.pending[0].Decided(bucket.Decision{Allowed: true, Tightest: tightest}, nil)
 		if got := e.host.GetCurrentHttpStreamAction(o.contextID); got != types.ActionContinue {
 			t.Fatalf("stream action after admission = %v, want Continue (resumed)", got)
 		}
@@ -103,7 +103,7 @@ func TestAsyncLimiter(t *testing.T) {
 		limiter := &fakeLimiter{async: true}
 		e := startWithLimiter(t, config, limiter)
 		o := e.send(request{body: toolsCall(`"a"`, "echo")})
-		limiter.pending[0](bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: bucket.KindsOf(bucket.KindShared),
+		limiter.pending[0].Decided(bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: bucket.KindsOf(bucket.KindShared),
 			Tightest: tightest}, nil)
 		reply := e.host.GetSentLocalResponse(o.contextID)
 		if reply == nil || reply.StatusCode != 429 {
@@ -116,7 +116,7 @@ func TestAsyncLimiter(t *testing.T) {
 			t.Errorf("retry-after = %q, want 3", got)
 		}
 		// A second answer is ignored.
-		limiter.pending[0](bucket.Decision{Allowed: true}, nil)
+		limiter.pending[0].Decided(bucket.Decision{Allowed: true}, nil)
 		if got := e.counter(metricName("tools_call.admitted")); got != 0 {
 			t.Errorf("a second answer admitted the call")
 		}
@@ -126,7 +126,7 @@ func TestAsyncLimiter(t *testing.T) {
 		e := startWithLimiter(t, config, limiter)
 		o := e.send(request{body: toolsCall("1", "echo")})
 		e.host.CompleteHttpContext(o.contextID)
-		limiter.pending[0](bucket.Decision{RetryAfter: time.Second}, nil)
+		limiter.pending[0].Decided(bucket.Decision{RetryAfter: time.Second}, nil)
 		if e.host.GetSentLocalResponse(o.contextID) != nil {
 			t.Errorf("a reply was sent on a finished stream")
 		}
@@ -139,7 +139,7 @@ func TestAsyncLimiter(t *testing.T) {
 		o := e.send(request{body: toolsCall("1", "echo")})
 		e.host.CompleteHttpContext(o.contextID)
 		lease := fakeLease{}
-		keeper.pending[0](bucket.Decision{Allowed: true, Lease: lease}, nil)
+		keeper.pending[0].Decided(bucket.Decision{Allowed: true, Lease: lease}, nil)
 		if len(keeper.released) != 1 || keeper.released[0] != lease {
 			t.Errorf("released %v, want the decision's lease once", keeper.released)
 		}

@@ -39,11 +39,11 @@ func BenchmarkTake(b *testing.B) {
 			l.loaded = true
 			b.ReportAllocs()
 			for b.Loop() {
-				l.Take(time.Now(), bc.demands, func(d bucket.Decision, err error) {
+				l.Take(time.Now(), bc.demands, bucket.DecisionFunc(func(d bucket.Decision, err error) {
 					if err != nil || !d.Allowed {
 						b.Fatalf("decision %+v, %v", d, err)
 					}
-				})
+				}))
 			}
 		})
 	}

@@ -219,14 +219,14 @@ func NewLimiter(opts Options) (*Limiter, error) {
 // (quotas, caps and buckets, all or nothing), and done is called when its
 // reply (or the failure mode) decides. An invalid demand ends with an
 // error and nothing is sent.
-func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done func(bucket.Decision, error)) {
+func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decider) {
 	c := &call{l: l, demands: demands, done: done, now: now}
 	if err := planTake(&c.plan, now, demands); err != nil {
-		done(bucket.Decision{}, err)
+		done.Decided(bucket.Decision{}, err)
 		return
 	}
 	if c.plan.empty() {
-		done(bucket.Decision{Allowed: true}, nil)
+		done.Decided(bucket.Decision{Allowed: true}, nil)
 		return
 	}
 	probe, ok := l.breaker.allow(now)
@@ -245,7 +245,7 @@ type call struct {
 	l       *Limiter
 	plan    takePlan
 	demands []bucket.Demand
-	done    func(bucket.Decision, error)
+	done    bucket.Decider
 	now     time.Time // the caller's clock
 	start   time.Time // the limiter's clock at the take
 	probe   bool
@@ -308,7 +308,7 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 	if o := l.opts.Observer; o != nil {
 		o.Decided()
 	}
-	c.done(decision, nil)
+	c.done.Decided(decision, nil)
 }
 
 // classify returns the kind of a reply error, and false for nil.
@@ -335,22 +335,22 @@ func (c *call) fail(kind ErrorKind, err error) {
 }
 
 // failover decides a take Redis did not decide, by the failure mode.
-func (l *Limiter) failover(demands []bucket.Demand, done func(bucket.Decision, error), cause error) {
+func (l *Limiter) failover(demands []bucket.Demand, done bucket.Decider, cause error) {
 	if o := l.opts.Observer; o != nil {
 		o.FellBack()
 	}
 	switch l.opts.FailureMode {
 	case FailOpen:
-		done(bucket.Decision{Allowed: true}, nil)
+		done.Decided(bucket.Decision{Allowed: true}, nil)
 	case FailClosed:
-		done(bucket.Decision{}, fmt.Errorf("%w: %v", bucket.ErrStoreUnavailable, cause))
+		done.Decided(bucket.Decision{}, fmt.Errorf("%w: %v", bucket.ErrStoreUnavailable, cause))
 	default:
-		l.opts.Fallback.Take(l.opts.Clock(), demands, func(d bucket.Decision, err error) {
+		l.opts.Fallback.Take(l.opts.Clock(), demands, bucket.DecisionFunc(func(d bucket.Decision, err error) {
 			// A lease taken locally is released and renewed locally.
 			if d.Lease != nil && !d.Lease.Empty() {
 				d.Lease = &Lease{local: d.Lease}
 			}
-			done(d, err)
-		})
+			done.Decided(d, err)
+		}))
 	}
 }

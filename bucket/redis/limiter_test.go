@@ -63,9 +63,9 @@ type fixedLimiter struct {
 	calls    int
 }
 
-func (f *fixedLimiter) Take(_ time.Time, _ []bucket.Demand, done func(bucket.Decision, error)) {
+func (f *fixedLimiter) Take(_ time.Time, _ []bucket.Demand, done bucket.Decider) {
 	f.calls++
-	done(f.decision, nil)
+	done.Decided(f.decision, nil)
 }
 
 var oneShared = []bucket.Demand{{Bucket: bucket.Bucket{Kind: bucket.KindShared,
@@ -95,7 +95,7 @@ func take(t *testing.T, l *Limiter, now time.Time) (bucket.Decision, error) {
 	calls := 0
 	var d bucket.Decision
 	var err error
-	l.Take(now, oneShared, func(got bucket.Decision, e error) { calls++; d, err = got, e })
+	l.Take(now, oneShared, bucket.DecisionFunc(func(got bucket.Decision, e error) { calls++; d, err = got, e }))
 	if calls != 1 {
 		t.Fatalf("done called %d times, want 1", calls)
 	}
@@ -238,7 +238,7 @@ func TestLimiterLostProbe(t *testing.T) {
 	}
 	lost = true
 	clock.now = clock.now.Add(DefaultBackoff)
-	l.Take(clock.now, oneShared, func(bucket.Decision, error) {})
+	l.Take(clock.now, oneShared, bucket.DecisionFunc(func(bucket.Decision, error) {}))
 	if calls != 4 {
 		t.Fatalf("%d calls, want the probe", calls)
 	}
@@ -246,7 +246,7 @@ func TestLimiterLostProbe(t *testing.T) {
 	if calls != 4 {
 		t.Fatalf("a second probe while the first may still answer")
 	}
-	l.Take(clock.now.Add(2*time.Second), oneShared, func(bucket.Decision, error) {})
+	l.Take(clock.now.Add(2*time.Second), oneShared, bucket.DecisionFunc(func(bucket.Decision, error) {}))
 	if calls != 5 {
 		t.Errorf("%d calls: the lost probe blocks Redis for ever", calls)
 	}
@@ -262,15 +262,15 @@ func TestLimiterRefusesInvalidDemandsWithoutCalling(t *testing.T) {
 	l, tr, _, _, clock := newTestLimiter(t, FailOpen)
 	var got error
 	l.Take(clock.now, []bucket.Demand{{Bucket: bucket.Bucket{Kind: bucket.KindUser, Limit: oneShared[0].Bucket.Limit}, Tokens: 1}},
-		func(_ bucket.Decision, err error) { got = err })
+		bucket.DecisionFunc(func(_ bucket.Decision, err error) { got = err }))
 	if got == nil || len(tr.bodies) != 0 {
 		t.Errorf("err %v, %d calls; want an error and no call", got, len(tr.bodies))
 	}
-	l.Take(clock.now, nil, func(d bucket.Decision, err error) {
+	l.Take(clock.now, nil, bucket.DecisionFunc(func(d bucket.Decision, err error) {
 		if !d.Allowed || err != nil {
 			t.Errorf("no demand: %+v, %v", d, err)
 		}
-	})
+	}))
 }
 
 func TestNewLimiterErrors(t *testing.T) {

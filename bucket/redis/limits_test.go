@@ -17,7 +17,7 @@ func takeAt(t *testing.T, l *Limiter, now time.Time, demands ...bucket.Demand) b
 	t.Helper()
 	var d bucket.Decision
 	var err error
-	l.Take(now, demands, func(got bucket.Decision, e error) { d, err = got, e })
+	l.Take(now, demands, bucket.DecisionFunc(func(got bucket.Decision, e error) { d, err = got, e }))
 	if err != nil {
 		t.Fatalf("take: %v", err)
 	}
@@ -366,8 +366,8 @@ type keeperLease struct{}
 
 func (keeperLease) Empty() bool { return false }
 
-func (k *keeperLimiter) Take(_ time.Time, _ []bucket.Demand, done func(bucket.Decision, error)) {
-	done(bucket.Decision{Allowed: true, Lease: keeperLease{}}, nil)
+func (k *keeperLimiter) Take(_ time.Time, _ []bucket.Demand, done bucket.Decider) {
+	done.Decided(bucket.Decision{Allowed: true, Lease: keeperLease{}}, nil)
 }
 func (k *keeperLimiter) Release(bucket.Lease)          { k.released++ }
 func (k *keeperLimiter) Renew(time.Time, bucket.Lease) { k.renewed++ }
@@ -421,7 +421,7 @@ func TestLeaseCalls(t *testing.T) {
 	// Redis down: the fallback's lease is wrapped, and goes back to it.
 	tr.replies = []fakeReply{{refuse: errors.New("down")}}
 	var d bucket.Decision
-	l.Take(clock.now, []bucket.Demand{capDemand(bucket.KindShared, 1, 2)}, func(got bucket.Decision, _ error) { d = got })
+	l.Take(clock.now, []bucket.Demand{capDemand(bucket.KindShared, 1, 2)}, bucket.DecisionFunc(func(got bucket.Decision, _ error) { d = got }))
 	if !d.Allowed || d.Lease.Empty() {
 		t.Fatalf("fallback take: %+v", d)
 	}

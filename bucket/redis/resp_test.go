@@ -98,11 +98,11 @@ func TestScriptOverRESP(t *testing.T) {
 	if _, err := r.Do("HSET", l.keys.of(d[0].Bucket), "f", "v"); err != nil {
 		t.Fatal(err)
 	}
-	l.Take(time.Now(), d, func(_ bucket.Decision, err error) {
+	l.Take(time.Now(), d, bucket.DecisionFunc(func(_ bucket.Decision, err error) {
 		if !errors.Is(err, bucket.ErrStoreUnavailable) {
 			t.Errorf("wrong key type: %v, want ErrStoreUnavailable", err)
 		}
-	})
+	}))
 	if fmt.Sprint(rec.failed) != fmt.Sprint([]ErrorKind{ErrorScript}) {
 		t.Errorf("failures %v, want one script error", rec.failed)
 	}

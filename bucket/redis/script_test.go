@@ -250,12 +250,12 @@ func TestScriptDecisionsMatchSharedLimiter(t *testing.T) {
 		}
 		demands = demands[:1+rng.IntN(len(demands))]
 		var want bucket.Decision
-		shared.Take(time.Unix(0, now), demands, func(d bucket.Decision, err error) {
+		shared.Take(time.Unix(0, now), demands, bucket.DecisionFunc(func(d bucket.Decision, err error) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			want = d
-		})
+		}))
 		plan, err := bucket.PlanRemote(demands)
 		if err != nil {
 			t.Fatal(err)

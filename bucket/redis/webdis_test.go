@@ -65,7 +65,7 @@ func mustTake(t *testing.T, l *Limiter, demands []bucket.Demand) bucket.Decision
 	t.Helper()
 	var d bucket.Decision
 	var err error
-	l.Take(time.Now(), demands, func(got bucket.Decision, e error) { d, err = got, e })
+	l.Take(time.Now(), demands, bucket.DecisionFunc(func(got bucket.Decision, e error) { d, err = got, e }))
 	if err != nil {
 		t.Fatalf("take: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestScriptConcurrency(t *testing.T) {
 				l.Take(time.Now(), []bucket.Demand{
 					demand(bucket.KindShared, 1, capacity, 8760*time.Hour),
 					demand(bucket.KindUser, 1, 1000, 8760*time.Hour),
-				}, func(got bucket.Decision, e error) { d, err = got, e })
+				}, bucket.DecisionFunc(func(got bucket.Decision, e error) { d, err = got, e }))
 				switch {
 				case err != nil:
 					t.Errorf("take: %v", err)
