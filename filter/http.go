@@ -38,9 +38,10 @@ const (
 	phaseReplied
 )
 
-// httpContext is the filter on one HTTP stream. It is small: a stream the
-// filter lets pass (the SSE GET, a request outside the paths) costs one
-// small allocation; what an inspected request needs is in inspection.
+// httpContext is the filter on one HTTP stream. It is small, and a
+// finished stream's is reused by the next (keepContext): a stream the
+// filter lets pass (the SSE GET, a request outside the paths) mostly
+// allocates nothing; what an inspected request needs is in inspection.
 type httpContext struct {
 	types.DefaultHttpContext
 	settings  *settings
@@ -211,10 +212,25 @@ func (h *httpContext) OnHttpStreamDone() {
 	// A request still being decided keeps its inspection: a late decision
 	// gives back the lease it took (Decided). Any other's memory is
 	// free for the next request.
-	if h.inspected != nil && h.phase != phaseDeciding {
+	if h.phase == phaseDeciding {
+		return
+	}
+	if h.inspected != nil {
 		h.settings.keepInspection(h.inspected)
 		h.inspected = nil
 	}
+	h.settings.keepContext(h)
+}
+
+// keepContext clears the context of a finished stream that no decision
+// will reach any more and keeps it for the next stream (NewHttpContext):
+// in a Wasm VM an allocation costs as much as a few dozen calls, and
+// every stream, a GET included, allocates its context. The SDK calls
+// nothing on a context after OnHttpStreamDone (proxy_on_log): proxy_on_delete
+// only drops it from the SDK's map, so the new stream may have it first.
+func (s *settings) keepContext(h *httpContext) {
+	*h = httpContext{settings: s}
+	s.spareContext = h
 }
 
 // decideOnBufferedBody reads the whole buffered body once, examines it and

@@ -147,6 +147,30 @@ func TestAsyncLimiter(t *testing.T) {
 			t.Errorf("admitted = %d on a finished stream, want 0", got)
 		}
 	})
+	t.Run("a stream still being decided keeps its context", func(t *testing.T) {
+		// A finished stream's context is reused by the next stream,
+		// unless a decision may still reach it: the late answer to the
+		// first stream must not resume or answer the second.
+		limiter := &fakeLimiter{async: true}
+		e := startWithLimiter(t, config, limiter)
+		first := e.send(request{body: toolsCall("1", "echo")})
+		e.host.CompleteHttpContext(first.contextID)
+		second := e.send(request{body: toolsCall("2", "echo")})
+		if len(limiter.pending) != 2 {
+			t.Fatalf("Take calls = %d, want 2", len(limiter.pending))
+		}
+		limiter.pending[0].Decided(bucket.Decision{RetryAfter: time.Second, Rejected: bucket.KindsOf(bucket.KindShared)}, nil)
+		if got := e.host.GetCurrentHttpStreamAction(second.contextID); got != types.ActionPause {
+			t.Fatalf("second stream's action after the first's late answer = %v, want still held", got)
+		}
+		if reply := e.host.GetSentLocalResponse(second.contextID); reply != nil {
+			t.Fatalf("the first stream's late answer replied on the second: %s", describeReply(reply))
+		}
+		limiter.pending[1].Decided(bucket.Decision{Allowed: true, Tightest: tightest}, nil)
+		if got := e.host.GetCurrentHttpStreamAction(second.contextID); got != types.ActionContinue {
+			t.Fatalf("second stream's action after its own answer = %v, want Continue", got)
+		}
+	})
 	t.Run("empty body decided at the headers, later", func(t *testing.T) {
 		limiter := &fakeLimiter{async: true}
 		e := startWithLimiter(t, config, limiter)

@@ -69,6 +69,9 @@ type settings struct {
 	// spareInspection is the memory of a finished stream's inspection,
 	// for the next (see newInspection).
 	spareInspection *inspection
+	// spareContext is a finished stream's context, cleared, for the next
+	// stream (see NewHttpContext and keepContext).
+	spareContext *httpContext
 }
 
 // toolLimits are the buckets and counters of one configured tool (or
@@ -179,6 +182,11 @@ func (p *pluginContext) NewHttpContext(contextID uint32) types.HttpContext {
 		// Envoy creates no stream for a plugin whose start failed; should a
 		// host do it anyway, the stream passes untouched.
 		return &types.DefaultHttpContext{}
+	}
+	if h := p.settings.spareContext; h != nil {
+		p.settings.spareContext = nil
+		h.contextID = contextID
+		return h
 	}
 	return &httpContext{settings: p.settings, contextID: contextID}
 }
