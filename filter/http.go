@@ -228,6 +228,10 @@ func (h *httpContext) OnHttpStreamDone() {
 // every stream, a GET included, allocates its context. The SDK calls
 // nothing on a context after OnHttpStreamDone (proxy_on_log): proxy_on_delete
 // only drops it from the SDK's map, so the new stream may have it first.
+// Envoy calls proxy_on_log once, when the request is complete (a
+// mid-request access log skips it: source/extensions/common/wasm/context.cc,
+// Context::log); were the context deleted first, the SDK would not call
+// OnHttpStreamDone and nothing would be reused.
 func (s *settings) keepContext(h *httpContext) {
 	*h = httpContext{settings: s}
 	s.spareContext = h
