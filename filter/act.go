@@ -175,11 +175,11 @@ func (h *httpContext) reject(request *examined, decision *bucket.Decision) {
 	if decision.QuotaExceeded {
 		s.metrics.rejectedQuota.Increment(calls)
 	}
-	for _, call := range request.calls {
-		if call.tool != nil {
+	for i := range request.calls { // not by value: a copy, a call in the VM
+		if call := &request.calls[i]; call.tool != nil {
 			call.tool.rejected.Increment(1)
 		}
-		if call.method != nil {
+		if call := &request.calls[i]; call.method != nil {
 			call.method.rejected.Increment(1)
 		}
 	}
@@ -207,16 +207,38 @@ func (h *httpContext) reject(request *examined, decision *bucket.Decision) {
 		}
 		body = append(body, ']')
 	}
+	if !s.cfg.RateLimitHeaders {
+		// The headers of a flood's rejections are mostly the same bytes.
+		h.sendPairs(uint32(s.cfg.RejectStatus), s.rejectionPairs(wait, waitText, len(body) > 0), body)
+		keepReplyBody(body)
+		return
+	}
 	headers := make([][2]string, 1, 4)
 	headers[0] = [2]string{"retry-after", waitText}
 	if len(body) > 0 {
 		headers = append(headers, [2]string{"content-type", "application/json"})
 	}
-	if s.cfg.RateLimitHeaders {
-		headers = append(headers, rateLimitHeaderFields(decision.Tightest, wait)...)
-	}
+	headers = append(headers, rateLimitHeaderFields(decision.Tightest, wait)...)
 	h.send(uint32(s.cfg.RejectStatus), headers, body)
 	keepReplyBody(body)
+}
+
+// rejectionPairs returns the serialised headers of a rejection without
+// RateLimit fields: Retry-After (seconds, as text) and, with a body,
+// Content-Type. The last ones are kept and reused while seconds and the
+// body's presence stay the same, as they mostly do under a flood.
+func (s *settings) rejectionPairs(seconds int64, text string, withBody bool) []byte {
+	c := &s.rejectionHeaders
+	if c.pairs == nil || c.seconds != seconds || c.withBody != withBody {
+		headers := [...][2]string{{"retry-after", text}, {"content-type", "application/json"}}
+		n := 1
+		if withBody {
+			n = 2
+		}
+		c.seconds, c.withBody = seconds, withBody
+		c.pairs = appendPairs(c.pairs[:0], headers[:n])
+	}
+	return c.pairs
 }
 
 // retryAfterText returns seconds as the text of a Retry-After field.
@@ -252,12 +274,25 @@ func (h *httpContext) replyUnsupportedEncoding(problem bodyEncodingProblem) type
 
 // send sends a local reply and ends the filter's work on the stream.
 func (h *httpContext) send(status uint32, headers [][2]string, body []byte) {
+	h.replied()
+	if err := sendLocalResponse(status, headers, body); err != nil {
+		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
+	}
+}
+
+// sendPairs is send with the headers already serialised (appendPairs).
+func (h *httpContext) sendPairs(status uint32, pairs, body []byte) {
+	h.replied()
+	if err := sendLocalResponsePairs(status, pairs, body); err != nil {
+		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
+	}
+}
+
+// replied records that the stream is answered locally.
+func (h *httpContext) replied() {
 	h.phase = phaseReplied
 	if h.inspected != nil {
 		h.inspected.pending = nil
-	}
-	if err := sendLocalResponse(status, headers, body); err != nil {
-		proxywasm.LogErrorf("mcp-ratelimit: send local reply %d: %v", status, err)
 	}
 }
 

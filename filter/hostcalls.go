@@ -64,14 +64,16 @@ func statusOf(err error) hostStatus {
 
 // appendPairs appends pairs serialised as parsePairs reads them.
 func appendPairs(dst []byte, pairs [][2]string) []byte {
+	// By index: ranging over the pairs by value copies each, a call in a
+	// Wasm VM.
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pairs)))
-	for _, p := range pairs {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[0])))
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p[1])))
+	for i := range pairs {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pairs[i][0])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(pairs[i][1])))
 	}
-	for _, p := range pairs {
-		dst = append(appendText(dst, p[0]), 0)
-		dst = append(appendText(dst, p[1]), 0)
+	for i := range pairs {
+		dst = append(appendText(dst, pairs[i][0]), 0)
+		dst = append(appendText(dst, pairs[i][1]), 0)
 	}
 	return dst
 }

@@ -82,6 +82,16 @@ func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 	return proxywasm.SendHttpResponse(status, headers, body, -1)
 }
 
+// sendLocalResponsePairs is sendLocalResponse with the headers already
+// serialised (appendPairs), read back for the SDK's emulator.
+func sendLocalResponsePairs(status uint32, pairs, body []byte) error {
+	headers, err := parsePairs(pairs)
+	if err != nil {
+		return err
+	}
+	return proxywasm.SendHttpResponse(status, headers, body, -1)
+}
+
 // incrementMetric adds n to the counter id (the SDK's emulator refuses no
 // increment of a defined counter, so the SDK's panic on a refusal never
 // fires here).

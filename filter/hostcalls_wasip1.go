@@ -269,12 +269,18 @@ func keepReplyBody(body []byte) {
 // status).
 func sendLocalResponse(status uint32, headers [][2]string, body []byte) error {
 	localReplyHeaders = appendPairs(localReplyHeaders[:0], headers)
+	return sendLocalResponsePairs(status, localReplyHeaders, body)
+}
+
+// sendLocalResponsePairs is sendLocalResponse with the headers already
+// serialised (appendPairs); the host copies them during the call.
+func sendLocalResponsePairs(status uint32, pairs, body []byte) error {
 	var bodyData unsafe.Pointer
 	if len(body) > 0 {
 		bodyData = unsafe.Pointer(&body[0])
 	}
 	return hostStatus(hostSendLocalResponse(status, nil, 0, bodyData, uint32(len(body)),
-		unsafe.Pointer(&localReplyHeaders[0]), uint32(len(localReplyHeaders)), -1)).err()
+		unsafe.Pointer(&pairs[0]), uint32(len(pairs)), -1)).err()
 }
 
 // incrementMetric adds n to the counter id; the host's refusal is

@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -65,6 +66,51 @@ func startWithLimiter(t *testing.T, configuration string, limiter bucket.Limiter
 		NewLimiter: func(bucket.Store, string, *config.Config) (bucket.Limiter, error) { return limiter, nil },
 	})
 	return startFilter(t, vm, configuration, properties...)
+}
+
+// TestRejectionHeadersFollowEachRejection checks the headers of
+// rejections whose Retry-After changes and whose body comes and goes: the
+// filter reuses the serialised headers of the last rejection only while
+// both stay the same.
+func TestRejectionHeadersFollowEachRejection(t *testing.T) {
+	limiter := &fakeLimiter{decision: bucket.Decision{RetryAfter: 2500 * time.Millisecond, Rejected: bucket.KindsOf(bucket.KindShared)}}
+	e := startWithLimiter(t, `{"shared":{"maxTokens":5,"refillPeriod":"1m"},"batch":"limit"}`, limiter)
+	notifications := `[` + toolsCall("", "echo") + `]`
+	tests := []struct {
+		body        string
+		retryAfter  time.Duration
+		wantWait    string
+		wantContent bool
+	}{
+		{toolsCall("1", "echo"), 2500 * time.Millisecond, "3", true},
+		{toolsCall("2", "echo"), 2500 * time.Millisecond, "3", true},
+		{toolsCall("3", "echo"), 10 * time.Second, "10", true},
+		{notifications, 10 * time.Second, "10", false},
+		{toolsCall("4", "echo"), 10 * time.Second, "10", true},
+		{notifications, 2500 * time.Millisecond, "3", false},
+	}
+	for i, tt := range tests {
+		limiter.decision.RetryAfter = tt.retryAfter
+		o := e.send(request{body: tt.body})
+		expectReply(t, o, fmt.Sprintf("rejection %d", i), 429)
+		if got, _ := header(o.reply.Headers, "retry-after"); got != tt.wantWait {
+			t.Errorf("rejection %d: retry-after = %q, want %q", i, got, tt.wantWait)
+		}
+		got, ok := header(o.reply.Headers, "content-type")
+		if ok != tt.wantContent || ok && got != "application/json" {
+			t.Errorf("rejection %d: content-type %q (present %t), want present %t", i, got, ok, tt.wantContent)
+		}
+		if len(o.reply.Headers) != 1+btoi(tt.wantContent) {
+			t.Errorf("rejection %d: headers %v", i, o.reply.Headers)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestAsyncLimiter(t *testing.T) {

@@ -66,6 +66,13 @@ type settings struct {
 		seconds int64
 		text    string
 	}
+	// rejectionHeaders is the serialised header map of the last rejection
+	// without RateLimit fields (see rejectionPairs).
+	rejectionHeaders struct {
+		seconds  int64
+		withBody bool
+		pairs    []byte
+	}
 	// spareInspection is the memory of a finished stream's inspection,
 	// for the next (see newInspection).
 	spareInspection *inspection
