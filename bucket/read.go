@@ -10,12 +10,7 @@ func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry
 	for i := range reqs {
 		r := &reqs[i]
 		n := len(entries)
-		if n < cap(entries) {
-			entries = entries[:n+1]
-			entries[n] = entry{}
-		} else {
-			entries = append(entries, entry{})
-		}
+		entries = append(entries, entry{}) // cleared in place, not copied
 		var err error
 		if r.user == nil {
 			err = l.readBucket(now, r, r.key, &entries[n])

@@ -73,7 +73,7 @@ func read(body []byte, requests []Request, text *[]byte) (Message, *Error) {
 	case '{':
 		// The request is read into its place in requests: in a Wasm VM
 		// copying a struct of this size is a call.
-		requests = grow(requests)
+		requests = append(requests, Request{})
 		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], text)
 		if failure == scanOK && err == nil {
 			msg = Message{Requests: requests}
@@ -131,7 +131,7 @@ func readBatch(body []byte, start int, text *[]byte) (Message, int, scanFailure,
 			if requests == nil {
 				requests = make([]Request, 0, 4)
 			}
-			requests = grow(requests)
+			requests = append(requests, Request{})
 			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], text)
 			switch {
 			case failure != scanOK:
@@ -408,17 +408,6 @@ func view(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
-}
-
-// grow returns requests one longer, the new request zero, reusing the
-// room requests has.
-func grow(requests []Request) []Request {
-	if n := len(requests); n < cap(requests) {
-		requests = requests[:n+1]
-		requests[n] = Request{}
-		return requests
-	}
-	return append(requests, Request{})
 }
 
 // stringMember decodes the value of the member called what, which must be
