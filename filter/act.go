@@ -209,34 +209,36 @@ func (h *httpContext) reject(request *examined, decision *bucket.Decision) {
 	}
 	if !s.cfg.RateLimitHeaders {
 		// The headers of a flood's rejections are mostly the same bytes.
-		h.sendPairs(uint32(s.cfg.RejectStatus), s.rejectionPairs(wait, waitText, len(body) > 0), body)
+		h.sendPairs(uint32(s.cfg.RejectStatus), s.rejectionPairs(wait, len(body) > 0), body)
 		keepReplyBody(body)
 		return
 	}
-	headers := make([][2]string, 1, 4)
-	headers[0] = [2]string{"retry-after", waitText}
-	if len(body) > 0 {
-		headers = append(headers, [2]string{"content-type", "application/json"})
-	}
+	headers := appendRejectionHeaders(make([][2]string, 0, 4), waitText, len(body) > 0)
 	headers = append(headers, rateLimitHeaderFields(decision.Tightest, wait)...)
 	h.send(uint32(s.cfg.RejectStatus), headers, body)
 	keepReplyBody(body)
 }
 
+// appendRejectionHeaders appends the headers every rejection carries:
+// Retry-After (seconds, as text) and, with a body, Content-Type.
+func appendRejectionHeaders(dst [][2]string, retryAfter string, withBody bool) [][2]string {
+	dst = append(dst, [2]string{"retry-after", retryAfter})
+	if withBody {
+		dst = append(dst, [2]string{"content-type", "application/json"})
+	}
+	return dst
+}
+
 // rejectionPairs returns the serialised headers of a rejection without
-// RateLimit fields: Retry-After (seconds, as text) and, with a body,
-// Content-Type. The last ones are kept and reused while seconds and the
-// body's presence stay the same, as they mostly do under a flood.
-func (s *settings) rejectionPairs(seconds int64, text string, withBody bool) []byte {
+// RateLimit fields (appendRejectionHeaders). The last ones are kept and
+// reused while the wait in seconds and the body's presence stay the same,
+// as they mostly do under a flood.
+func (s *settings) rejectionPairs(seconds int64, withBody bool) []byte {
 	c := &s.rejectionHeaders
 	if c.pairs == nil || c.seconds != seconds || c.withBody != withBody {
-		headers := [...][2]string{{"retry-after", text}, {"content-type", "application/json"}}
-		n := 1
-		if withBody {
-			n = 2
-		}
+		var room [2][2]string
 		c.seconds, c.withBody = seconds, withBody
-		c.pairs = appendPairs(c.pairs[:0], headers[:n])
+		c.pairs = appendPairs(c.pairs[:0], appendRejectionHeaders(room[:0], s.retryAfterText(seconds), withBody))
 	}
 	return c.pairs
 }

@@ -196,7 +196,8 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if h.phase != phaseAdmitted || h.inspected == nil || len(h.inspected.responseHeaders) == 0 {
 		return types.ActionContinue
 	}
-	for _, header := range h.inspected.responseHeaders {
+	for i := range h.inspected.responseHeaders { // by index, as in get
+		header := &h.inspected.responseHeaders[i]
 		if err := proxywasm.AddHttpResponseHeader(header[0], header[1]); err != nil {
 			proxywasm.LogWarnf("mcp-ratelimit: add response header %s: %v", header[0], err)
 		}
@@ -363,9 +364,9 @@ func (r *requestHeaders) get(name string) (string, bool) {
 		value, err := proxywasm.GetHttpRequestHeader(name)
 		return value, err == nil
 	}
-	for _, pair := range r.pairs {
-		if equalFoldASCII(pair[0], name) {
-			return pair[1], true
+	for i := range r.pairs { // by index: a pair by value is a copy, a call in the VM
+		if equalFoldASCII(r.pairs[i][0], name) {
+			return r.pairs[i][1], true
 		}
 	}
 	return "", false
@@ -405,9 +406,9 @@ func requestBodyEncoding(headers *requestHeaders) bodyEncodingProblem {
 	return checkBodyEncoding(headers.pairs)
 }
 
-// readMirroredHeaders captures the Mcp-Method and Mcp-Name headers in m.
+// readMirroredHeaders captures the Mcp-Method and Mcp-Name headers in m,
+// which must be zero (a new inspection's).
 func readMirroredHeaders(headers *requestHeaders, m *mirroredHeaders) {
-	m.method, m.name, m.hasMethod, m.hasName = "", "", false, false
 	if value, ok := headers.value(knownMcpMethod); ok {
 		m.method, m.hasMethod = strings.Clone(value), true
 	}
