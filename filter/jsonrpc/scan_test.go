@@ -55,6 +55,58 @@ func TestStringEnd(t *testing.T) {
 	}
 }
 
+// referenceValidString is the obvious byte-by-byte validString.
+func referenceValidString(data []byte, start int) (int, bool) {
+	for i := start + 1; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return len(data), false
+		case c == '\\':
+			i++
+			switch {
+			case i >= len(data):
+				return len(data), false
+			case strings.IndexByte(`"\/bfnrt`, data[i]) >= 0:
+			case data[i] == 'u' && i+4 < len(data) && isHex(data[i+1]) && isHex(data[i+2]) && isHex(data[i+3]) && isHex(data[i+4]):
+				i += 4
+			default:
+				return len(data), false
+			}
+		}
+	}
+	return len(data), false
+}
+
+// TestValidString holds validString, which steps over sixteen and eight
+// bytes at a time, to referenceValidString: each byte value at each
+// place of strings of up to 40 bytes, and escapes across the edges of
+// those steps.
+func TestValidString(t *testing.T) {
+	check := func(text []byte) {
+		t.Helper()
+		end, ok := validString(text, 0)
+		if wantEnd, want := referenceValidString(text, 0); end != wantEnd || ok != want {
+			t.Errorf("validString(%q) = %d, %v; want %d, %v", text, end, ok, wantEnd, want)
+		}
+	}
+	for n := 1; n <= 40; n++ {
+		for at := 0; at < n; at++ {
+			for c := 0; c < 256; c++ {
+				text := []byte(`"` + strings.Repeat("é", n/2) + strings.Repeat("a", n%2))
+				text[1+at] = byte(c)
+				check(text)
+				check(append(text, '"'))
+			}
+			for _, escape := range []string{`\"`, `\\`, `\u00e9`, `\u00`, `\x`, `\`} {
+				text := []byte(`"` + strings.Repeat("a", at) + escape + strings.Repeat("b", n-at) + `"`)
+				check(text)
+			}
+		}
+	}
+}
+
 func TestSkipValue(t *testing.T) {
 	tests := []struct {
 		text    string
@@ -230,24 +282,41 @@ func TestPlainStringEnd(t *testing.T) {
 			}
 			return
 		}
-		closed := false
-		for _, c := range text[1:] {
+		// Not plain: end is the first byte outside printable ASCII or
+		// a backslash, or the end of an unterminated string.
+		for i, c := range text[1:] {
 			if c == '"' {
-				closed = true
-				break
+				t.Errorf("plainStringEnd(%q) = %d, not plain", text, end)
+				return
 			}
 			if c < 0x20 || c == '\\' || c >= 0x80 {
-				return // not plain, rightly
+				if end != 1+i {
+					t.Errorf("plainStringEnd(%q) = %d, not plain; want %d", text, end, 1+i)
+				}
+				return
 			}
 		}
-		if closed {
-			t.Errorf("plainStringEnd(%q) = %d, not plain", text, end)
+		if end != len(text) {
+			t.Errorf("plainStringEnd(%q) = %d, not plain; want %d", text, end, len(text))
 		}
 	}
 	for a := 0; a < 256; a++ {
 		check([]byte{'"', byte(a)})
 		for b := 0; b < 256; b++ {
 			check([]byte{'"', byte(a), byte(b)})
+		}
+	}
+	// Longer strings: each byte value at each place of up to 20 bytes,
+	// with a closing quote or none after it.
+	for n := 1; n <= 20; n++ {
+		for at := 0; at < n; at++ {
+			for c := 0; c < 256; c++ {
+				text := []byte(`"` + strings.Repeat("a", n))
+				text[1+at] = byte(c)
+				check(text)
+				check(append(text, '"'))
+				check(append(text, `"}}`...))
+			}
 		}
 	}
 	if end, plain := plainStringEnd([]byte(`"method":`), 0); end != 8 || !plain {
