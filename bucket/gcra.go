@@ -122,7 +122,8 @@ func (l Limit) Take(s State, now int64, tokens int64) (Outcome, error) {
 	if tokens < 0 {
 		return Outcome{}, fmt.Errorf("%w: %d", ErrInvalidTokens, tokens)
 	}
-	out := g.take(g.debt(s, now), uint64(tokens))
+	var out takeResult
+	g.take(g.debt(s, now), uint64(tokens), &out)
 	if out.Allowed {
 		out.Next = g.next(s, now, out.newDebt)
 	} else {
@@ -346,28 +347,27 @@ type takeResult struct {
 	newDebt span
 }
 
-// take decides taking n tokens from a bucket owing debt. It fills every
-// field of Outcome but Next.
-func (g gcra) take(debt span, n uint64) takeResult {
+// take decides taking n tokens from a bucket owing debt into *out. It
+// fills every field of Outcome but Next, which it sets to zero. In place:
+// in a Wasm VM a result this size returned by value is a copy, a call.
+func (g *gcra) take(debt span, n uint64, out *takeResult) {
+	*out = takeResult{}
 	if n > g.m {
-		return takeResult{Outcome: Outcome{
-			OverCapacity: true,
-			Wait:         debt.ceil(),
-			Remaining:    g.remaining(debt),
-			ResetAfter:   debt.ceil(),
-		}}
+		out.OverCapacity = true
+		out.Wait = debt.ceil()
+		out.Remaining = g.remaining(debt)
+		out.ResetAfter = debt.ceil()
+		return
 	}
 	after := g.add(debt, g.cost(n))
 	if !g.capacity().less(after) {
-		return takeResult{Outcome: Outcome{
-			Allowed:    true,
-			Remaining:  g.remaining(after),
-			ResetAfter: after.ceil(),
-		}, newDebt: after}
+		out.Allowed = true
+		out.Remaining = g.remaining(after)
+		out.ResetAfter = after.ceil()
+		out.newDebt = after
+		return
 	}
-	return takeResult{Outcome: Outcome{
-		Wait:       g.sub(after, g.capacity()).ceil(),
-		Remaining:  g.remaining(debt),
-		ResetAfter: debt.ceil(),
-	}}
+	out.Wait = g.sub(after, g.capacity()).ceil()
+	out.Remaining = g.remaining(debt)
+	out.ResetAfter = debt.ceil()
 }

@@ -275,7 +275,10 @@ func (l *StoreLimiter) Stats() Stats {
 // are ignored; demands for the same bucket are merged. With no demand
 // left, the take is allowed.
 func (l *StoreLimiter) Take(now time.Time, demands []Demand, done Decider) {
-	d, err := l.takeWithQuotas(now, demands)
+	// The decision is filled in place down the take's calls: in a Wasm VM
+	// returning it by value is a copy, a call into the host, at each.
+	var d Decision
+	err := l.takeWithQuotas(now, demands, &d)
 	// Takes is the sum of the three (see Stats): an atomic addition is
 	// a call in a Wasm VM.
 	switch {
@@ -340,20 +343,22 @@ type slotRef struct {
 	state State
 }
 
-func (l *StoreLimiter) take(now time.Time, demands []Demand) (Decision, error) {
+// take decides the bucket demands into *d, which must be zero; on an
+// error *d is left zero.
+func (l *StoreLimiter) take(now time.Time, demands []Demand, d *Decision) error {
 	nowNs, err := unixNanos(now)
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	sc := l.scratch.Swap(nil)
 	if sc == nil {
 		sc = new(takeScratch)
 	}
-	d, err := l.takeWith(sc, nowNs, demands)
+	err = l.takeWith(sc, nowNs, demands, d)
 	if cap(sc.reqs) <= maxKeptRequests && cap(sc.entries) <= maxKeptRequests {
 		l.scratch.Store(sc)
 	}
-	return d, err
+	return err
 }
 
 // maxKeptRequests bounds the memory kept between takes: a large batch's
@@ -371,14 +376,15 @@ type takeScratch struct {
 }
 
 // takeWith is take with the memory of sc.
-func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) (Decision, error) {
+func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand, d *Decision) error {
 	reqs, err := l.prepare(nowNs, demands, sc.reqs[:0])
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	sc.reqs = reqs
 	if len(reqs) == 0 {
-		return Decision{Allowed: true}, nil
+		d.Allowed = true
+		return nil
 	}
 	// Room for every entry up front, so that reading never grows it.
 	if cap(sc.entries) < len(reqs) {
@@ -388,15 +394,17 @@ func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) 
 	for range l.opts.MaxAttempts {
 		entries, err = l.read(nowNs, reqs, entries[:0])
 		if err != nil {
-			return Decision{}, err
+			*d = Decision{} // an earlier attempt's decision
+			return err
 		}
-		d := decide(entries)
+		decide(entries, d)
 		if !d.Allowed {
-			return d, nil
+			return nil
 		}
 		conflict, err := l.commit(nowNs, entries)
 		if err != nil {
-			return Decision{}, err
+			*d = Decision{}
+			return err
 		}
 		if !conflict {
 			for i := range entries {
@@ -405,12 +413,12 @@ func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) 
 				}
 				l.stats.merged.Add(uint64(len(entries[i].merged)))
 			}
-			return d, nil
+			return nil
 		}
 		l.stats.conflicts.Add(1)
 	}
 	l.stats.contended.Add(1)
-	d := Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}
+	*d = Decision{RetryAfter: l.opts.ContendedRetryAfter, Contended: true}
 	for i := range entries {
 		e := &entries[i]
 		d.Overflowed = d.Overflowed || e.overflow
@@ -419,7 +427,7 @@ func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand) 
 			d.Tightest = s
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // unixNanos converts now, which must lie between 1970 and 2262 (the

@@ -304,51 +304,60 @@ func splitQuotaDemands(demands []Demand) (buckets, quotas []Demand) {
 //
 // Concurrency caps (inflight.go) come between the quotas and the buckets
 // in the same way; an admitted take's Decision.Lease holds them.
-func (l *StoreLimiter) takeWithQuotas(now time.Time, demands []Demand) (Decision, error) {
-	if !slices.ContainsFunc(demands, Demand.CountsCalls) {
+//
+// The decision is written into *d, which must be zero; on an error *d is
+// left zero.
+func (l *StoreLimiter) takeWithQuotas(now time.Time, demands []Demand, d *Decision) error {
+	countsCalls := false
+	for i := range demands { // by index: a Demand by value is a copy, a call in a Wasm VM
+		countsCalls = countsCalls || demands[i].Quota != nil || demands[i].MaxInFlight > 0
+	}
+	if !countsCalls {
 		// Token buckets only, the common case: nothing to split.
-		return l.take(now, demands)
+		return l.take(now, demands, d)
 	}
 	rest, capDemands := splitInFlight(demands)
 	bucketDemands, quotaDemands := splitQuotaDemands(rest)
 	if len(quotaDemands) == 0 && len(capDemands) == 0 {
-		return l.take(now, demands)
+		return l.take(now, demands, d)
 	}
 	nowNs, err := unixNanos(now)
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	quotas, err := l.prepareQuotas(now, quotaDemands)
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	caps, err := l.prepareCaps(capDemands)
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	reservation, rejection, err := l.takeQuotas(nowNs, quotas)
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	if rejection != nil {
-		return *rejection, nil
+		*d = *rejection
+		return nil
 	}
 	lease, rejection, err := l.takeCaps(nowNs, caps)
 	if err != nil || rejection != nil {
 		l.releaseQuotas(reservation)
 		if rejection != nil {
-			return *rejection, nil
+			*d = *rejection
+			return nil
 		}
-		return Decision{}, err
+		return err
 	}
-	d, err := l.take(now, bucketDemands)
+	err = l.take(now, bucketDemands, d)
 	if err != nil || !d.Allowed {
 		l.releaseQuotas(reservation)
 		l.Release(lease)
-		return d, err
+		return err
 	}
 	d.Lease = lease
-	return d, nil
+	return nil
 }
 
 // prepareQuotas validates and merges quota demands and locates the user.

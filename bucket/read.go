@@ -126,12 +126,13 @@ func (l *StoreLimiter) readUser(now int64, r *request, e *entry) error {
 	}
 }
 
-// decide evaluates every entry and combines the outcomes.
-func decide(entries []entry) Decision {
-	d := Decision{Allowed: true}
+// decide evaluates every entry and combines the outcomes into *d (in
+// place: in a Wasm VM a Decision returned by value is a copy, a call).
+func decide(entries []entry, d *Decision) {
+	*d = Decision{Allowed: true}
 	for i := range entries {
 		e := &entries[i]
-		e.out = e.req.g.take(e.debt, e.req.tokens)
+		e.req.g.take(e.debt, e.req.tokens, &e.out)
 		d.Overflowed = d.Overflowed || e.overflow
 		if !e.out.Allowed {
 			d.Allowed = false
@@ -152,9 +153,8 @@ func decide(entries []entry) Decision {
 		}
 	}
 	t := &entries[tightest]
-	d.Tightest = Status{Bucket: t.req.bucket, Remaining: t.out.Remaining, ResetAfter: t.out.ResetAfter}
+	d.Tightest.Bucket, d.Tightest.Remaining, d.Tightest.ResetAfter = t.req.bucket, t.out.Remaining, t.out.ResetAfter
 	if !d.Allowed {
 		d.RetryAfter = t.out.Wait
 	}
-	return d
 }

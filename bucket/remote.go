@@ -136,5 +136,7 @@ func DecideRemote(plan []RemoteBucket, debts []Span) (Decision, error) {
 		requests[i] = request{bucket: r.Bucket, g: g, tokens: uint64(r.Tokens)}
 		entries[i] = entry{req: &requests[i], debt: span{whole: uint64(d.Whole), frac: uint64(d.Frac)}}
 	}
-	return decide(entries), nil
+	var d Decision
+	decide(entries, &d)
+	return d, nil
 }
