@@ -18,6 +18,9 @@ import (
 // Streamable HTTP transport sends UTF-8 JSON without a content coding, so no
 // conforming client is refused.
 
+// mediaTypeJSON is the Content-Type MCP's Streamable HTTP clients send.
+const mediaTypeJSON = "application/json"
+
 // bodyEncodingProblem is why a request's headers let a server decode its
 // body differently from the filter.
 type bodyEncodingProblem uint8

@@ -298,21 +298,25 @@ func (h *httpContext) decide(body []byte) types.Action {
 }
 
 // requestHeaders are the request's headers, fetched from the host in one
-// call: an inspected request needs six of them, and in a Wasm VM each host
-// call costs more than looking through a few pairs. The ones every
+// call: an inspected request needs several of them, and in a Wasm VM each
+// host call costs more than looking through a few pairs. The ones every
 // inspected request needs (knownHeaders) are found in one pass, as each
 // look-up would be a Go call.
 type requestHeaders struct {
 	pairs [][2]string
 	err   error // the map could not be fetched
 	// values holds the first value of each of knownHeaders; bit i of found
-	// says whether knownHeaders[i] is present.
-	values [len(knownHeaders)]string
-	found  uint8
+	// says whether knownHeaders[i] is present, bit i of repeated whether
+	// it is present more than once.
+	values          [len(knownHeaders)]string
+	found, repeated uint8
 }
 
 // knownHeaders are the headers requestHeaders.value returns, by index.
-var knownHeaders = [...]string{":method", ":path", "content-length", headerMcpMethod, headerMcpName}
+// Their names have different lengths, so that one pass over the map
+// compares each header with one of them at most (knownByLength).
+var knownHeaders = [...]string{":method", ":path", "content-length", headerMcpMethod, headerMcpName,
+	"content-type", "content-encoding", "transfer-encoding"}
 
 // Indexes of knownHeaders.
 const (
@@ -321,31 +325,60 @@ const (
 	knownContentLength
 	knownMcpMethod
 	knownMcpName
+	knownContentType
+	knownContentEncoding
+	knownTransferEncoding
 )
+
+// knownByLength maps the length of a header name to 1 + the index of the
+// known header of that length, 0 for none.
+var knownByLength = func() (t [18]uint8) {
+	for i, name := range knownHeaders {
+		if t[len(name)] != 0 {
+			panic("filter: two known headers of length " + strconv.Itoa(len(name)))
+		}
+		t[len(name)] = uint8(i + 1)
+	}
+	return t
+}()
 
 // fetchRequestHeaders fetches the request's header map into r, which must
 // be zero, and finds knownHeaders in it; when the host cannot hand the map
-// over, it asks the host for each of them. r is the caller's: in a Wasm VM
-// copying a result of this size is a call.
+// over, it asks the host for each of them up to the body-encoding headers
+// (which requestBodyEncoding then refuses unread). r is the caller's: in
+// a Wasm VM copying a result of this size is a call.
 func fetchRequestHeaders(r *requestHeaders) {
 	r.pairs, r.err = requestHeaderPairs()
 	if r.err != nil {
-		for i, name := range knownHeaders[:] {
+		for i, name := range knownHeaders[:knownContentType] {
 			if value, ok := r.get(name); ok {
 				r.values[i], r.found = value, r.found|1<<i
 			}
 		}
 		return
 	}
-	// By index, and knownHeaders as a slice: ranging over a pair or an
-	// array by value copies it, a call in a Wasm VM.
+	r.findKnown()
+}
+
+// findKnown finds knownHeaders in r.pairs: the first value of each, and
+// which are present and repeated. Each header is compared with the one
+// known name of its length, if any: in a Wasm VM every comparison that
+// fails is a jump, and a jump costs as much as a few instructions.
+func (r *requestHeaders) findKnown() {
+	// By index: ranging over a pair by value copies it, a call in a Wasm VM.
 	for p := range r.pairs {
 		pair := &r.pairs[p]
-		for i, name := range knownHeaders[:] {
-			if r.found&(1<<i) == 0 && equalFoldASCII(pair[0], name) {
-				r.values[i], r.found = pair[1], r.found|1<<i
-				break
-			}
+		if len(pair[0]) >= len(knownByLength) {
+			continue
+		}
+		k := int(knownByLength[len(pair[0])]) - 1
+		if k < 0 || !equalFoldASCII(pair[0], knownHeaders[k]) {
+			continue
+		}
+		if bit := uint8(1) << k; r.found&bit == 0 {
+			r.values[k], r.found = pair[1], r.found|bit
+		} else {
+			r.repeated |= bit
 		}
 	}
 }
@@ -402,6 +435,15 @@ func requestBodyEncoding(headers *requestHeaders) bodyEncodingProblem {
 	if headers.err != nil {
 		proxywasm.LogErrorf("mcp-ratelimit: read request headers: %v", headers.err)
 		return encodingMediaType
+	}
+	// What MCP clients send, one Content-Type of exactly
+	// "application/json" and neither coding header, is accepted without
+	// going through the map again: checkBodyEncoding accepts it too
+	// (TestRequestBodyEncodingAgrees).
+	const codings = 1<<knownContentEncoding | 1<<knownTransferEncoding
+	if headers.found&(codings|1<<knownContentType) == 1<<knownContentType && headers.repeated&(1<<knownContentType) == 0 &&
+		headers.values[knownContentType] == mediaTypeJSON {
+		return encodingOK
 	}
 	return checkBodyEncoding(headers.pairs)
 }

@@ -53,3 +53,52 @@ func TestTrimOWS(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestBodyEncodingAgrees holds requestBodyEncoding, whose common
+// case skips checkBodyEncoding, to checkBodyEncoding's verdict, and
+// findKnown's values to the first header of each name (get), on header
+// maps built from Content-Type values, coding headers, repeats and
+// names in other cases.
+func TestRequestBodyEncodingAgrees(t *testing.T) {
+	types := []string{mediaTypeJSON, "application/json; charset=utf-7", "Application/JSON", "application/json ",
+		"text/plain", "", "application/jsonx"}
+	var maps [][][2]string
+	for _, ct := range types {
+		for _, extra := range [][][2]string{
+			nil,
+			{{"content-type", mediaTypeJSON}},
+			{{"Content-Type", "text/plain; charset=utf-7"}},
+			{{"content-encoding", "gzip"}},
+			{{"content-encoding", "identity"}},
+			{{"transfer-encoding", "chunked"}},
+			{{"Transfer-Encoding", "gzip"}},
+			{{":path", "/other"}},
+			{{"x-request-id", "content-type"}}, // the length of "content-type"
+		} {
+			m := [][2]string{{":method", "POST"}, {":path", "/mcp"}, {"content-type", ct}}
+			maps = append(maps, append(m, extra...), append(extra[:len(extra):len(extra)], m...))
+		}
+	}
+	maps = append(maps, nil, [][2]string{{":method", "POST"}})
+	for _, pairs := range maps {
+		r := requestHeaders{pairs: pairs}
+		r.findKnown()
+		if got, want := requestBodyEncoding(&r), checkBodyEncoding(pairs); got != want {
+			t.Errorf("%q: requestBodyEncoding = %d, checkBodyEncoding = %d", pairs, got, want)
+		}
+		for i, name := range knownHeaders {
+			value, ok := r.value(i)
+			wantValue, wantOK := r.get(name)
+			count := 0
+			for _, p := range pairs {
+				if strings.EqualFold(p[0], name) {
+					count++
+				}
+			}
+			if value != wantValue || ok != wantOK || (r.repeated&(1<<i) != 0) != (count > 1) {
+				t.Errorf("%q: %s = %q, %v, repeated %v; want %q, %v, %d present", pairs, name, value, ok,
+					r.repeated&(1<<i) != 0, wantValue, wantOK, count)
+			}
+		}
+	}
+}
