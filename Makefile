@@ -162,7 +162,8 @@ bench-buckets:
 # error reply's copy of plain ids, the config parser and its syntax errors
 # against encoding/json's, arbitrary requests through the Go filter under
 # the SDK's emulator (no panic, only documented replies, no tools/call
-# uncounted), source addresses against net/netip, the bucket arithmetic
+# uncounted), the request headers' body-encoding shortcut against the full
+# check, source addresses against net/netip, the bucket arithmetic
 # against an exact rational token bucket, key escaping, random
 # interleavings of workers, webdis and RESP replies to the Redis limiter,
 # SHA-256 and HMAC against the standard library, and the module's fmt
@@ -181,6 +182,7 @@ fuzz:
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/config -run '^$$' -fuzz '^FuzzSyntaxError$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequestBodyEncoding$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzCanonicalIP$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)

@@ -56,13 +56,12 @@ func TestTrimOWS(t *testing.T) {
 
 // TestRequestBodyEncodingAgrees holds requestBodyEncoding, whose common
 // case skips checkBodyEncoding, to checkBodyEncoding's verdict, and
-// findKnown's values to the first header of each name (get), on header
-// maps built from Content-Type values, coding headers, repeats and
-// names in other cases.
+// findKnown's values to the first header of each name, on header maps
+// built from Content-Type values, coding headers, repeats and names in
+// other cases.
 func TestRequestBodyEncodingAgrees(t *testing.T) {
 	types := []string{mediaTypeJSON, "application/json; charset=utf-7", "Application/JSON", "application/json ",
 		"text/plain", "", "application/jsonx"}
-	var maps [][][2]string
 	for _, ct := range types {
 		for _, extra := range [][][2]string{
 			nil,
@@ -76,29 +75,58 @@ func TestRequestBodyEncodingAgrees(t *testing.T) {
 			{{"x-request-id", "content-type"}}, // the length of "content-type"
 		} {
 			m := [][2]string{{":method", "POST"}, {":path", "/mcp"}, {"content-type", ct}}
-			maps = append(maps, append(m, extra...), append(extra[:len(extra):len(extra)], m...))
+			checkHeaderPass(t, append(m, extra...))
+			checkHeaderPass(t, append(extra[:len(extra):len(extra)], m...))
 		}
 	}
-	maps = append(maps, nil, [][2]string{{":method", "POST"}})
-	for _, pairs := range maps {
-		r := requestHeaders{pairs: pairs}
-		r.findKnown()
-		if got, want := requestBodyEncoding(&r), checkBodyEncoding(pairs); got != want {
-			t.Errorf("%q: requestBodyEncoding = %d, checkBodyEncoding = %d", pairs, got, want)
+	checkHeaderPass(t, nil)
+	checkHeaderPass(t, [][2]string{{":method", "POST"}})
+}
+
+// FuzzRequestBodyEncoding is TestRequestBodyEncodingAgrees on header maps
+// of any names and values, one header per line, name and value split at
+// the first colon after the first byte.
+//
+//	go test ./filter -run '^$' -fuzz FuzzRequestBodyEncoding -fuzztime 30s
+func FuzzRequestBodyEncoding(f *testing.F) {
+	f.Add(":method:POST\ncontent-type:application/json")
+	f.Add("content-type:application/json\nCONTENT-TYPE:application/json")
+	f.Add("content-type:application/json\ntransfer-encoding:chunked\ncontent-encoding:br")
+	f.Add("content-length:12\nmcp-method:tools/call\nmcp-name:x\nx-user-id:content-type")
+	f.Fuzz(func(t *testing.T, text string) {
+		var pairs [][2]string
+		for _, line := range strings.Split(text, "\n") {
+			if len(line) == 0 {
+				continue
+			}
+			name, value, _ := strings.Cut(line[1:], ":")
+			pairs = append(pairs, [2]string{line[:1] + name, value})
 		}
-		for i, name := range knownHeaders {
-			value, ok := r.value(i)
-			wantValue, wantOK := r.get(name)
-			count := 0
-			for _, p := range pairs {
-				if strings.EqualFold(p[0], name) {
-					count++
-				}
+		checkHeaderPass(t, pairs)
+	})
+}
+
+// checkHeaderPass checks findKnown and requestBodyEncoding on pairs
+// against checkBodyEncoding and a look-up of each known header.
+func checkHeaderPass(t *testing.T, pairs [][2]string) {
+	t.Helper()
+	r := requestHeaders{pairs: pairs}
+	r.findKnown()
+	if got, want := requestBodyEncoding(&r), checkBodyEncoding(pairs); got != want {
+		t.Errorf("%q: requestBodyEncoding = %d, checkBodyEncoding = %d", pairs, got, want)
+	}
+	for i, name := range knownHeaders {
+		value, ok := r.value(i)
+		wantValue, wantOK := r.get(name)
+		count := 0
+		for _, p := range pairs {
+			if equalFoldASCII(p[0], name) {
+				count++
 			}
-			if value != wantValue || ok != wantOK || (r.repeated&(1<<i) != 0) != (count > 1) {
-				t.Errorf("%q: %s = %q, %v, repeated %v; want %q, %v, %d present", pairs, name, value, ok,
-					r.repeated&(1<<i) != 0, wantValue, wantOK, count)
-			}
+		}
+		if value != wantValue || ok != wantOK || (r.repeated&(1<<i) != 0) != (count > 1) {
+			t.Errorf("%q: %s = %q, %v, repeated %v; want %q, %v, %d present", pairs, name, value, ok,
+				r.repeated&(1<<i) != 0, wantValue, wantOK, count)
 		}
 	}
 }
