@@ -116,8 +116,10 @@ type Demand struct {
 }
 
 // CountsCalls reports whether d counts calls against a calendar quota or a
-// concurrency cap rather than taking tokens from a bucket.
-func (d Demand) CountsCalls() bool { return d.Quota != nil || d.MaxInFlight > 0 }
+// concurrency cap rather than taking tokens from a bucket. A pointer
+// receiver: a take asks it of every demand, and in a Wasm VM a value
+// receiver's copy of the Demand is a call into the host even inlined.
+func (d *Demand) CountsCalls() bool { return d.Quota != nil || d.MaxInFlight > 0 }
 
 // Status describes a bucket after a decision, for RateLimit headers.
 type Status struct {
