@@ -331,11 +331,12 @@ const (
 )
 
 // knownByLength maps the length of a header name to 1 + the index of the
-// known header of that length, 0 for none.
-var knownByLength = func() (t [18]uint8) {
+// known header of that length, 0 for none; its size is one more than the
+// longest known name, "transfer-encoding".
+var knownByLength = func() (t [len("transfer-encoding") + 1]uint8) {
 	for i, name := range knownHeaders {
-		if t[len(name)] != 0 {
-			panic("filter: two known headers of length " + strconv.Itoa(len(name)))
+		if len(name) >= len(t) || t[len(name)] != 0 {
+			panic("filter: known header " + name + ": knownByLength has no room of length " + strconv.Itoa(len(name)))
 		}
 		t[len(name)] = uint8(i + 1)
 	}
