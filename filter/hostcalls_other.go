@@ -17,8 +17,9 @@ func requestHeader(name string) (string, hostStatus) {
 	return value, statusOf(err)
 }
 
-// requestHeaderPairs returns the request's headers.
-func requestHeaderPairs() ([][2]string, error) {
+// requestHeaderPairs returns the request's headers. A variable, so that a
+// test can have the host refuse the map (RefuseRequestHeaderMap).
+var requestHeaderPairs = func() ([][2]string, error) {
 	return proxywasm.GetHttpRequestHeaders()
 }
 
