@@ -121,6 +121,18 @@ type Demand struct {
 // receiver's copy of the Demand is a call into the host even inlined.
 func (d *Demand) CountsCalls() bool { return d.Quota != nil || d.MaxInFlight > 0 }
 
+// AnyCountsCalls reports whether any of demands counts calls
+// (CountsCalls): a take of token buckets alone needs no quota or cap
+// machinery. By index: in a Wasm VM a Demand by value is a copy.
+func AnyCountsCalls(demands []Demand) bool {
+	for i := range demands {
+		if demands[i].CountsCalls() {
+			return true
+		}
+	}
+	return false
+}
+
 // Status describes a bucket after a decision, for RateLimit headers.
 type Status struct {
 	Bucket     Bucket

@@ -38,3 +38,24 @@ func TestKindSet(t *testing.T) {
 		t.Error("Has accepts a kind beyond the last")
 	}
 }
+
+func TestAnyCountsCalls(t *testing.T) {
+	tokens := Demand{Bucket: Bucket{Kind: KindShared}, Tokens: 1}
+	quota := Demand{Bucket: Bucket{Kind: KindShared}, Tokens: 1, Quota: &Quota{}}
+	capped := Demand{Bucket: Bucket{Kind: KindShared}, Tokens: 1, MaxInFlight: 2}
+	tests := []struct {
+		name    string
+		demands []Demand
+		want    bool
+	}{
+		{"none", nil, false},
+		{"token buckets only", []Demand{tokens, tokens}, false},
+		{"a quota last", []Demand{tokens, quota}, true},
+		{"a cap first", []Demand{capped, tokens}, true},
+	}
+	for _, tt := range tests {
+		if got := AnyCountsCalls(tt.demands); got != tt.want {
+			t.Errorf("%s: AnyCountsCalls = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -308,11 +308,7 @@ func splitQuotaDemands(demands []Demand) (buckets, quotas []Demand) {
 // The decision is written into *d, which must be zero; on an error *d is
 // left zero.
 func (l *StoreLimiter) takeWithQuotas(now time.Time, demands []Demand, d *Decision) error {
-	countsCalls := false
-	for i := range demands { // by index: a Demand by value is a copy
-		countsCalls = countsCalls || demands[i].CountsCalls()
-	}
-	if !countsCalls {
+	if !AnyCountsCalls(demands) {
 		// Token buckets only, the common case: nothing to split.
 		return l.take(now, demands, d)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
@@ -77,7 +76,7 @@ func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
 // and returns the others, the buckets': demands itself when it holds no
 // quota or cap, so that a take of buckets alone copies nothing.
 func (p *takePlan) addQuotasAndCaps(now time.Time, demands []bucket.Demand) ([]bucket.Demand, error) {
-	if !slices.ContainsFunc(demands, func(d bucket.Demand) bool { return d.CountsCalls() }) {
+	if !bucket.AnyCountsCalls(demands) {
 		return demands, nil
 	}
 	var rest []bucket.Demand
