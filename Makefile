@@ -47,14 +47,14 @@ build-unpatched:
 	$(WASMBUILD) -stock-runtime -ldflags '$(WASM_LDFLAGS)' -o $(WASM_UNPATCHED) .
 
 # lint: formatting, go vet of the native build, and go vet of the wasip1
-# build (the module and the test probe, and the Higress build), which
-# covers the SDK glue too.
+# build (the module, the test probe, the benchmarks' host-call floor, and
+# the Higress build), which covers the SDK glue too.
 GOFMT ?= gofmt
 lint:
 	@unformatted=$$(find . -path ./$(BUILD) -prune -o -path ./.git -prune -o -path ./e2e/node/node_modules -prune -o -name '*.go' -print | xargs $(GOFMT) -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(WASMBUILD) -vet . ./filter/wasmtest/testdata/probe
+	$(WASMBUILD) -vet . ./filter/wasmtest/testdata/probe ./filter/internal/hostfloor
 	GOFLAGS='$(GOFLAGS) -tags=higress' $(WASMBUILD) -vet .
 
 # node-deps: the official TypeScript MCP SDK pinned in e2e/node (package.json
@@ -138,13 +138,16 @@ demo-server:
 
 # bench: every Go benchmark of the repository, among them the memory of one
 # worker VM (10 000 x 1 MiB and 100 000 x 16 KiB bodies under the Envoy 1.33
-# profile) and BenchmarkVsNoop (each request kind against the no-op plugin
-# filter/internal/noop, built here too); the output is kept in
-# $(BUILD)/bench.txt. docs/benchmarks.md records the figures.
+# profile), BenchmarkVsNoop (each request kind against the no-op plugin
+# filter/internal/noop, built here too) and BenchmarkHostFloorVsNoop (the
+# filter's host calls alone, filter/internal/hostfloor, built here too,
+# against the same no-op); the output is kept in $(BUILD)/bench.txt.
+# docs/benchmarks.md records the figures.
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -timeout 60m
 bench: build
 	@mkdir -p $(BUILD)
 	$(WASMBUILD) -o $(BUILD)/noop.wasm ./filter/internal/noop
+	$(WASMBUILD) -o $(BUILD)/hostfloor.wasm ./filter/internal/hostfloor
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
 
 # bench-filter: the native request path (admitted, rejected, 16 KiB body,

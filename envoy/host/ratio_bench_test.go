@@ -116,14 +116,42 @@ func webdisAnswer(c proxywasm.Callout, reply string) proxywasm.CalloutResponse {
 // one request to each module.
 func BenchmarkVsNoop(b *testing.B) {
 	filterCode := readArtifact(b, benchFilterWasm(), "build")
-	noopCode := readArtifact(b, noopWasm, "bench")
 	var beforeCode []byte
 	if path := os.Getenv("BENCH_BEFORE_WASM"); path != "" {
 		beforeCode = readArtifact(b, path, "build")
 	}
+	benchVsNoop(b, "filter", filterCode, beforeCode, ratioWorkloads())
+}
+
+// hostFloorWasm is the benchmarks' second baseline
+// (filter/internal/hostfloor), built like the filter by `make bench`.
+const hostFloorWasm = "../../build/hostfloor.wasm"
+
+// BenchmarkHostFloorVsNoop runs the host-call floor plugin
+// (filter/internal/hostfloor: the filter's host calls for one shared
+// bucket, no other work) in the filter's place against the no-op plugin,
+// on the workloads whose host calls it makes. Its ratio is the part of
+// the filter's (BenchmarkVsNoop) that the host calls account for.
+func BenchmarkHostFloorVsNoop(b *testing.B) {
+	floorCode := readArtifact(b, hostFloorWasm, "bench")
+	var workloads []ratioWorkload
 	for _, w := range ratioWorkloads() {
+		switch w.name {
+		case "get-sse", "tools-list", "call-admitted", "call-rejected", "call-16KiB":
+			workloads = append(workloads, w)
+		}
+	}
+	benchVsNoop(b, "floor", floorCode, nil, workloads)
+}
+
+// benchVsNoop runs each workload on code (its times reported as label's)
+// and on the no-op plugin, and on beforeCode too unless it is nil (see
+// BenchmarkVsNoop).
+func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads []ratioWorkload) {
+	noopCode := readArtifact(b, noopWasm, "bench")
+	for _, w := range workloads {
 		b.Run(w.name, func(b *testing.B) {
-			filter := newDirect(b, filterCode, directOptions{version: "1.33", plugin: w.plugin, webdis: w.webdis})
+			filter := newDirect(b, code, directOptions{version: "1.33", plugin: w.plugin, webdis: w.webdis})
 			noop := newDirect(b, noopCode, directOptions{version: "1.33", plugin: "{}"})
 			run := func(d *direct, from, to int, checkStatus bool) time.Duration {
 				start := time.Now()
@@ -180,7 +208,7 @@ func BenchmarkVsNoop(b *testing.B) {
 			tFilter, tNoop := filterRunner.total, noopRunner.total
 			n := float64(b.N)
 			perFilter, perNoop := float64(tFilter.Nanoseconds())/n, float64(tNoop.Nanoseconds())/n
-			b.ReportMetric(perFilter/1e3, "filter-µs/req")
+			b.ReportMetric(perFilter/1e3, label+"-µs/req")
 			b.ReportMetric(perNoop/1e3, "noop-µs/req")
 			b.ReportMetric(perFilter/perNoop, "ratio")
 			if before != nil {
