@@ -7,7 +7,7 @@ GO    ?= go
 BUILD ?= build
 WASM  := $(BUILD)/mcp-ratelimit.wasm
 
-.PHONY: all build build-unpatched lint test e2e run demo-server bench bench-filter bench-buckets fuzz image push clean
+.PHONY: all build build-unpatched build-hostfloor lint test e2e run demo-server bench bench-filter bench-buckets fuzz image push clean
 
 all: build
 
@@ -46,6 +46,13 @@ build-higress:
 build-unpatched:
 	$(WASMBUILD) -stock-runtime -ldflags '$(WASM_LDFLAGS)' -o $(WASM_UNPATCHED) .
 
+# build-hostfloor: the benchmarks' host-call floor (filter/internal/hostfloor:
+# the filter's host calls for one shared bucket and no other work), built like
+# the filter; TestHostFloorMatchesFilter (test) and BenchmarkHostFloorVsNoop
+# (bench) run it.
+build-hostfloor:
+	$(WASMBUILD) -o $(BUILD)/hostfloor.wasm ./filter/internal/hostfloor
+
 # lint: formatting, go vet of the native build, and go vet of the wasip1
 # build (the module, the test probe, the benchmarks' host-call floor, and
 # the Higress build), which covers the SDK glue too.
@@ -75,7 +82,7 @@ $(NODE_MODULES): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 # the npm packages of e2e/node (node-deps) and Node.js. The OCI
 # image test needs Debian's docker-registry, the Redis tests redis-server
 # and webdis; without them those tests fail and name the apt-get command.
-test: build build-higress node-deps
+test: build build-higress build-hostfloor node-deps
 	$(GO) vet ./...
 	$(GO) test ./...
 	$(GO) test -race -count=1 ./bucket/...
@@ -140,14 +147,13 @@ demo-server:
 # worker VM (10 000 x 1 MiB and 100 000 x 16 KiB bodies under the Envoy 1.33
 # profile), BenchmarkVsNoop (each request kind against the no-op plugin
 # filter/internal/noop, built here too) and BenchmarkHostFloorVsNoop (the
-# filter's host calls alone, filter/internal/hostfloor, built here too,
-# against the same no-op); the output is kept in $(BUILD)/bench.txt.
+# filter's host calls alone, build-hostfloor, against the same no-op); the
+# output is kept in $(BUILD)/bench.txt.
 # docs/benchmarks.md records the figures.
 BENCH_FLAGS ?= -run '^$$' -bench . -benchmem -timeout 60m
-bench: build
+bench: build build-hostfloor
 	@mkdir -p $(BUILD)
 	$(WASMBUILD) -o $(BUILD)/noop.wasm ./filter/internal/noop
-	$(WASMBUILD) -o $(BUILD)/hostfloor.wasm ./filter/internal/hostfloor
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
 
 # bench-filter: the native request path (admitted, rejected, 16 KiB body,

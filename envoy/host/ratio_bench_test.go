@@ -133,7 +133,13 @@ const hostFloorWasm = "../../build/hostfloor.wasm"
 // on the workloads whose host calls it makes. Its ratio is the part of
 // the filter's (BenchmarkVsNoop) that the host calls account for.
 func BenchmarkHostFloorVsNoop(b *testing.B) {
-	floorCode := readArtifact(b, hostFloorWasm, "bench")
+	benchVsNoop(b, "floor", readArtifact(b, hostFloorWasm, "bench"), nil, hostFloorWorkloads())
+}
+
+// hostFloorWorkloads are the workloads of ratioWorkloads whose host calls
+// the host-call floor makes: those of one shared bucket in shared data
+// (TestHostFloorMatchesFilter).
+func hostFloorWorkloads() []ratioWorkload {
 	var workloads []ratioWorkload
 	for _, w := range ratioWorkloads() {
 		switch w.name {
@@ -141,7 +147,7 @@ func BenchmarkHostFloorVsNoop(b *testing.B) {
 			workloads = append(workloads, w)
 		}
 	}
-	benchVsNoop(b, "floor", floorCode, nil, workloads)
+	return workloads
 }
 
 // benchVsNoop runs each workload on code (its times reported as label's)

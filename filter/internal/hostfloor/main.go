@@ -87,11 +87,18 @@ const bucketKey = "mcp-ratelimit-hostfloor.shared"
 // replyBody is the size of the filter's rejection body in the benchmarks.
 var replyBody = []byte(`{"jsonrpc":"2.0","id":1,"error":{"code":-32029,"message":"Rate limit exceeded","data":{"retryAfterSeconds":3600000}}}`)
 
+// replyHeaders are the filter's rejection headers (Retry-After for the
+// benchmarks' 1000-hour bucket, and Content-Type) as the ABI's header
+// map: the count, each name's and value's length, then each name and
+// value followed by a NUL, little-endian.
+var replyHeaders = []byte("\x02\x00\x00\x00" +
+	"\x0b\x00\x00\x00\x07\x00\x00\x00" + "\x0c\x00\x00\x00\x10\x00\x00\x00" +
+	"retry-after\x003600000\x00" + "content-type\x00application/json\x00")
+
 // Set when the plugin starts.
 var (
 	maxCalls                             uint64
 	admitted, rejected, rejectedByBucket uint32
-	replyHeaders                         []byte
 )
 
 func init() { proxywasm.SetVMContext(&vmContext{}) }
@@ -113,7 +120,6 @@ func (*pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	admitted = uint32(proxywasm.DefineCounterMetric("hostfloor.admitted"))
 	rejected = uint32(proxywasm.DefineCounterMetric("hostfloor.rejected"))
 	rejectedByBucket = uint32(proxywasm.DefineCounterMetric("hostfloor.rejected_shared"))
-	replyHeaders = serialisePairs([][2]string{{"retry-after", "3600000"}, {"content-type", "application/json"}})
 	return types.OnPluginStartStatusOK
 }
 
@@ -135,20 +141,6 @@ func maxTokens(config []byte) uint64 {
 		return 1<<64 - 1
 	}
 	return n
-}
-
-// serialisePairs encodes headers as the proxy-wasm ABI's header map.
-func serialisePairs(pairs [][2]string) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, uint32(len(pairs)))
-	for _, p := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
-	}
-	for _, p := range pairs {
-		b = append(append(b, p[0]...), 0)
-		b = append(append(b, p[1]...), 0)
-	}
-	return b
 }
 
 func (*pluginContext) NewHttpContext(uint32) types.HttpContext { return &httpContext{} }
