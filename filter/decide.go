@@ -155,6 +155,27 @@ func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *exam
 	}
 }
 
+// addBucketDemand adds tokens from the token bucket (kind, tool, user,
+// *limit) to list: to that bucket's demand when list has one, else as a
+// new demand. The demand is written field by field in list's memory: in a
+// Wasm VM a Bucket or a Demand built first and then copied costs a call
+// each time.
+func addBucketDemand(list []bucket.Demand, kind bucket.Kind, tool, user string, limit *bucket.Limit, tokens int64) []bucket.Demand {
+	for i := range list {
+		// The kind first: comparing strings is a call in the VM, and a
+		// request's buckets are mostly of different kinds.
+		if d := &list[i]; d.Bucket.Kind == kind && d.Quota == nil && d.MaxInFlight == 0 &&
+			d.Bucket.Limit == *limit && d.Bucket.Tool == tool && d.Bucket.User == user {
+			d.Tokens += tokens
+			return list
+		}
+	}
+	list = append(list, bucket.Demand{})
+	d := &list[len(list)-1]
+	d.Bucket.Kind, d.Bucket.Tool, d.Bucket.User, d.Bucket.Limit, d.Tokens = kind, tool, user, *limit, tokens
+	return list
+}
+
 // demands lists, in buffer's memory while it has room, the tokens a
 // request needs: the cost of each tools/call (its tool's cost, 1 for a
 // tool without one) from each bucket that applies to it, summed per
@@ -170,17 +191,6 @@ func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *exam
 // counted, and per-tool state is never created for names a client invents.
 func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand) []bucket.Demand {
 	list := buffer[:0]
-	add := func(b bucket.Bucket, tokens int64) {
-		for i := range list {
-			// The kind first: == on two buckets is a call in the VM, and
-			// a request's buckets are mostly of different kinds.
-			if list[i].Bucket.Kind == b.Kind && list[i].Quota == nil && list[i].MaxInFlight == 0 && list[i].Bucket == b {
-				list[i].Tokens += tokens
-				return
-			}
-		}
-		list = append(list, bucket.Demand{Bucket: b, Tokens: tokens})
-	}
 	// Quotas and caps are checked here first: each add is a call in the
 	// VM, and most configurations have neither.
 	addNamed := func(l *toolLimits, cost int64) {
@@ -191,10 +201,10 @@ func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand
 			list = addCapDemands(list, l.concurrency, l.kind, l.userKind, l.name, user)
 		}
 		if l.shared != nil {
-			add(bucket.Bucket{Kind: l.kind, Tool: l.name, Limit: *l.shared}, cost)
+			list = addBucketDemand(list, l.kind, l.name, "", l.shared, cost)
 		}
 		if user != "" && l.perUser != nil {
-			add(bucket.Bucket{Kind: l.userKind, Tool: l.name, User: user, Limit: *l.perUser}, cost)
+			list = addBucketDemand(list, l.userKind, l.name, user, l.perUser, cost)
 		}
 	}
 	for _, call := range calls {
@@ -213,10 +223,10 @@ func (s *settings) demands(calls []toolCall, user string, buffer []bucket.Demand
 				list = addCapDemands(list, s.cfg.Concurrency, bucket.KindShared, bucket.KindUser, "", user)
 			}
 			if s.shared != nil {
-				add(bucket.Bucket{Kind: bucket.KindShared, Limit: *s.shared}, cost)
+				list = addBucketDemand(list, bucket.KindShared, "", "", s.shared, cost)
 			}
 			if user != "" && s.perUser != nil {
-				add(bucket.Bucket{Kind: bucket.KindUser, User: user, Limit: *s.perUser}, cost)
+				list = addBucketDemand(list, bucket.KindUser, "", user, s.perUser, cost)
 			}
 		}
 		if call.tool != nil {
