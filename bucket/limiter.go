@@ -373,6 +373,9 @@ const maxKeptRequests = 16
 type takeScratch struct {
 	reqs    []request
 	entries []entry
+	// owned holds, for each request, the one slot a user mostly owns
+	// (see readUser); it is written before it is read, so never cleared.
+	owned []slotRef
 }
 
 // takeWith is take with the memory of sc.
@@ -391,8 +394,11 @@ func (l *StoreLimiter) takeWith(sc *takeScratch, nowNs int64, demands []Demand, 
 		sc.entries = make([]entry, 0, len(reqs))
 	}
 	entries := sc.entries[:0]
+	if len(sc.owned) < len(reqs) {
+		sc.owned = make([]slotRef, len(reqs))
+	}
 	for range l.opts.MaxAttempts {
-		entries, err = l.read(nowNs, reqs, entries[:0])
+		entries, err = l.read(nowNs, reqs, entries[:0], sc.owned)
 		if err != nil {
 			*d = Decision{} // an earlier attempt's decision
 			return err

@@ -5,8 +5,9 @@ import (
 )
 
 // read reads the state of every request, appending to entries. Each
-// entry is read in its place: in a Wasm VM copying one is a call.
-func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry, error) {
+// entry is read in its place: in a Wasm VM copying one is a call. owned
+// has room for one slot per request (see readUser).
+func (l *StoreLimiter) read(now int64, reqs []request, entries []entry, owned []slotRef) ([]entry, error) {
 	for i := range reqs {
 		r := &reqs[i]
 		n := len(entries)
@@ -15,7 +16,7 @@ func (l *StoreLimiter) read(now int64, reqs []request, entries []entry) ([]entry
 		if r.user == nil {
 			err = l.readBucket(now, r, r.key, &entries[n])
 		} else {
-			err = l.readUser(now, r, &entries[n])
+			err = l.readUser(now, r, &entries[n], owned[i:i:i+1])
 		}
 		if err != nil {
 			return nil, err
@@ -59,8 +60,10 @@ type claimable struct {
 // another user whose bucket has been full for Options.ReclaimGrace at now.
 // written, when not "", is a slot this take has just written: it exists
 // and holds the user, so it is passed over without a read, and left out of
-// own.
-func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []slotRef, claim claimable, err error) {
+// own. own is appended to room[:0], memory the caller lends for the one
+// slot a user mostly owns, so that reading it allocates nothing.
+func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []slotRef) (own []slotRef, claim claimable, err error) {
+	own = room[:0]
 	idleSince := max(now-int64(l.opts.ReclaimGrace), 0)
 	pos := r.user.start
 	for i := range r.user.n {
@@ -96,9 +99,11 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string) (own []sl
 }
 
 // readUser finds the user's slot in a per-user table (see table.go) and
-// reads it into e, which must be zero.
-func (l *StoreLimiter) readUser(now int64, r *request, e *entry) error {
-	own, claim, err := l.scanUser(now, r, "")
+// reads it into e, which must be zero. room is memory for the slots the
+// user owns (the first becomes e's key, any others e.merged): with room
+// for the one slot a user mostly owns, the scan allocates no list.
+func (l *StoreLimiter) readUser(now int64, r *request, e *entry, room []slotRef) error {
+	own, claim, err := l.scanUser(now, r, "", room)
 	if err != nil {
 		return err
 	}
