@@ -63,6 +63,18 @@ var (
 //go:linkname hostBuffer github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.glueHostBuffer
 var hostBuffer []byte
 
+// deliverOrphanedCallouts is the SDK glue's glueDeliverOrphanedCallouts
+// (filter/wasmbuild/_glue): set, the answer to a callout whose stream has
+// ended reaches the callout's callback instead of being dropped. The
+// filter's callbacks check for themselves (httpContext.Decided): a
+// decision for a stream that ended gives its concurrency lease back at
+// once instead of holding its place until the lease expires.
+//
+//go:linkname deliverOrphanedCallouts github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.glueDeliverOrphanedCallouts
+var deliverOrphanedCallouts bool
+
+func init() { deliverOrphanedCallouts = true }
+
 // Memory reused for the data the filter reads on every request: its
 // :method, its header map, its body and the shared-data values its
 // limiter reads (and a Redis reply's :status).

@@ -13,9 +13,8 @@ import (
 // the sorted set of each cap (take.lua). Release removes the members,
 // renewal moves their expiry to Redis's TIME + LeaseTTL; both are one
 // script run for many leases. Release queues the lease and Flush sends
-// the queue: the Go SDK drops the reply to a callout whose stream's
-// context is deleted, as it is when the stream ends, so the filter
-// flushes from its plugin context. A lease whose proxy died is never
+// the queue in one call: the filter flushes from its plugin context,
+// whose callouts outlive every stream. A lease whose proxy died is never
 // released nor renewed: it expires LeaseTTL after its last renewal. A
 // failed release or renewal is reported to the Observer (LeaseFailed)
 // and never touches a request or the breaker.

@@ -140,23 +140,36 @@ type response struct {
 // do sends one request through the VM: headers, then the body in chunks of
 // chunk bytes (0: one chunk), and waits for the answer.
 func (d *direct) do(headers [][2]string, body []byte, chunk int, bufferLimit int) response {
+	return d.begin(headers, body, chunk, bufferLimit).wait()
+}
+
+// exchange is one request posted to a filter chain of the VM (begin);
+// wait runs the chain and returns the answer.
+type exchange struct {
+	m       *filterchain.Manager
+	down    *recordingDownstream
+	reached bool
+}
+
+// begin posts one request (see do) to a new filter chain of the VM
+// without running it: a test may post more events (a reset) first.
+func (d *direct) begin(headers [][2]string, body []byte, chunk int, bufferLimit int) *exchange {
 	st := d.root.NewStream(proxywasm.StreamProps{RemoteAddr: "127.0.0.1:40000", LocalAddr: "127.0.0.1:10000", Protocol: "HTTP/1.1", Start: time.Now()})
-	down := &recordingDownstream{}
-	var reached bool
-	m := filterchain.New(filterchain.Config{
+	x := &exchange{down: &recordingDownstream{}}
+	x.m = filterchain.New(filterchain.Config{
 		Filters:     []filterchain.Filter{st},
 		BufferLimit: bufferLimit,
 		IdleTimeout: 30 * time.Second,
 		NewUpstream: func(m *filterchain.Manager) filterchain.Upstream {
-			reached = true
+			x.reached = true
 			return &fakeUpstream{m: m}
 		},
-		Downstream: down,
+		Downstream: x.down,
 	})
 	// Everything is posted up front (nil done: no waiting), so the whole
-	// exchange runs on this goroutine.
+	// exchange runs on the goroutine that calls wait.
 	h := filterchain.NewHeaderMap(headers...)
-	m.RequestHeaders(h, len(body) == 0, nil)
+	x.m.RequestHeaders(h, len(body) == 0, nil)
 	if chunk <= 0 {
 		chunk = len(body)
 	}
@@ -165,12 +178,17 @@ func (d *direct) do(headers [][2]string, body []byte, chunk int, bufferLimit int
 		if end > len(body) {
 			end = len(body)
 		}
-		m.RequestData(body[off:end], end == len(body), nil)
+		x.m.RequestData(body[off:end], end == len(body), nil)
 	}
+	return x
+}
+
+// wait runs the exchange's filter chain until the stream ends.
+func (x *exchange) wait() response {
 	done := make(chan struct{})
-	info := m.Run(done)
+	info := x.m.Run(done)
 	close(done)
-	return response{status: down.status, headers: down.headers, body: down.body, upstream: reached, info: info}
+	return response{status: x.down.status, headers: x.down.headers, body: x.down.body, upstream: x.reached, info: info}
 }
 
 type recordingDownstream struct {

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/envoy/host/proxywasm"
 )
 
 // TestWorkersCapCallsInFlightExactly: 40 clients on 4 worker VMs of the
@@ -119,4 +122,57 @@ func TestWorkersCapCallsInFlightExactly(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLeaseOfAStreamGoneBeforeRedisIsReleased: a client goes away while
+// its call waits for Redis (the stream is reset and its context deleted),
+// then Redis admits the call under a concurrency cap. The host delivers
+// the answer on the plugin context, as Envoy does; the filter's build
+// hands it to the filter anyway (the glue's glueDeliverOrphanedCallouts),
+// and the filter's next tick sends the lease's release, so the cap's place
+// comes back at once instead of when the lease expires.
+func TestLeaseOfAStreamGoneBeforeRedisIsReleased(t *testing.T) {
+	code := readArtifact(t, shippedWasm, "build")
+	d := newDirect(t, code, directOptions{version: "1.33",
+		plugin: `{"concurrency":{"shared":1},"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
+		webdis: instantWebdis})
+	type heldCall struct {
+		callout proxywasm.Callout
+		done    func(proxywasm.CalloutResponse)
+	}
+	held := make(chan heldCall, 4)
+	d.env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
+		held <- heldCall{c, done}
+	}
+	next := func(what string) heldCall {
+		t.Helper()
+		select {
+		case c := <-held:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no callout: %s", what)
+			return heldCall{}
+		}
+	}
+
+	x := d.begin(mcpHeaders(), toolsCallOfSize(1, "echo", 200), 0, 1<<20)
+	answered := make(chan response, 1)
+	go func() { answered <- x.wait() }()
+	take := next("the call's take")
+	x.m.RequestReset()
+	if r := <-answered; r.upstream {
+		t.Fatalf("the reset call reached the upstream: %+v", r)
+	}
+
+	// One cap of 1 with no call in it: admitted (bucket/redis/take.lua:
+	// allowed, then the calls each cap held).
+	take.done(webdisAnswer(take.callout, "[1,0]"))
+	if err := d.root.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	release := next("the lease's release at the tick after the answer")
+	if body := string(release.callout.Body); !strings.Contains(body, "/release/") {
+		t.Fatalf("the callout after the answer is %q, want the lease's release", body)
+	}
+	release.done(webdisAnswer(release.callout, "[1]"))
 }

@@ -153,6 +153,61 @@ func TestGlueHostCalls(t *testing.T) {
 	})
 }
 
+// TestGlueOrphanedCallout answers a callout after the HTTP context that
+// sent it was deleted, as Envoy does (it keeps callouts on the plugin
+// context). The SDK drops that answer; with the glue's
+// glueDeliverOrphanedCallouts set, as the filter sets it, the callback
+// runs with the plugin context effective and reads the response.
+func TestGlueOrphanedCallout(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		deliver bool
+		calls   []string
+		logs    []string
+	}{
+		{name: "dropped by the SDK"},
+		{name: "delivered", deliver: true,
+			calls: []string{
+				`proxy_set_effective_context context=1`,
+				`proxy_get_header_map_pairs map=6`,
+				`proxy_get_buffer_bytes buffer=4 start=0 max=16`,
+				`proxy_get_header_map_pairs map=7`,
+			},
+			logs: []string{
+				`probe cb http_call_response 2 1 16 1`,
+				`probe ret callout_headers :status=200 ok`,
+				`probe ret callout_body "callout response" ok`,
+				`probe ret callout_trailers tk=tv ok`,
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newRecordHost(t)
+			startProbe(t, h)
+			if tt.deliver {
+				const setterID = 3
+				h.mustCall("proxy_on_context_create", setterID, rootID)
+				h.command = "deliver-orphans"
+				h.mustCall("proxy_on_request_headers", setterID, 1, 1)
+			}
+			h.mustCall("proxy_on_context_create", httpID, rootID)
+			h.command = "callout"
+			h.mustCall("proxy_on_request_headers", httpID, 3, 0)
+			h.mustCall("proxy_on_log", httpID)
+			h.mustCall("proxy_on_delete", httpID)
+			calls, logs := h.takeCalls()
+			if !slices.Contains(calls, `proxy_http_call upstream="probe-cluster" headers=:method=GET,:path=/probe body="callout body" trailers=t=v timeout=1500`) ||
+				!slices.Contains(logs, "probe cb http_stream_done 2") {
+				t.Fatalf("the callout was not sent, or its context not ended: calls %q, logs %q", calls, logs)
+			}
+
+			h.mustCall("proxy_on_http_call_response", rootID, answerCalloutID, 1, uint64(len(answerCalloutBody)), 1)
+			calls, logs = h.takeCalls()
+			compareLines(t, "answer: host calls", calls, tt.calls)
+			compareLines(t, "answer: probe logs", logs, tt.logs)
+		})
+	}
+}
+
 // TestGlueCallbacks calls every callback export with distinctive arguments
 // and checks that each reached the plugin with them, and that the plugin's
 // answer came back as the export's result.

@@ -134,7 +134,38 @@ func glueOnResponseTrailers(contextID, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_http_call_response
 func glueOnHttpCallResponse(rootContextID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	if glueDeliverOrphanedCallouts {
+		glueAdoptOrphanedCallout(rootContextID, calloutID)
+	}
 	proxyOnHttpCallResponse(rootContextID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
+}
+
+// glueDeliverOrphanedCallouts, when true, hands the response of a callout
+// whose calling context has been deleted to its callback anyway, with the
+// plugin context effective. The host keeps a callout on the plugin context
+// and answers it after the stream that sent it ended
+// (proxy-wasm-cpp-host src/exports.cc, http_call); the SDK drops such an
+// answer (proxyOnHttpCallResponse), so a callback never learns how its
+// call ended. The SDK never sets it. A module whose callbacks check for
+// themselves whether their stream still exists sets it through
+// go:linkname (the filter: filter/hostcalls_wasip1.go).
+var glueDeliverOrphanedCallouts bool
+
+// glueAdoptOrphanedCallout makes the plugin context the caller of callout
+// calloutID when the context that sent it has been deleted, so that
+// proxyOnHttpCallResponse calls its callback.
+func glueAdoptOrphanedCallout(rootContextID, calloutID uint32) {
+	root, ok := currentState.pluginContexts[rootContextID]
+	if !ok {
+		return
+	}
+	callout, ok := root.httpCallbacks[calloutID]
+	if !ok || callout == nil {
+		return
+	}
+	if _, alive := currentState.contextIDToRootID[callout.callerContextID]; !alive {
+		callout.callerContextID = rootContextID
+	}
 }
 
 //go:wasmexport proxy_on_new_connection

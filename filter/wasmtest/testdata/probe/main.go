@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	_ "unsafe" // go:linkname
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -177,16 +178,22 @@ func (h *http) OnHttpStreamDone() {
 
 // runCommand runs one probe command in an HTTP context.
 //
-//	tour   call every host function of the SDK (see tour)
-//	reply  send a local reply 418 and stop the request
-//	sleep  time.Sleep(2ms): starts the runtime's poller and waits in netpoll
-//	gc     runtime.GC(): every GC polls once the poller runs
-//	churn  allocate and drop 64 MiB in 1 MiB pieces (several GCs)
-//	panic  panic, which traps the module
+//	tour             call every host function of the SDK (see tour)
+//	reply            send a local reply 418 and stop the request
+//	sleep            time.Sleep(2ms): starts the runtime's poller and waits in netpoll
+//	gc               runtime.GC(): every GC polls once the poller runs
+//	churn            allocate and drop 64 MiB in 1 MiB pieces (several GCs)
+//	panic            panic, which traps the module
+//	callout          dispatch the tour's HTTP callout alone
+//	deliver-orphans  set the glue's glueDeliverOrphanedCallouts
 func runCommand(h *http, command string) types.Action {
 	switch command {
 	case "tour":
 		tour(h)
+	case "callout":
+		callout(h)
+	case "deliver-orphans":
+		deliverOrphanedCallouts = true
 	case "reply":
 		err := proxywasm.SendHttpResponse(418, [][2]string{{"x-probe", "reply"}}, []byte("probe reply"), -1)
 		logf("ret send_local_response %s", errText(err))
@@ -275,11 +282,7 @@ func tour(h *http) {
 	err = proxywasm.SendHttpResponse(429, [][2]string{{"retry-after", "7"}}, []byte("limited"), -1)
 	logf("ret send_local_response %s", errText(err))
 
-	// HTTP callout; its response arrives through proxy_on_http_call_response.
-	calloutID, err := proxywasm.DispatchHttpCall("probe-cluster",
-		[][2]string{{":method", "GET"}, {":path", "/probe"}}, []byte("callout body"),
-		[][2]string{{"t", "v"}}, 1500, h.onCalloutResponse)
-	logf("ret http_call %d %s", calloutID, errText(err))
+	callout(h)
 
 	// Foreign function.
 	result, err := proxywasm.CallForeignFunction("probe_fn", []byte("param"))
@@ -303,6 +306,21 @@ func tour(h *http) {
 	histogram.Record(1234)
 	logf("ret define_metric %d %d %d", counter, gauge, histogram)
 }
+
+// callout dispatches an HTTP callout; its response arrives through
+// proxy_on_http_call_response.
+func callout(h *http) {
+	calloutID, err := proxywasm.DispatchHttpCall("probe-cluster",
+		[][2]string{{":method", "GET"}, {":path", "/probe"}}, []byte("callout body"),
+		[][2]string{{"t", "v"}}, 1500, h.onCalloutResponse)
+	logf("ret http_call %d %s", calloutID, errText(err))
+}
+
+// deliverOrphanedCallouts is the glue's glueDeliverOrphanedCallouts
+// (filter/wasmbuild/_glue), set by the command deliver-orphans.
+//
+//go:linkname deliverOrphanedCallouts github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal.glueDeliverOrphanedCallouts
+var deliverOrphanedCallouts bool
 
 // onCalloutResponse is the callback of the tour's http_call.
 func (h *http) onCalloutResponse(numHeaders, bodySize, numTrailers int) {
