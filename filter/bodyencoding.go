@@ -18,6 +18,13 @@ import (
 // Streamable HTTP transport sends UTF-8 JSON without a content coding, so no
 // conforming client is refused.
 
+// The request headers that say how a body is encoded, in lower case.
+const (
+	headerContentType      = "content-type"
+	headerContentEncoding  = "content-encoding"
+	headerTransferEncoding = "transfer-encoding"
+)
+
 // mediaTypeJSON is the Content-Type MCP's Streamable HTTP clients send.
 const mediaTypeJSON = "application/json"
 
@@ -81,15 +88,15 @@ func checkBodyEncoding(headers [][2]string) bodyEncodingProblem {
 	for i := range headers {
 		name, value := headers[i][0], headers[i][1] // not the pair: a copy
 		switch {
-		case equalFoldASCII(name, "content-type"):
+		case equalFoldASCII(name, headerContentType):
 			contentTypes++
 			note(checkContentType(value))
-		case equalFoldASCII(name, "content-encoding"):
+		case equalFoldASCII(name, headerContentEncoding):
 			contentEncodings++
 			if v := trimOWS(value); v != "" && !strings.EqualFold(v, "identity") {
 				note(encodingContent)
 			}
-		case equalFoldASCII(name, "transfer-encoding"):
+		case equalFoldASCII(name, headerTransferEncoding):
 			if !strings.EqualFold(trimOWS(value), "chunked") {
 				note(encodingTransfer)
 			}

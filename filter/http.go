@@ -316,7 +316,7 @@ type requestHeaders struct {
 // Their names have different lengths, so that one pass over the map
 // compares each header with one of them at most (knownByLength).
 var knownHeaders = [...]string{":method", ":path", "content-length", headerMcpMethod, headerMcpName,
-	"content-type", "content-encoding", "transfer-encoding"}
+	headerContentType, headerContentEncoding, headerTransferEncoding}
 
 // Indexes of knownHeaders.
 const (
@@ -332,8 +332,8 @@ const (
 
 // knownByLength maps the length of a header name to 1 + the index of the
 // known header of that length, 0 for none; its size is one more than the
-// longest known name, "transfer-encoding".
-var knownByLength = func() (t [len("transfer-encoding") + 1]uint8) {
+// longest known name, Transfer-Encoding.
+var knownByLength = func() (t [len(headerTransferEncoding) + 1]uint8) {
 	for i, name := range knownHeaders {
 		if len(name) >= len(t) || t[len(name)] != 0 {
 			panic("filter: known header " + name + ": knownByLength has no room of length " + strconv.Itoa(len(name)))

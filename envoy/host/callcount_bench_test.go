@@ -30,6 +30,20 @@ type callCounter struct {
 	sites     map[string]*int64
 }
 
+// reset zeroes every count, time and site, keeping the listeners (wazero
+// keeps a compiled module with its first listeners).
+func (c *callCounter) reset() {
+	for _, n := range c.counts {
+		*n = 0
+	}
+	for _, t := range c.times {
+		t.total = 0
+	}
+	for _, n := range c.sites {
+		*n = 0
+	}
+}
+
 // timedCalls is the time spent in one function, callees included.
 type timedCalls struct {
 	total time.Duration
@@ -179,15 +193,7 @@ func BenchmarkCallCounts(b *testing.B) {
 				headers, body, _ := w.request(0)
 				d.do(headers, body, 0, 2<<20) // warm-up: the first decision may differ
 				d.do(headers, body, 0, 2<<20)
-				for _, n := range counter.counts {
-					*n = 0
-				}
-				for _, t := range counter.times {
-					t.total = 0
-				}
-				for _, n := range counter.sites {
-					*n = 0
-				}
+				counter.reset()
 				b.ResetTimer()
 				for i := 1; i <= b.N; i++ {
 					headers, body, status := w.request(i)

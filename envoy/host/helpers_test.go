@@ -191,6 +191,13 @@ func (x *exchange) wait() response {
 	return response{status: x.down.status, headers: x.down.headers, body: x.down.body, upstream: x.reached, info: info}
 }
 
+// heldCall is a callout a test holds (its Env.HTTPCall returned without
+// answering) and answers later with done.
+type heldCall struct {
+	callout proxywasm.Callout
+	done    func(proxywasm.CalloutResponse)
+}
+
 type recordingDownstream struct {
 	status  int
 	headers *filterchain.HeaderMap

@@ -41,9 +41,7 @@ func TestHostFloorMatchesFilter(t *testing.T) {
 					if i == 1 {
 						// Request 0 warms the module up (and is the
 						// rejected workload's one admission).
-						for _, n := range module.counter.counts {
-							*n = 0
-						}
+						module.counter.reset()
 					}
 					headers, body, status := w.request(i)
 					r := d.do(headers, body, 0, 2<<20)

@@ -136,10 +136,6 @@ func TestLeaseOfAStreamGoneBeforeRedisIsReleased(t *testing.T) {
 	d := newDirect(t, code, directOptions{version: "1.33",
 		plugin: `{"concurrency":{"shared":1},"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
 		webdis: instantWebdis})
-	type heldCall struct {
-		callout proxywasm.Callout
-		done    func(proxywasm.CalloutResponse)
-	}
 	held := make(chan heldCall, 4)
 	d.env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
 		held <- heldCall{c, done}

@@ -24,10 +24,6 @@ func TestHeldStreamAnswersWithItsOwnRequest(t *testing.T) {
 		webdis: instantWebdis})
 	// The first callout is held until the test answers it; the others are
 	// admitted at once.
-	type heldCall struct {
-		callout proxywasm.Callout
-		done    func(proxywasm.CalloutResponse)
-	}
 	held := make(chan heldCall, 1)
 	calls := 0
 	d.env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {

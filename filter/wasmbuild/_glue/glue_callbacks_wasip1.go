@@ -159,8 +159,8 @@ func glueAdoptOrphanedCallout(rootContextID, calloutID uint32) {
 	if !ok {
 		return
 	}
-	callout, ok := root.httpCallbacks[calloutID]
-	if !ok || callout == nil {
+	callout := root.httpCallbacks[calloutID]
+	if callout == nil {
 		return
 	}
 	if _, alive := currentState.contextIDToRootID[callout.callerContextID]; !alive {
