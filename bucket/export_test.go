@@ -1,5 +1,7 @@
 package bucket
 
+import "time"
+
 // Internals exported to the external tests of package bucket_test, which
 // use buckettest.MemoryStore (an internal test cannot import it: cycle).
 
@@ -54,3 +56,16 @@ func BucketState(b Bucket, value []byte) (State, bool) {
 
 // EncodeBucketState encodes a bucket value.
 func EncodeBucketState(s State) []byte { return encodeBucket(s) }
+
+// TakeMany decides demands on the general path of a take, which a take
+// of one bucket that is not per-user skips (takeOne), so that tests can
+// compare the two. It counts no Takes in Stats.
+func TakeMany(l *StoreLimiter, now time.Time, demands []Demand) (Decision, error) {
+	nowNs, err := unixNanos(now)
+	if err != nil {
+		return Decision{}, err
+	}
+	var d Decision
+	err = l.takeMany(nowNs, demands, &d)
+	return d, err
+}

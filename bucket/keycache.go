@@ -10,8 +10,9 @@ type keyCacheKey struct {
 // matches reports whether k equals o. Unlike ==, it makes no call in a
 // Wasm VM when the tool names are empty, as those of the shared and
 // per-user buckets are (== on a struct with a string calls the struct's
-// equality function, and that calls runtime.memequal).
-func (k keyCacheKey) matches(o keyCacheKey) bool {
+// equality function, and that calls runtime.memequal). Both by pointer:
+// in a Wasm VM a struct of this size passed by value is a copy, a call.
+func (k *keyCacheKey) matches(o *keyCacheKey) bool {
 	return k.kind == o.kind && k.limit == o.limit && len(k.tool) == len(o.tool) && (k.tool == "" || k.tool == o.tool)
 }
 
@@ -33,14 +34,15 @@ type recentKey struct {
 // bucketKey returns the key of a bucket (for a per-user bucket, the key
 // prefix of its table), from a bounded cache: building it takes several
 // allocations and a filter asks for the same few buckets on every call.
-func (l *StoreLimiter) bucketKey(b Bucket) string {
+// b is read in place (see keyCacheKey.matches).
+func (l *StoreLimiter) bucketKey(b *Bucket) string {
 	ck := keyCacheKey{kind: b.Kind, limit: b.Limit}
 	if b.Kind.HasName() {
 		ck.tool = b.Tool
 	}
 	l.keyMu.Lock()
 	for i := range l.recentKeys {
-		if r := &l.recentKeys[i]; r.key != "" && r.ck.matches(ck) {
+		if r := &l.recentKeys[i]; r.key != "" && r.ck.matches(&ck) {
 			key := r.key
 			l.keyMu.Unlock()
 			return key

@@ -24,13 +24,13 @@ func TestKeyCacheKeyMatches(t *testing.T) {
 	}
 	for _, a := range keys {
 		for _, b := range keys {
-			if got, want := a.matches(b), a == b; got != want {
+			if got, want := a.matches(&b), a == b; got != want {
 				t.Errorf("%+v matches %+v = %v, want %v", a, b, got, want)
 			}
 		}
 		copied := a
 		copied.tool = string([]byte(a.tool)) // another string, the same text
-		if !a.matches(copied) {
+		if !a.matches(&copied) {
 			t.Errorf("%+v does not match a copy of itself", a)
 		}
 	}

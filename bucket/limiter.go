@@ -350,11 +350,19 @@ func (l *StoreLimiter) take(now time.Time, demands []Demand, d *Decision) error 
 	if err != nil {
 		return err
 	}
+	if len(demands) == 1 && !demands[0].Bucket.Kind.PerUser() && demands[0].Tokens != 0 {
+		return l.takeOne(nowNs, &demands[0], d)
+	}
+	return l.takeMany(nowNs, demands, d)
+}
+
+// takeMany is take for any demands, with the memory of the last take.
+func (l *StoreLimiter) takeMany(nowNs int64, demands []Demand, d *Decision) error {
 	sc := l.scratch.Swap(nil)
 	if sc == nil {
 		sc = new(takeScratch)
 	}
-	err = l.takeWith(sc, nowNs, demands, d)
+	err := l.takeWith(sc, nowNs, demands, d)
 	if cap(sc.reqs) <= maxKeptRequests && cap(sc.entries) <= maxKeptRequests {
 		l.scratch.Store(sc)
 	}
@@ -458,6 +466,26 @@ func findRequest(reqs []request, key string) *request {
 	return nil
 }
 
+// checkDemand validates demand i of a take (Tokens not zero) and
+// returns its bucket's arithmetic at now.
+func checkDemand(i int, d *Demand, now int64) (gcra, error) {
+	b := &d.Bucket
+	switch {
+	case d.Tokens < 0:
+		return gcra{}, fmt.Errorf("bucket: demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
+	case b.Kind > lastKind:
+		return gcra{}, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
+	}
+	g, err := newGCRA(b.Limit, now)
+	if err != nil {
+		return gcra{}, fmt.Errorf("bucket: demand %d (%s bucket): %w", i, b.Kind, err)
+	}
+	if b.Kind.HasName() && b.Tool == "" {
+		return gcra{}, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
+	}
+	return g, nil
+}
+
 // prepare validates and merges the demands and locates the user in the
 // tables of per-user buckets.
 func (l *StoreLimiter) prepare(now int64, demands []Demand, reqs []request) ([]request, error) {
@@ -467,28 +495,20 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand, reqs []request) ([]r
 		reqs = make([]request, 0, len(demands))
 	}
 	var user string
-	for i, d := range demands {
+	for i := range demands {
+		d := &demands[i]
 		b := d.Bucket
-		if d.Tokens < 0 {
-			return nil, fmt.Errorf("bucket: demand %d: %w: %d", i, ErrInvalidTokens, d.Tokens)
-		}
 		if d.Tokens == 0 {
 			continue
 		}
-		if b.Kind > lastKind {
-			return nil, fmt.Errorf("bucket: demand %d: unknown kind %d", i, b.Kind)
-		}
-		g, err := newGCRA(b.Limit, now)
+		g, err := checkDemand(i, d, now)
 		if err != nil {
-			return nil, fmt.Errorf("bucket: demand %d (%s bucket): %w", i, b.Kind, err)
-		}
-		if b.Kind.HasName() && b.Tool == "" {
-			return nil, fmt.Errorf("bucket: demand %d: %s bucket without a name", i, b.Kind)
+			return nil, err
 		}
 		if user, err = l.userOf("demand", "bucket", i, b, user); err != nil {
 			return nil, err
 		}
-		key := l.bucketKey(b)
+		key := l.bucketKey(&d.Bucket)
 		if r := findRequest(reqs, key); r != nil {
 			r.tokens = min(r.tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
