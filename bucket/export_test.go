@@ -66,6 +66,6 @@ func TakeMany(l *StoreLimiter, now time.Time, demands []Demand) (Decision, error
 		return Decision{}, err
 	}
 	var d Decision
-	err = l.takeMany(nowNs, demands, &d)
+	err = l.takeWith(new(takeScratch), nowNs, demands, &d)
 	return d, err
 }

@@ -350,19 +350,15 @@ func (l *StoreLimiter) take(now time.Time, demands []Demand, d *Decision) error 
 	if err != nil {
 		return err
 	}
-	if len(demands) == 1 && !demands[0].Bucket.Kind.PerUser() && demands[0].Tokens != 0 {
-		return l.takeOne(nowNs, &demands[0], d)
-	}
-	return l.takeMany(nowNs, demands, d)
-}
-
-// takeMany is take for any demands, with the memory of the last take.
-func (l *StoreLimiter) takeMany(nowNs int64, demands []Demand, d *Decision) error {
 	sc := l.scratch.Swap(nil)
 	if sc == nil {
 		sc = new(takeScratch)
 	}
-	err := l.takeWith(sc, nowNs, demands, d)
+	if len(demands) == 1 && !demands[0].Bucket.Kind.PerUser() && demands[0].Tokens != 0 {
+		err = l.takeOne(sc, nowNs, &demands[0], d)
+	} else {
+		err = l.takeWith(sc, nowNs, demands, d)
+	}
 	if cap(sc.reqs) <= maxKeptRequests && cap(sc.entries) <= maxKeptRequests {
 		l.scratch.Store(sc)
 	}
@@ -384,6 +380,10 @@ type takeScratch struct {
 	// owned holds, for each request, the one slot a user mostly owns
 	// (see readUser); it is written before it is read, so never cleared.
 	owned []slotRef
+	// value is the memory of the value takeOne writes (a Store keeps no
+	// reference to it): on the take's stack it would move to the heap,
+	// as it goes to an interface's method.
+	value [bucketValueSize]byte
 }
 
 // takeWith is take with the memory of sc.

@@ -10,9 +10,9 @@ import (
 // with one entry, in one function over its own few variables. In a Wasm
 // VM the general take's request and entry lists, its merging and its
 // loops over entries cost several times the bucket's arithmetic.
-// d.Tokens is not zero. The two must decide alike: TestTakeOneMatchesTake
-// runs both on the same takes.
-func (l *StoreLimiter) takeOne(now int64, dm *Demand, d *Decision) error {
+// dm.Tokens is not zero; the value written lives in sc. The two must
+// decide alike: TestTakeOneMatchesTake runs both on the same takes.
+func (l *StoreLimiter) takeOne(sc *takeScratch, now int64, dm *Demand, d *Decision) error {
 	g, err := checkDemand(0, dm, now)
 	if err != nil {
 		return err
@@ -21,9 +21,8 @@ func (l *StoreLimiter) takeOne(now int64, dm *Demand, d *Decision) error {
 	key := l.bucketKey(b)
 	tokens := uint64(dm.Tokens)
 	var (
-		out   takeResult
-		debt  span
-		value [bucketValueSize]byte
+		out  takeResult
+		debt span
 	)
 	for range l.opts.MaxAttempts {
 		stored, cas, err := l.store.Get(key)
@@ -48,7 +47,7 @@ func (l *StoreLimiter) takeOne(now int64, dm *Demand, d *Decision) error {
 			d.OverCapacity, d.RetryAfter = out.OverCapacity, out.Wait
 			return nil
 		}
-		written := appendBucket(value[:0], g.next(prev, now, out.newDebt))
+		written := appendBucket(sc.value[:0], g.next(prev, now, out.newDebt))
 		if exists {
 			err = l.store.Set(key, written, cas)
 		} else {

@@ -116,9 +116,21 @@ func isHostModule(name string) bool {
 	return name == "env" || name == "wasi_snapshot_preview1" || name == "wasi_unstable"
 }
 
-// callCounters are the counters of BenchmarkCallCounts, one per module
-// (reset before each workload).
+// callCounters are the counters of the compiled modules, one per module
+// (reset before each workload): wazero keeps a compiled module with its
+// first listeners, so every test and benchmark of one module shares one.
 var callCounters = map[string]*callCounter{}
+
+// moduleCounter returns the counter of module key, making a counter of
+// host calls, allocations and collections the first time.
+func moduleCounter(key string) *callCounter {
+	c := callCounters[key]
+	if c == nil {
+		c = &callCounter{counts: map[string]*int64{}, times: map[string]*timedCalls{}}
+		callCounters[key] = c
+	}
+	return c
+}
 
 type timeListener struct{ t *timedCalls }
 

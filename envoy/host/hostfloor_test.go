@@ -24,8 +24,8 @@ func TestHostFloorMatchesFilter(t *testing.T) {
 		code    []byte
 		counter *callCounter
 	}{
-		{"filter", readArtifact(t, shippedWasm, "build"), &callCounter{counts: map[string]*int64{}}},
-		{"floor", readArtifact(t, hostFloorWasm, "test"), &callCounter{counts: map[string]*int64{}}},
+		{"filter", readArtifact(t, shippedWasm, "build"), moduleCounter("filter")},
+		{"floor", readArtifact(t, hostFloorWasm, "test"), moduleCounter("floor")},
 	}
 	for _, w := range hostFloorWorkloads() {
 		t.Run(w.name, func(t *testing.T) {
