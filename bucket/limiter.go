@@ -278,7 +278,12 @@ func (l *StoreLimiter) Take(now time.Time, demands []Demand, done Decider) {
 	// The decision is filled in place down the take's calls: in a Wasm VM
 	// returning it by value is a copy, a call into the host, at each.
 	var d Decision
-	err := l.takeWithQuotas(now, demands, &d)
+	var err error
+	if len(demands) == 1 && takesOneBucket(&demands[0]) {
+		err = l.takeOne(now, &demands[0], &d)
+	} else {
+		err = l.takeWithQuotas(now, demands, &d)
+	}
 	// Takes is the sum of the three (see Stats): an atomic addition is
 	// a call in a Wasm VM.
 	switch {
@@ -354,11 +359,7 @@ func (l *StoreLimiter) take(now time.Time, demands []Demand, d *Decision) error 
 	if sc == nil {
 		sc = new(takeScratch)
 	}
-	if len(demands) == 1 && !demands[0].Bucket.Kind.PerUser() && demands[0].Tokens != 0 {
-		err = l.takeOne(sc, nowNs, &demands[0], d)
-	} else {
-		err = l.takeWith(sc, nowNs, demands, d)
-	}
+	err = l.takeWith(sc, nowNs, demands, d)
 	if cap(sc.reqs) <= maxKeptRequests && cap(sc.entries) <= maxKeptRequests {
 		l.scratch.Store(sc)
 	}
@@ -380,9 +381,8 @@ type takeScratch struct {
 	// owned holds, for each request, the one slot a user mostly owns
 	// (see readUser); it is written before it is read, so never cleared.
 	owned []slotRef
-	// value is the memory of the value takeOne writes (a Store keeps no
-	// reference to it): on the take's stack it would move to the heap,
-	// as it goes to an interface's method.
+	// value is the memory of the value takeOneWith writes (a Store keeps
+	// no reference to it).
 	value [bucketValueSize]byte
 }
 

@@ -3,16 +3,40 @@ package bucket
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
-// takeOne is take for one demand of one bucket that is not per-user,
-// most filters' take: the same reads, decision and write as takeWith
-// with one entry, in one function over its own few variables. In a Wasm
-// VM the general take's request and entry lists, its merging and its
-// loops over entries cost several times the bucket's arithmetic.
-// dm.Tokens is not zero; the value written lives in sc. The two must
-// decide alike: TestTakeOneMatchesTake runs both on the same takes.
-func (l *StoreLimiter) takeOne(sc *takeScratch, now int64, dm *Demand, d *Decision) error {
+// takesOneBucket reports whether a take of d alone is takeOne's: tokens
+// from one token bucket that is not per-user.
+func takesOneBucket(d *Demand) bool {
+	return d.Tokens != 0 && !d.CountsCalls() && !d.Bucket.Kind.PerUser()
+}
+
+// takeOne is take for one demand of which takesOneBucket holds, most
+// filters' take: the same reads, decision and write as takeWith with one
+// entry, in one function over its own few variables, called by Take
+// itself. In a Wasm VM the general take's levels of calls, its request
+// and entry lists, its merging and its loops over entries cost several
+// times the bucket's arithmetic. The two must decide alike:
+// TestTakeOneMatchesTake runs both on the same takes.
+func (l *StoreLimiter) takeOne(at time.Time, dm *Demand, d *Decision) error {
+	now, err := unixNanos(at)
+	if err != nil {
+		return err
+	}
+	sc := l.scratch.Swap(nil)
+	if sc == nil {
+		sc = new(takeScratch)
+	}
+	err = l.takeOneWith(sc, now, dm, d)
+	l.scratch.Store(sc)
+	return err
+}
+
+// takeOneWith is takeOne with the memory of sc, where the value written
+// lives: on the stack it would move to the heap, as it goes to the
+// Store's method.
+func (l *StoreLimiter) takeOneWith(sc *takeScratch, now int64, dm *Demand, d *Decision) error {
 	g, err := checkDemand(0, dm, now)
 	if err != nil {
 		return err
