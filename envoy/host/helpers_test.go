@@ -22,6 +22,7 @@ import (
 const (
 	shippedWasm   = "../../build/mcp-ratelimit.wasm"
 	unpatchedWasm = "../../build/mcp-ratelimit-unpatched.wasm"
+	higressWasm   = "../../build/mcp-ratelimit-higress.wasm"
 	localYAML     = "../../envoy/local.yaml"
 )
 

@@ -127,48 +127,83 @@ func TestWorkersCapCallsInFlightExactly(t *testing.T) {
 // TestLeaseOfAStreamGoneBeforeRedisIsReleased: a client goes away while
 // its call waits for Redis (the stream is reset and its context deleted),
 // then Redis admits the call under a concurrency cap. The host delivers
-// the answer on the plugin context, as Envoy does; the filter's build
-// hands it to the filter anyway (the glue's glueDeliverOrphanedCallouts),
-// and the filter's next tick sends the lease's release, so the cap's place
-// comes back at once instead of when the lease expires.
+// the answer on the plugin context, as Envoy does for a webdis callout
+// (proxy-wasm-cpp-host http_call) and Higress's Envoy for a Redis call
+// (its proxy-wasm-cpp-host redis_call): the filter's build hands it to the
+// filter anyway (the glue's glueDeliverOrphanedCallouts for a callout, the
+// filter's own table of Redis calls in the Higress build), and the
+// filter's next tick sends the lease's release, so the cap's place comes
+// back at once instead of when the lease expires.
 func TestLeaseOfAStreamGoneBeforeRedisIsReleased(t *testing.T) {
-	code := readArtifact(t, shippedWasm, "build")
-	d := newDirect(t, code, directOptions{version: "1.33",
+	// pending is a Redis command the test holds: its text and its answer.
+	type pending struct {
+		query  string
+		answer func(reply string)
+	}
+	for _, tc := range []struct {
+		name, artifact, target, version, plugin string
+		// hold makes the host hand the module's Redis commands to held.
+		hold func(d *direct, held chan<- pending)
+		// admitted and released are Redis's answers to the take (one cap
+		// of 1 with no call in it: allowed, then the calls each cap held,
+		// bucket/redis/take.lua) and to the release, in the transport's
+		// form; releaseMark is in the text of a release.
+		admitted, released, releaseMark string
+	}{{
+		name: "webdis", artifact: shippedWasm, target: "build", version: "1.33",
 		plugin: `{"concurrency":{"shared":1},"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
-		webdis: instantWebdis})
-	held := make(chan heldCall, 4)
-	d.env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
-		held <- heldCall{c, done}
-	}
-	next := func(what string) heldCall {
-		t.Helper()
-		select {
-		case c := <-held:
-			return c
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no callout: %s", what)
-			return heldCall{}
-		}
-	}
+		hold: func(d *direct, held chan<- pending) {
+			d.env.HTTPCall = func(c proxywasm.Callout, done func(proxywasm.CalloutResponse)) {
+				held <- pending{string(c.Body), func(reply string) { done(webdisAnswer(c, reply)) }}
+			}
+		},
+		admitted: "[1,0]", released: "[1]", releaseMark: "/release/",
+	}, {
+		name: "higress", artifact: higressWasm, target: "build-higress", version: proxywasm.HigressVersion,
+		// "webdis" is the one cluster of the direct host; here it stands
+		// for Higress's Redis service.
+		plugin: `{"concurrency":{"shared":1},"redis":{"cluster":"webdis"}}`,
+		hold: func(d *direct, held chan<- pending) {
+			d.env.RedisCall = func(c proxywasm.RedisCallout, done func([]byte, error)) {
+				held <- pending{string(c.Query), func(reply string) { done([]byte(reply), nil) }}
+			}
+		},
+		admitted: "*2\r\n:1\r\n:0\r\n", released: "*1\r\n:1\r\n", releaseMark: "$7\r\nrelease\r\n",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			code := readArtifact(t, tc.artifact, tc.target)
+			d := newDirect(t, code, directOptions{version: tc.version, plugin: tc.plugin, webdis: instantWebdis})
+			held := make(chan pending, 4)
+			tc.hold(d, held)
+			next := func(what string) pending {
+				t.Helper()
+				select {
+				case c := <-held:
+					return c
+				case <-time.After(5 * time.Second):
+					t.Fatalf("no Redis command: %s", what)
+					return pending{}
+				}
+			}
 
-	x := d.begin(mcpHeaders(), toolsCallOfSize(1, "echo", 200), 0, 1<<20)
-	answered := make(chan response, 1)
-	go func() { answered <- x.wait() }()
-	take := next("the call's take")
-	x.m.RequestReset()
-	if r := <-answered; r.upstream {
-		t.Fatalf("the reset call reached the upstream: %+v", r)
-	}
+			x := d.begin(mcpHeaders(), toolsCallOfSize(1, "echo", 200), 0, 1<<20)
+			answered := make(chan response, 1)
+			go func() { answered <- x.wait() }()
+			take := next("the call's take")
+			x.m.RequestReset()
+			if r := <-answered; r.upstream {
+				t.Fatalf("the reset call reached the upstream: %+v", r)
+			}
 
-	// One cap of 1 with no call in it: admitted (bucket/redis/take.lua:
-	// allowed, then the calls each cap held).
-	take.done(webdisAnswer(take.callout, "[1,0]"))
-	if err := d.root.Tick(); err != nil {
-		t.Fatal(err)
+			take.answer(tc.admitted)
+			if err := d.root.Tick(); err != nil {
+				t.Fatal(err)
+			}
+			release := next("the lease's release at the tick after the answer")
+			if !strings.Contains(release.query, tc.releaseMark) {
+				t.Fatalf("the command after the answer is %q, want the lease's release", release.query)
+			}
+			release.answer(tc.released)
+		})
 	}
-	release := next("the lease's release at the tick after the answer")
-	if body := string(release.callout.Body); !strings.Contains(body, "/release/") {
-		t.Fatalf("the callout after the answer is %q, want the lease's release", body)
-	}
-	release.done(webdisAnswer(release.callout, "[1]"))
 }
