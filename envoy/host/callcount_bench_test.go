@@ -199,6 +199,9 @@ func BenchmarkCallCounts(b *testing.B) {
 						counter.timed = regexp.MustCompile(expr)
 					}
 					callCounters[key] = counter
+				} else if counter.all != all || (counter.callersOf == nil) != (os.Getenv("BENCH_CALLERS_OF") == "") ||
+					(counter.timed == nil) != (os.Getenv("BENCH_TIME_FUNCS") == "") {
+					b.Fatal("a test compiled the module first, with other listeners: run the benchmark alone (-run '^$')")
 				}
 				ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
 				d := newDirect(b, m.code, directOptions{version: "1.33", plugin: m.plugin, compileCtx: ctx, webdis: w.webdis})
