@@ -243,7 +243,7 @@ func (s *settings) keepContext(h *httpContext) {
 // body once it is examined (its memory is reused for the next body): by
 // the time the limiter is asked, one larger than gcAfterBodyBytes is
 // collected at once. One function, not a reader and a decider: in a Wasm
-// VM each call on the request path costs about 1% of a limited request.
+// VM the two cost 2% more of an inspected request (docs/benchmarks.md).
 func (h *httpContext) decideOnBufferedBody() types.Action {
 	var body []byte
 	if h.bodySize > 0 {
