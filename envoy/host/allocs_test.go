@@ -17,12 +17,8 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 	code := readArtifact(t, shippedWasm, "build")
 	counter := moduleCounter("filter")
 	ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
-	for _, w := range ratioWorkloads() {
-		switch w.name {
-		case "get-sse", "tools-list", "call-admitted", "call-rejected", "call-16KiB":
-		default:
-			continue // per-user tables, Redis mode and 1 MiB bodies allocate
-		}
+	// Per-user tables, Redis mode and 1 MiB bodies allocate.
+	for _, w := range oneBucketWorkloads() {
 		t.Run(w.name, func(t *testing.T) {
 			d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx})
 			const warmUp, requests = 3, 50

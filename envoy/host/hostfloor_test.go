@@ -27,7 +27,7 @@ func TestHostFloorMatchesFilter(t *testing.T) {
 		{"filter", readArtifact(t, shippedWasm, "build"), moduleCounter("filter")},
 		{"floor", readArtifact(t, hostFloorWasm, "test"), moduleCounter("floor")},
 	}
-	for _, w := range hostFloorWorkloads() {
+	for _, w := range oneBucketWorkloads() {
 		t.Run(w.name, func(t *testing.T) {
 			var calls [2]map[string]int64
 			var replies [2][]string

@@ -133,13 +133,14 @@ const hostFloorWasm = "../../build/hostfloor.wasm"
 // on the workloads whose host calls it makes. Its ratio is the part of
 // the filter's (BenchmarkVsNoop) that the host calls account for.
 func BenchmarkHostFloorVsNoop(b *testing.B) {
-	benchVsNoop(b, "floor", readArtifact(b, hostFloorWasm, "bench"), nil, hostFloorWorkloads())
+	benchVsNoop(b, "floor", readArtifact(b, hostFloorWasm, "bench"), nil, oneBucketWorkloads())
 }
 
-// hostFloorWorkloads are the workloads of ratioWorkloads whose host calls
-// the host-call floor makes: those of one shared bucket in shared data
-// (TestHostFloorMatchesFilter).
-func hostFloorWorkloads() []ratioWorkload {
+// oneBucketWorkloads are the workloads of ratioWorkloads with one shared
+// bucket in shared data: those whose host calls the host-call floor makes
+// (TestHostFloorMatchesFilter) and on which the filter allocates nothing
+// (TestRequestPathAllocatesNothing).
+func oneBucketWorkloads() []ratioWorkload {
 	var workloads []ratioWorkload
 	for _, w := range ratioWorkloads() {
 		switch w.name {
