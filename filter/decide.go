@@ -164,7 +164,7 @@ func addBucketDemand(list []bucket.Demand, kind bucket.Kind, tool, user string, 
 	for i := range list {
 		// The kind first: comparing strings is a call in the VM, and a
 		// request's buckets are mostly of different kinds.
-		if d := &list[i]; d.Bucket.Kind == kind && d.Quota == nil && d.MaxInFlight == 0 &&
+		if d := &list[i]; d.Bucket.Kind == kind && !d.CountsCalls() &&
 			d.Bucket.Limit == *limit && d.Bucket.Tool == tool && d.Bucket.User == user {
 			d.Tokens += tokens
 			return list
