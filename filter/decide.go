@@ -62,6 +62,13 @@ type examineBuffers struct {
 	// examined request refers to the id until the stream ends; the name
 	// is used only while the body is examined.
 	text [96]byte
+	// scratch is the reader's working memory.
+	scratch jsonrpc.Scratch
+}
+
+// clear sets e to the zero examined, field by field (see keepInspection).
+func (e *examined) clear() {
+	e.reply, e.batch, e.calls, e.replyIDs = nil, false, nil, nil
 }
 
 // toolCall is one limited request: a tools/call, or a call of another
@@ -102,7 +109,7 @@ type localReply struct {
 // The outcome goes to *out (the stream's), and mirrored is read in place:
 // in a Wasm VM handing either on by value is a call.
 func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *examineBuffers, out *examined) {
-	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.text[:0])
+	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.text[:0], &buffers.scratch)
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}
@@ -121,8 +128,9 @@ func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *exam
 			code: jsonrpc.CodeInvalidRequest, message: messageBatchUnsupported, counter: s.metrics.invalid}}
 		return
 	}
-	*out = examined{}
-	out.calls, out.replyIDs, out.batch = buffers.calls[:0], buffers.ids[:0], message.Batch
+	// Field by field: clearing *out first is a loop of memory copies in a
+	// Wasm VM under wazero (see keepInspection).
+	out.reply, out.calls, out.replyIDs, out.batch = nil, buffers.calls[:0], buffers.ids[:0], message.Batch
 	request := out
 	for i := range message.Requests {
 		r := &message.Requests[i]
@@ -170,9 +178,16 @@ func addBucketDemand(list []bucket.Demand, kind bucket.Kind, tool, user string, 
 			return list
 		}
 	}
-	list = append(list, bucket.Demand{})
+	if len(list) == cap(list) {
+		list = append(list, bucket.Demand{})
+	} else {
+		// Not appending a zero Demand: clearing one is a loop of memory
+		// copies in a Wasm VM under wazero (see keepInspection).
+		list = list[:len(list)+1]
+	}
 	d := &list[len(list)-1]
 	d.Bucket.Kind, d.Bucket.Tool, d.Bucket.User, d.Bucket.Limit, d.Tokens = kind, tool, user, *limit, tokens
+	d.Quota, d.MaxInFlight = nil, 0
 	return list
 }
 

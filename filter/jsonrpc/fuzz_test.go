@@ -40,6 +40,15 @@ var fuzzSeeds = []string{
 	`{"id":12345678901234567890123,"method":"tools/call","params":{"name":"a","arguments":{"a":[1,2,{"b":"\"}"}]}}}`,
 }
 
+// fuzzScratch and previousFuzzBody let FuzzRead read each input in the
+// memory the previous input was read in (a fuzzing worker runs its
+// inputs one after another).
+var (
+	fuzzScratch      Scratch
+	previousFuzzBody = []byte(`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","uri":"b","x":[[[{"y":{}}]]]},` +
+		`"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"q":18,"Method":"x"}]`)
+)
+
 // FuzzRead checks that Read never panics and that whatever it accepts, Go's
 // encoding/json (into a map: exact names, last one wins; into a struct:
 // case-insensitive names, last one wins) and gjson (first one wins) read
@@ -57,8 +66,14 @@ func FuzzRead(f *testing.F) {
 		}
 		lent := [1]Request{{Method: "stale", ID: []byte("9")}}
 		lentIDs := []byte("stale ids")
-		if into, intoErr := ReadInto(body, lent[:], lentIDs); !reflect.DeepEqual(into, msg) || !reflect.DeepEqual(intoErr, err) {
-			t.Fatalf("ReadInto(%q) = %+v, %v; Read gave %+v, %v", body, into, intoErr, msg, err)
+		// The scratch memory is the previous input's: nothing a read
+		// leaves there may change the next read.
+		previous := previousFuzzBody
+		_, _ = ReadInto(previous, nil, nil, &fuzzScratch)
+		previousFuzzBody = original
+		if into, intoErr := ReadInto(body, lent[:], lentIDs, &fuzzScratch); !reflect.DeepEqual(into, msg) || !reflect.DeepEqual(intoErr, err) {
+			t.Fatalf("ReadInto(%q) after ReadInto(%q) in the same scratch = %+v, %v; Read gave %+v, %v",
+				body, previous, into, intoErr, msg, err)
 		}
 		checkParseErrorLikeGjson(t, body, err)
 		if err != nil {

@@ -1,5 +1,7 @@
 package jsonrpc
 
+import "unsafe"
+
 // The package documentation, with the list of refused inputs, is in doc.go.
 
 // JSON-RPC and MCP error codes the filter answers with.
@@ -35,8 +37,12 @@ type Request struct {
 
 // IsToolsCall reports whether r calls a tool. Callers ask it of every
 // request: unlike comparing Method with ==, it makes no function call in
-// a Wasm VM (see sameText).
-func (r *Request) IsToolsCall() bool { return sameText(r.Method, MethodToolsCall) }
+// a Wasm VM (see sameText), and a Method Read interned is the constant
+// itself, so its bytes need no comparing.
+func (r *Request) IsToolsCall() bool {
+	return len(r.Method) == len(MethodToolsCall) &&
+		(unsafe.StringData(r.Method) == unsafe.StringData(MethodToolsCall) || sameText(r.Method, MethodToolsCall))
+}
 
 // Message is one request body: a single request, or a batch.
 type Message struct {
@@ -58,7 +64,7 @@ func (e *Error) Error() string { return e.Message }
 // differently from the filter (CodeInvalidRequest). The package
 // documentation lists every refused input. Read keeps no reference to body.
 func Read(body []byte) (Message, error) {
-	return ReadInto(body, nil, nil)
+	return ReadInto(body, nil, nil, nil)
 }
 
 // ReadInto is Read in memory the caller lends: a single request's
@@ -69,14 +75,31 @@ func Read(body []byte) (Message, error) {
 // What it lent is then the Message's: the caller must not write it, nor
 // lend it again, while it uses the Message, and must copy a name it keeps
 // beyond (the strings share that memory). A batch gets a list of its own.
-func ReadInto(body []byte, requests []Request, text []byte) (Message, error) {
+// scratch is the working memory of the read (nil: memory of its own).
+func ReadInto(body []byte, requests []Request, text []byte, scratch *Scratch) (Message, error) {
+	if scratch == nil {
+		scratch = new(Scratch)
+	}
 	text = text[:0]
-	msg, err := read(body, requests[:0], &text)
+	msg, err := read(body, requests[:0], &text, scratch)
 	if err != nil {
 		// A nil *Error must not become a non-nil error interface.
 		return Message{}, err
 	}
 	return msg, nil
+}
+
+// Scratch is the working memory of ReadInto: where it is in a body, the
+// members it has seen and its stack of open arrays and objects. A caller
+// that reads one body after another lends the same Scratch each time, and
+// no read clears it first: each read sets what it reads before reading it.
+// In a Wasm VM under wazero, clearing a few hundred bytes costs as much as
+// half a dozen Go calls (memory.fill is a loop of copies there). The zero
+// value is ready to use; one Scratch must not serve two reads at once.
+type Scratch struct {
+	request      requestWalk
+	outer, inner objectWalk
+	stack        containerStack
 }
 
 // ErrorResponse encodes {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":<data>}}.

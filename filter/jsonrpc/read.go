@@ -35,7 +35,10 @@ const (
 	memberID
 )
 
-var requestMembers = [...]string{"jsonrpc", "method", "params", "id"}
+var (
+	requestMembers     = [...]string{"jsonrpc", "method", "params", "id"}
+	requestMemberWords = shortWords(requestMembers[:])
+)
 
 // Members of params Read reads; their indexes in paramsMembers.
 const (
@@ -43,7 +46,53 @@ const (
 	paramURI
 )
 
-var paramsMembers = [...]string{"name", "uri"}
+var (
+	paramsMembers     = [...]string{"name", "uri"}
+	paramsMemberWords = shortWords(paramsMembers[:])
+)
+
+// shortWords returns the words of names (see shortWord), which must be
+// one to eight bytes long.
+func shortWords(names []string) []uint64 {
+	words := make([]uint64, len(names))
+	for i, name := range names {
+		word, short := shortWord([]byte(name))
+		if !short || len(name) == 0 {
+			panic("jsonrpc: member name " + name + " is not one to eight bytes long")
+		}
+		words[i] = word
+	}
+	return words
+}
+
+// shortWord returns prefixWord(text) when text has at most eight bytes.
+// Two texts without a NUL byte have the same word only when they are the
+// same: the names and methods a read compares have none (JSON has no raw
+// NUL in a string, and decodeString refuses an escaped one).
+func shortWord(text []byte) (uint64, bool) {
+	if len(text) > 8 {
+		return 0, false
+	}
+	return prefixWord(text), true
+}
+
+// prefixWord returns the first eight bytes of text (all of it when
+// shorter) in one word, the first in the low byte and the rest zero.
+func prefixWord(text []byte) uint64 {
+	n := len(text)
+	switch {
+	case n >= 8:
+		return load64(text, 0)
+	case cap(text) >= 8:
+		// Past len, within cap (the rest of the body), masked off.
+		return load64(text[:8], 0) & (1<<(8*n) - 1)
+	}
+	var word uint64
+	for i := n - 1; i >= 0; i-- {
+		word = word<<8 | uint64(text[i])
+	}
+	return word
+}
 
 // byteOrderMark is U+FEFF encoded in UTF-8.
 var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
@@ -53,7 +102,7 @@ var byteOrderMark = []byte{0xEF, 0xBB, 0xBF}
 // Read needs. Problems that make a body an invalid request are reported
 // only once the whole body is known to be JSON, so that a body that is
 // both gets the parse error.
-func read(body []byte, requests []Request, text *[]byte) (Message, *Error) {
+func read(body []byte, requests []Request, text *[]byte, scratch *Scratch) (Message, *Error) {
 	start := skipSpace(body, 0)
 	switch {
 	case start == len(body):
@@ -73,15 +122,15 @@ func read(body []byte, requests []Request, text *[]byte) (Message, *Error) {
 	case '{':
 		// The request is read into its place in requests: in a Wasm VM
 		// copying a struct of this size is a call.
-		requests = append(requests, Request{})
-		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], text)
+		requests = appendRequest(requests)
+		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], text, scratch)
 		if failure == scanOK && err == nil {
 			msg = Message{Requests: requests}
 		}
 	case '[':
-		msg, end, failure, err = readBatch(body, start, text)
+		msg, end, failure, err = readBatch(body, start, text, scratch)
 	default:
-		end, failure = skipValue(body, start, 0)
+		end, failure = skipValue(body, start, 0, &scratch.stack)
 		err = invalidRequest(nil, "the body is a JSON %s, not an object or array", kindOf(body[start]))
 	}
 	if failure == scanOK && skipSpace(body, end) != len(body) {
@@ -103,7 +152,7 @@ func read(body []byte, requests []Request, text *[]byte) (Message, *Error) {
 
 // readBatch reads the batch whose '[' is at body[start] and returns the
 // index just past it. After a refused element it only validates the rest.
-func readBatch(body []byte, start int, text *[]byte) (Message, int, scanFailure, *Error) {
+func readBatch(body []byte, start int, text *[]byte, scratch *Scratch) (Message, int, scanFailure, *Error) {
 	var requests []Request
 	var refused *Error
 	i := skipSpace(body, start+1)
@@ -122,7 +171,7 @@ func readBatch(body []byte, start int, text *[]byte) (Message, int, scanFailure,
 			refused = invalidRequest(nil, "batch element %d is a JSON %s, not an object", n, kindOf(body[i]))
 		}
 		if refused != nil {
-			end, failure := skipValue(body, i, 1)
+			end, failure := skipValue(body, i, 1, &scratch.stack)
 			if failure != scanOK {
 				return Message{}, end, failure, nil
 			}
@@ -131,8 +180,8 @@ func readBatch(body []byte, start int, text *[]byte) (Message, int, scanFailure,
 			if requests == nil {
 				requests = make([]Request, 0, 4)
 			}
-			requests = append(requests, Request{})
-			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], text)
+			requests = appendRequest(requests)
+			end, failure, err := readRequest(body, i, 2, &requests[len(requests)-1], text, scratch)
 			switch {
 			case failure != scanOK:
 				return Message{}, end, failure, nil
@@ -171,8 +220,9 @@ type seenMember struct {
 
 // objectScan is the outcome of walking one object.
 type objectScan struct {
-	want []string     // the member names to record
-	seen []seenMember // what was seen of each, indexed like want
+	want      []string     // the member names to record
+	wantWords []uint64     // their shortWord
+	seen      []seenMember // what was seen of each, indexed like want
 	// problem describes the first thing that makes the object ambiguous:
 	// a member name a parser may decode differently, a duplicate name, or
 	// a name that only resembles one of want (differs in case, '-' or
@@ -186,20 +236,26 @@ type objectScan struct {
 	innerWalked bool
 }
 
-// objectWalk is the working memory of one object's walk, in one
-// variable: in a Wasm VM clearing each apart is a call.
+// objectWalk is the working memory of one object's walk (in a Scratch).
 type objectWalk struct {
 	it    objectIter
 	names nameSet
 }
 
+// start starts the walk of the object whose '{' is at body[start], depth
+// arrays and objects deep, forgetting the previous walk.
+func (w *objectWalk) start(body []byte, start, depth int, stack *containerStack) {
+	w.it.start(body, start, depth, stack)
+	w.names.reset()
+}
+
 // scanObject walks the object whose '{' is at body[start], depth arrays
 // and objects deep (itself included), validating it and filling scan (and
-// scan.inner), and returns the index just past it.
-func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
-	var w objectWalk
+// scan.inner, in scratch.inner), and returns the index just past it.
+func scanObject(body []byte, start, depth int, scan *objectScan, scratch *Scratch) (int, scanFailure) {
+	w := &scratch.outer
 	it, names := &w.it, &w.names
-	it.start(body, start, depth)
+	w.start(body, start, depth, &scratch.stack)
 	for {
 		m, more := it.next()
 		if !more {
@@ -212,7 +268,7 @@ func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailu
 			// Not recursive, so that escape analysis keeps the scans on
 			// the stack.
 			var failure scanFailure
-			if valueEnd, failure = scanInnerObject(body, m.valueStart, depth+1, inner); failure != scanOK {
+			if valueEnd, failure = scanInnerObject(body, m.valueStart, depth+1, inner, scratch); failure != scanOK {
 				return 0, failure
 			}
 			scan.innerWalked = true
@@ -230,10 +286,10 @@ func scanObject(body []byte, start, depth int, scan *objectScan) (int, scanFailu
 
 // scanInnerObject is scanObject for an object whose members are not
 // walked further.
-func scanInnerObject(body []byte, start, depth int, scan *objectScan) (int, scanFailure) {
-	var w objectWalk
+func scanInnerObject(body []byte, start, depth int, scan *objectScan, scratch *Scratch) (int, scanFailure) {
+	w := &scratch.inner
 	it, names := &w.it, &w.names
-	it.start(body, start, depth)
+	w.start(body, start, depth, &scratch.stack)
 	for {
 		m, more := it.next()
 		if !more {
@@ -261,10 +317,13 @@ func (scan *objectScan) classify(body []byte, m member, names *nameSet) (known i
 		}
 	}
 	known, exact = -1, false
-	for i, w := range scan.want {
-		if sameText(name, w) {
-			known, exact = i, true
-			break
+	if word, short := shortWord(name); short {
+		// One comparison per name of want, not a loop over its bytes.
+		for i, w := range scan.wantWords {
+			if word == w {
+				known, exact = i, true
+				break
+			}
 		}
 	}
 	if known < 0 {
@@ -310,29 +369,51 @@ func (scan *objectScan) setProblem(problem string) {
 	}
 }
 
-// requestWalk is the working memory of readRequest, in one variable: in
-// a Wasm VM clearing each apart is a call.
+// requestWalk is the working memory of readRequest (in a Scratch).
 type requestWalk struct {
 	seen            [len(requestMembers)]seenMember
 	paramsSeen      [len(paramsMembers)]seenMember
 	message, params objectScan
-	scratch         [64]byte // decoded names with escapes
+	decoded         [64]byte // decoded names with escapes
+}
+
+// start readies scan to record the members want into seen, forgetting
+// the previous walk: field by field, as a cleared objectScan would be
+// cleared with memory.fill in a Wasm VM (see Scratch).
+func (scan *objectScan) start(want []string, wantWords []uint64, seen []seenMember) {
+	for i := range seen {
+		seen[i].count, seen[i].resembling = 0, false
+	}
+	scan.want, scan.wantWords, scan.seen, scan.problem = want, wantWords, seen, ""
+	scan.inner, scan.innerMember, scan.innerWalked = nil, 0, false
+}
+
+// appendRequest appends a zero Request to requests, field by field (see
+// objectScan.start).
+func appendRequest(requests []Request) []Request {
+	if len(requests) == cap(requests) {
+		return append(requests, Request{})
+	}
+	requests = requests[:len(requests)+1]
+	r := &requests[len(requests)-1]
+	r.Method, r.ID, r.ToolName, r.HasToolName, r.Name, r.HasName = "", nil, "", false, "", false
+	return requests
 }
 
 // readRequest reads the request object whose '{' is at body[start], depth
 // arrays and objects deep (itself included), into *request (which must be
 // zero), its id and name copied into text, and returns the index just past
 // it; when the object is valid JSON but refused, the index too.
-func readRequest(body []byte, start, depth int, request *Request, text *[]byte) (int, scanFailure, *Error) {
+func readRequest(body []byte, start, depth int, request *Request, text *[]byte, scratch *Scratch) (int, scanFailure, *Error) {
 	// params is walked in the same pass as the message (its arguments
 	// can be most of the body), but its problems only count for the
 	// methods whose params Read reads.
-	var w requestWalk
-	w.params.want, w.params.seen = paramsMembers[:], w.paramsSeen[:]
-	w.message.want, w.message.seen = requestMembers[:], w.seen[:]
+	w := &scratch.request
+	w.params.start(paramsMembers[:], paramsMemberWords, w.paramsSeen[:])
+	w.message.start(requestMembers[:], requestMemberWords, w.seen[:])
 	w.message.inner, w.message.innerMember = &w.params, memberParams
 	seen, paramsSeen, params, message := &w.seen, &w.paramsSeen, &w.params, &w.message
-	end, failure := scanObject(body, start, depth, message)
+	end, failure := scanObject(body, start, depth, message, scratch)
 	if failure != scanOK {
 		return end, failure, nil
 	}
@@ -348,13 +429,14 @@ func readRequest(body []byte, start, depth int, request *Request, text *[]byte) 
 		// request) or not JSON-RPC at all. Either way nothing is called.
 		return end, scanOK, nil
 	}
-	scratch := w.scratch[:0]
-	decoded, err := stringMember(body, method.value, "method", request.ID, scratch)
+	decodeInto := w.decoded[:0]
+	decoded, err := stringMember(body, method.value, "method", request.ID, decodeInto)
 	if err != nil {
 		return end, scanOK, err
 	}
-	request.Method = internMethod(decoded)
-	toolsCall := sameText(request.Method, MethodToolsCall)
+	var known int
+	request.Method, known = internMethod(decoded)
+	toolsCall := known == knownToolsCall
 	// Only a method ending in l or L can fold to tools/call: the test
 	// spares other methods the call of bytes.EqualFold.
 	if !toolsCall && len(decoded) > 0 && decoded[len(decoded)-1]|0x20 == 'l' && bytes.EqualFold(decoded, []byte(MethodToolsCall)) {
@@ -363,9 +445,9 @@ func readRequest(body []byte, start, depth int, request *Request, text *[]byte) 
 	var nameMember int
 	var namePath string
 	switch {
-	case toolsCall || sameText(request.Method, methodPromptsGet):
+	case toolsCall || known == knownPromptsGet:
 		nameMember, namePath = paramName, "params.name"
-	case sameText(request.Method, methodResourcesRead):
+	case known == knownResourcesRead:
 		nameMember, namePath = paramURI, "params.uri"
 	default:
 		return end, scanOK, nil
@@ -382,7 +464,7 @@ func readRequest(body []byte, start, depth int, request *Request, text *[]byte) 
 	if name.count == 0 || body[name.value.start] != '"' {
 		return end, scanOK, nil
 	}
-	decoded, err = stringMember(body, name.value, namePath, request.ID, scratch)
+	decoded, err = stringMember(body, name.value, namePath, request.ID, decodeInto)
 	if err != nil {
 		return end, scanOK, err
 	}
@@ -428,32 +510,51 @@ func stringMember(body []byte, value span, what string, id, scratch []byte) ([]b
 }
 
 // internMethod returns the MCP method names as constants, so reading them
-// allocates nothing, and copies any other name.
-func internMethod(method []byte) string {
-	for _, known := range knownMethods[:] { // not the array: a copy
-		if sameText(method, known) {
-			return known
+// allocates nothing, with their index in knownMethods, and copies any
+// other name (index -1). It compares the first eight bytes of a name as
+// one word, and the rest only when those and the length match: in a Wasm
+// VM each byte compared in a loop is a jump.
+func internMethod(method []byte) (string, int) {
+	word := prefixWord(method)
+	for i := range knownMethods {
+		if known := knownMethods[i]; knownMethodWords[i] == word && len(known) == len(method) &&
+			(len(known) <= 8 || sameText(method[8:], known[8:])) {
+			return known, i
 		}
 	}
-	return string(method)
+	return string(method), -1
 }
 
 // knownMethods are the methods internMethod returns without a copy, the
-// most frequent first.
+// most frequent first; the constants below are the indexes Read uses.
 var knownMethods = [...]string{
-	MethodToolsCall,
-	"tools/list",
-	"initialize",
-	"notifications/initialized",
-	"ping",
-	methodPromptsGet,
-	"prompts/list",
-	methodResourcesRead,
-	"resources/list",
-	"resources/templates/list",
-	"notifications/cancelled",
-	"notifications/progress",
+	knownToolsCall:     MethodToolsCall,
+	1:                  "tools/list",
+	2:                  "initialize",
+	3:                  "notifications/initialized",
+	4:                  "ping",
+	knownPromptsGet:    methodPromptsGet,
+	6:                  "prompts/list",
+	knownResourcesRead: methodResourcesRead,
+	8:                  "resources/list",
+	9:                  "resources/templates/list",
+	10:                 "notifications/cancelled",
+	11:                 "notifications/progress",
 }
+
+const (
+	knownToolsCall     = 0
+	knownPromptsGet    = 5
+	knownResourcesRead = 7
+)
+
+// knownMethodWords are the prefixWord of each of knownMethods.
+var knownMethodWords = func() (words [len(knownMethods)]uint64) {
+	for i, m := range knownMethods {
+		words[i] = prefixWord([]byte(m))
+	}
+	return words
+}()
 
 // kindOf names the kind of JSON value that starts with c.
 func kindOf(c byte) string {
@@ -479,6 +580,9 @@ type nameSet struct {
 	n     int
 	big   map[string]struct{}
 }
+
+// reset forgets the names added.
+func (s *nameSet) reset() { s.n, s.big = 0, nil }
 
 // add records name and reports whether it was already there.
 func (s *nameSet) add(name []byte) (duplicate bool) {

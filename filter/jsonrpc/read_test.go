@@ -345,12 +345,12 @@ func TestReadAllocations(t *testing.T) {
 		body     []byte
 		maxAlloc float64
 	}{
-		// The Requests slice, the id and the tool name.
-		{"small call", []byte(call("1", "search")), 3},
-		{"1 MiB call", bigCall(1 << 20), 3},
-		{"1 MiB call with escaped arguments", bigEscapedCall(1 << 20), 3},
-		// The Requests slice and the id.
-		{"tools/list", []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), 2},
+		// The scratch memory, the Requests slice, the id and the tool name.
+		{"small call", []byte(call("1", "search")), 4},
+		{"1 MiB call", bigCall(1 << 20), 4},
+		{"1 MiB call with escaped arguments", bigEscapedCall(1 << 20), 4},
+		// The scratch memory, the Requests slice and the id.
+		{"tools/list", []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,6 +361,18 @@ func TestReadAllocations(t *testing.T) {
 			})
 			if allocs > tt.maxAlloc {
 				t.Errorf("Read allocates %.0f times, want at most %.0f", allocs, tt.maxAlloc)
+			}
+			// In lent memory (as the filter reads), nothing.
+			var requests [1]Request
+			var text [64]byte
+			var scratch Scratch
+			allocs = testing.AllocsPerRun(20, func() {
+				if _, err := ReadInto(tt.body, requests[:], text[:], &scratch); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("ReadInto in lent memory allocates %.0f times, want none", allocs)
 			}
 		})
 	}
@@ -393,7 +405,7 @@ func bigEscapedCall(size int) []byte {
 func TestReadIntoLendsTheRequest(t *testing.T) {
 	var lent [1]Request
 	var lentIDs [16]byte // room for the ids and names
-	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo"}}`), lent[:], lentIDs[:])
+	msg, err := ReadInto([]byte(`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo"}}`), lent[:], lentIDs[:], nil)
 	if err != nil || len(msg.Requests) != 1 || &msg.Requests[0] != &lent[0] || lent[0].ToolName != "echo" {
 		t.Fatalf("ReadInto = %+v, %v; want the one request in the lent memory", msg, err)
 	}
@@ -403,7 +415,7 @@ func TestReadIntoLendsTheRequest(t *testing.T) {
 	if name := lent[0].ToolName; unsafe.StringData(name) != &lentIDs[2] || lent[0].Name != name {
 		t.Fatalf("ToolName %q is not in the lent memory after the id", name)
 	}
-	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"a2","method":"ping"}]`), lent[:], lentIDs[:])
+	msg, err = ReadInto([]byte(`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"a2","method":"ping"}]`), lent[:], lentIDs[:], nil)
 	// The lent text was lent again, so only the lent request is checked.
 	if err != nil || len(msg.Requests) != 2 || &msg.Requests[0] == &lent[0] || lent[0].Method != "tools/call" {
 		t.Fatalf("ReadInto(batch) = %+v, %v, lent %+v; want two requests and the lent request untouched", msg, err, lent[0])
@@ -414,5 +426,32 @@ func TestReadIntoLendsTheRequest(t *testing.T) {
 	}
 	if _ = append(first, 'x'); string(second) != `"a2"` {
 		t.Fatalf("appending to the first id changed the second to %q", second)
+	}
+}
+
+// TestAppendRequestClears checks that appendRequest gives a zero Request
+// in lent memory that holds another, whatever fields Request has: it
+// clears them one by one.
+func TestAppendRequestClears(t *testing.T) {
+	var lent [1]Request
+	v := reflect.ValueOf(&lent[0]).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString("stale")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		default:
+			t.Fatalf("field %s of kind %s: set it here", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	requests := appendRequest(lent[:0])
+	if len(requests) != 1 || &requests[0] != &lent[0] {
+		t.Fatalf("appendRequest did not use the lent memory")
+	}
+	if !reflect.DeepEqual(lent[0], Request{}) {
+		t.Errorf("appendRequest left %+v; want a zero Request", lent[0])
 	}
 }

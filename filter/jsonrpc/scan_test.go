@@ -142,8 +142,9 @@ func TestSkipValue(t *testing.T) {
 		{`[[]]`, MaxDepth - 2, 4, scanOK},
 		{`[[]]`, MaxDepth - 1, 0, scanTooDeep},
 	}
+	var stack containerStack // shared: no walk may depend on what the last left
 	for _, tt := range tests {
-		got, failure := skipValue([]byte(tt.text), 0, tt.depth)
+		got, failure := skipValue([]byte(tt.text), 0, tt.depth, &stack)
 		if failure != tt.failure || failure == scanOK && got != tt.want {
 			t.Errorf("skipValue(%q, %d) = %d, %d; want %d, %d", tt.text, tt.depth, got, failure, tt.want, tt.failure)
 		}
@@ -338,7 +339,7 @@ func TestSkipValueShortForms(t *testing.T) {
 	for _, v := range values {
 		for _, after := range []string{"", ",", "}"} {
 			text := []byte(v + after)
-			end, failure := skipValue(text, 0, 0)
+			end, failure := skipValue(text, 0, 0, new(containerStack))
 			var wantEnd int
 			var ok bool
 			if text[0] == '"' {
