@@ -350,8 +350,10 @@ type takeResult struct {
 // take decides taking n tokens from a bucket owing debt into *out. It
 // fills every field of Outcome but Next, which it sets to zero. In place:
 // in a Wasm VM a result this size returned by value is a copy, a call.
+// Field by field, not cleared first: under wazero clearing it is a loop
+// of memory copies (docs/benchmarks.md).
 func (g *gcra) take(debt span, n uint64, out *takeResult) {
-	*out = takeResult{}
+	out.Allowed, out.Next, out.Wait, out.OverCapacity, out.newDebt = false, State{}, 0, false, span{}
 	if n > g.m {
 		out.OverCapacity = true
 		out.Wait = debt.ceil()

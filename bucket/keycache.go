@@ -12,8 +12,14 @@ type keyCacheKey struct {
 // per-user buckets are (== on a struct with a string calls the struct's
 // equality function, and that calls runtime.memequal). Both by pointer:
 // in a Wasm VM a struct of this size passed by value is a copy, a call.
-func (k *keyCacheKey) matches(o *keyCacheKey) bool {
-	return k.kind == o.kind && k.limit == o.limit && len(k.tool) == len(o.tool) && (k.tool == "" || k.tool == o.tool)
+func (k *keyCacheKey) matches(o *keyCacheKey) bool { return k.is(o.kind, o.tool, &o.limit) }
+
+// is reports whether k names the bucket (kind, tool, *limit): matches
+// without a keyCacheKey to compare with, which bucketKey builds only when
+// the recent keys do not hold the bucket's (in a Wasm VM under wazero
+// clearing a variable of this size is a loop of memory copies).
+func (k *keyCacheKey) is(kind Kind, tool string, limit *Limit) bool {
+	return k.kind == kind && k.limit == *limit && len(k.tool) == len(tool) && (tool == "" || k.tool == tool)
 }
 
 // maxCachedKeys bounds the key cache: callers may demand buckets of any
@@ -36,18 +42,19 @@ type recentKey struct {
 // allocations and a filter asks for the same few buckets on every call.
 // b is read in place (see keyCacheKey.matches).
 func (l *StoreLimiter) bucketKey(b *Bucket) string {
-	ck := keyCacheKey{kind: b.Kind, limit: b.Limit}
+	var tool string
 	if b.Kind.HasName() {
-		ck.tool = b.Tool
+		tool = b.Tool
 	}
 	l.keyMu.Lock()
 	for i := range l.recentKeys {
-		if r := &l.recentKeys[i]; r.key != "" && r.ck.matches(&ck) {
+		if r := &l.recentKeys[i]; r.key != "" && r.ck.is(b.Kind, tool, &b.Limit) {
 			key := r.key
 			l.keyMu.Unlock()
 			return key
 		}
 	}
+	ck := keyCacheKey{kind: b.Kind, tool: tool, limit: b.Limit}
 	key, ok := l.keyCache[ck]
 	if !ok {
 		if l.keyCache == nil || len(l.keyCache) >= maxCachedKeys {

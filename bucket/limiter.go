@@ -384,6 +384,9 @@ type takeScratch struct {
 	// value is the memory of the value takeOneWith writes (a Store keeps
 	// no reference to it).
 	value [bucketValueSize]byte
+	// out is takeOneWith's decision of the bucket's arithmetic, which
+	// gcra.take writes whole (a variable of it would be cleared first).
+	out takeResult
 }
 
 // takeWith is take with the memory of sc.

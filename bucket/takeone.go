@@ -44,10 +44,8 @@ func (l *StoreLimiter) takeOneWith(sc *takeScratch, now int64, dm *Demand, d *De
 	b := &dm.Bucket
 	key := l.bucketKey(b)
 	tokens := uint64(dm.Tokens)
-	var (
-		out  takeResult
-		debt span
-	)
+	out := &sc.out
+	var debt span
 	for range l.opts.MaxAttempts {
 		stored, cas, err := l.store.Get(key)
 		exists := err == nil
@@ -64,7 +62,7 @@ func (l *StoreLimiter) takeOneWith(sc *takeScratch, now int64, dm *Demand, d *De
 			*d = Decision{}
 			return fmt.Errorf("bucket: read %s: %w", key, err)
 		}
-		g.take(debt, tokens, &out)
+		g.take(debt, tokens, out)
 		d.Tightest.Bucket, d.Tightest.Remaining, d.Tightest.ResetAfter = *b, out.Remaining, out.ResetAfter
 		if !out.Allowed {
 			d.Rejected = d.Rejected.With(b.Kind)

@@ -97,9 +97,17 @@ func (s *settings) newInspection() *inspection {
 }
 
 // keepInspection clears the inspection of a finished stream, to which
-// nothing refers any more, and keeps it for newInspection.
+// nothing refers any more, and keeps it for newInspection. Its buffers
+// are memory lent to the next request's reading and demands, which write
+// before they read (examine, addBucketDemand), so they are not cleared:
+// in a Wasm VM under wazero clearing its 700 bytes is a loop of host
+// memory copies (docs/benchmarks.md). The rest is cleared field by
+// field, for the same reason (TestKeepInspectionClears holds it to
+// every field).
 func (s *settings) keepInspection(in *inspection) {
-	*in = inspection{}
+	in.identity, in.pending, in.responseHeaders = "", nil, nil
+	in.mirrored.method, in.mirrored.name, in.mirrored.hasMethod, in.mirrored.hasName = "", "", false, false
+	in.request.clear()
 	s.spareInspection = in
 }
 
@@ -112,14 +120,14 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 	// :method is read from the map: one host call instead of two. One
 	// without (a GET opening the SSE stream, mostly) needs only :method,
 	// which costs less than the map.
-	var headers requestHeaders
+	headers := &h.settings.headers
 	var method string
 	var found bool
 	if endOfStream {
 		value, status := requestHeader(":method")
 		method, found = value, status == statusOK
 	} else {
-		fetchRequestHeaders(&headers)
+		fetchRequestHeaders(headers)
 		method, found = headers.value(knownMethod)
 	}
 	// Methods are case-sensitive (RFC 9110 section 9.1), but some servers
@@ -128,21 +136,21 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) types.Action
 		return types.ActionContinue
 	}
 	if endOfStream {
-		fetchRequestHeaders(&headers)
+		fetchRequestHeaders(headers)
 	}
 	target, _ := headers.value(knownPath)
 	if !h.settings.paths.matches(target) {
 		return types.ActionContinue
 	}
-	if problem := requestBodyEncoding(&headers); problem != encodingOK {
+	if problem := requestBodyEncoding(headers); problem != encodingOK {
 		return h.replyUnsupportedEncoding(problem)
 	}
 	h.phase = phaseBuffering
 	h.inspected = h.settings.newInspection()
 	if source := h.settings.cfg.UserIdentity; source != nil {
-		h.inspected.identity = requestIdentity(source, &headers)
+		h.inspected.identity = requestIdentity(source, headers)
 	}
-	readMirroredHeaders(&headers, &h.inspected.mirrored)
+	readMirroredHeaders(headers, &h.inspected.mirrored)
 	if declared, ok := headers.value(knownContentLength); ok {
 		size, err := strconv.ParseUint(strings.TrimSpace(declared), 10, 64)
 		if err == nil && size > uint64(h.settings.cfg.MaxRequestBodyBytes) {
@@ -332,12 +340,16 @@ var knownByLength = func() (t [len(headerTransferEncoding) + 1]uint8) {
 	return t
 }()
 
-// fetchRequestHeaders fetches the request's header map into r, which must
-// be zero, and finds knownHeaders in it; when the host cannot hand the map
-// over, it asks the host for each of them up to the body-encoding headers
-// (which requestBodyEncoding then refuses unread). r is the caller's: in
-// a Wasm VM copying a result of this size is a call.
+// fetchRequestHeaders fetches the request's header map into r, forgetting
+// the previous request's, and finds knownHeaders in it; when the host
+// cannot hand the map over, it asks the host for each of them up to the
+// body-encoding headers (which requestBodyEncoding then refuses unread).
+// r is the plugin's (settings.headers): in a Wasm VM copying a result of
+// this size is a call, and clearing a variable of it a loop of memory
+// copies. Only the fields that say what r holds are reset: values are
+// read only where found says they were set.
 func fetchRequestHeaders(r *requestHeaders) {
+	r.found, r.repeated = 0, 0
 	r.pairs, r.err = requestHeaderPairs()
 	if r.err != nil {
 		for i, name := range knownHeaders[:knownContentType] {
@@ -374,9 +386,12 @@ func (r *requestHeaders) findKnown() {
 }
 
 // value returns the first value of knownHeaders[i], and whether the
-// request has that header.
+// request has that header ("" when it has not).
 func (r *requestHeaders) value(i int) (string, bool) {
-	return r.values[i], r.found&(1<<i) != 0
+	if r.found&(1<<i) == 0 {
+		return "", false
+	}
+	return r.values[i], true
 }
 
 // get returns the value of the first header called name (in lower case),

@@ -1,8 +1,10 @@
 package filter
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestEqualFoldASCII holds equalFoldASCII to strings.EqualFold of names
@@ -127,6 +129,66 @@ func checkHeaderPass(t *testing.T, pairs [][2]string) {
 		if value != wantValue || ok != wantOK || (r.repeated&(1<<i) != 0) != (count > 1) {
 			t.Errorf("%q: %s = %q, %v, repeated %v; want %q, %v, %d present", pairs, name, value, ok,
 				r.repeated&(1<<i) != 0, wantValue, wantOK, count)
+		}
+	}
+}
+
+// TestKeepInspectionClears checks that a kept inspection is zero but for
+// its buffers, whatever fields it has: keepInspection clears them one by
+// one, and a field added without its line there would leak one stream's
+// request into the next.
+func TestKeepInspectionClears(t *testing.T) {
+	in := new(inspection)
+	setEveryField(t, reflect.ValueOf(in).Elem())
+	s := &settings{}
+	s.keepInspection(in)
+	if s.spareInspection != in {
+		t.Fatal("keepInspection did not keep the inspection")
+	}
+	v := reflect.ValueOf(in).Elem()
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; name != "buffers" && !v.Field(i).IsZero() {
+			t.Errorf("after keepInspection, field %s is %+v; want zero", name, v.Field(i))
+		}
+	}
+}
+
+// setEveryField sets every field of the struct v, exported or not, to a
+// value that is not zero.
+func setEveryField(t *testing.T, v reflect.Value) {
+	t.Helper()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+		switch f.Kind() {
+		case reflect.Struct:
+			setEveryField(t, f)
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			f.SetInt(1)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(1)
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+		case reflect.Array:
+			for j := range f.Len() {
+				if e := f.Index(j); e.Kind() == reflect.Struct {
+					setEveryField(t, e)
+				}
+			}
+		case reflect.Interface, reflect.Func:
+			// None in the types checked; a new one fails below.
+			t.Fatalf("setEveryField: field %s of kind %s", v.Type().Field(i).Name, f.Kind())
+		}
+		if f.IsZero() && f.Kind() != reflect.Array {
+			t.Fatalf("setEveryField: field %s is still zero", v.Type().Field(i).Name)
 		}
 	}
 }

@@ -73,6 +73,10 @@ type settings struct {
 		withBody bool
 		pairs    []byte
 	}
+	// headers are the request headers of the stream whose
+	// OnHttpRequestHeaders runs (see fetchRequestHeaders); they refer to
+	// memory the next request's headers reuse.
+	headers requestHeaders
 	// spareInspection is the memory of a finished stream's inspection,
 	// for the next (see newInspection).
 	spareInspection *inspection
