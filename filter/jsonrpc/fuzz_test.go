@@ -75,6 +75,7 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("ReadInto(%q) after ReadInto(%q) in the same scratch = %+v, %v; Read gave %+v, %v",
 				body, previous, into, intoErr, msg, err)
 		}
+		checkQuickAgrees(t, body)
 		checkParseErrorLikeGjson(t, body, err)
 		if err != nil {
 			checkRefusal(t, err)
@@ -341,4 +342,25 @@ func checkBody(t *testing.T, body string) int {
 	}
 	checkAgreement(t, json.RawMessage(body), msg.Requests[0])
 	return 1
+}
+
+// checkQuickAgrees checks that when readQuick reads body, the full reader
+// reads the same request from it and accepts the body as a whole.
+func checkQuickAgrees(t *testing.T, body []byte) {
+	t.Helper()
+	var quick, full Request
+	var quickText, fullText []byte
+	if !readQuick(body, &quick, &quickText, new(containerStack)) {
+		return
+	}
+	start := skipSpace(body, 0)
+	end, failure, err := readRequest(body, start, 1, &full, &fullText, new(Scratch))
+	switch {
+	case failure != scanOK || err != nil:
+		t.Fatalf("readQuick read %q as %+v; the full reader refuses it (%v, %v)", body, quick, failure, err)
+	case skipSpace(body, end) != len(body):
+		t.Fatalf("readQuick read %q as %+v; the full reader finds data after the request", body, quick)
+	case !reflect.DeepEqual(quick, full):
+		t.Fatalf("readQuick read %q as %+v; the full reader as %+v", body, quick, full)
+	}
 }

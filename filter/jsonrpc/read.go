@@ -123,6 +123,9 @@ func read(body []byte, requests []Request, text *[]byte, scratch *Scratch) (Mess
 		// The request is read into its place in requests: in a Wasm VM
 		// copying a struct of this size is a call.
 		requests = appendRequest(requests)
+		if readQuick(body, &requests[len(requests)-1], text, &scratch.stack) {
+			return Message{Requests: requests}, nil
+		}
 		end, failure, err = readRequest(body, start, 1, &requests[len(requests)-1], text, scratch)
 		if failure == scanOK && err == nil {
 			msg = Message{Requests: requests}

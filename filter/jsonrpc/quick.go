@@ -1,0 +1,204 @@
+package jsonrpc
+
+import "github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
+
+// The common shape, read in one function.
+//
+// Nearly every request an MCP client sends is one object with the members
+// jsonrpc, id, method and params, in any order, plain names and strings
+// (printable ASCII without escapes), a known method, and params holding a
+// name or uri and arguments. readQuick reads exactly that shape in one
+// function; any other body, and any doubt, goes to the full reader, which
+// starts over. In a Wasm VM the full reader's walk costs a call per member
+// and per value, each with its jumps through a table, and was the larger
+// part of a small request's own cost (docs/benchmarks.md).
+//
+// readQuick never decides a body the full reader would refuse or read
+// otherwise: it gives up on every input the full reader treats specially
+// (escapes, non-ASCII text, duplicate or unknown member names, unknown
+// methods, a missing method, values of other kinds), so what it accepts
+// is a subset where the two must agree. FuzzRead holds it to that: for
+// every input readQuick accepts, the full reader returns the same
+// request.
+
+// Words of the member names readQuick knows (see prefixWord), "arguments"
+// by its first eight bytes; TestQuickWords checks them against the names.
+const (
+	wordJSONRPC  = 'j' | 's'<<8 | 'o'<<16 | 'n'<<24 | 'r'<<32 | 'p'<<40 | 'c'<<48
+	wordID       = 'i' | 'd'<<8
+	wordMethod   = 'm' | 'e'<<8 | 't'<<16 | 'h'<<24 | 'o'<<32 | 'd'<<40
+	wordParams   = 'p' | 'a'<<8 | 'r'<<16 | 'a'<<24 | 'm'<<32 | 's'<<40
+	wordName     = 'n' | 'a'<<8 | 'm'<<16 | 'e'<<24
+	wordURI      = 'u' | 'r'<<8 | 'i'<<16
+	wordArgument = 'a' | 'r'<<8 | 'g'<<16 | 'u'<<24 | 'm'<<32 | 'e'<<40 | 'n'<<48 | 't'<<56
+	// keyArguments stands for "arguments": no name of plain ASCII has
+	// this word.
+	keyArguments = ^uint64(0)
+)
+
+// quickMaxString bounds the strings readQuick reads itself (the jsonrpc
+// version, the id, the method, the name or uri): longer ones go to the
+// full reader.
+const quickMaxString = 256
+
+// readQuick reads body into *request (which must be zero) when it has the
+// common shape, its id and name copied into text, and reports whether it
+// did; when it did not, it has written neither.
+func readQuick(body []byte, request *Request, text *[]byte, stack *containerStack) bool {
+	const (
+		seenJSONRPC = 1 << iota
+		seenID
+		seenMethod
+		seenParams
+		seenName
+		seenURI
+		seenArguments
+	)
+	var (
+		id, method, name, uri span // values, quotes included
+		seen                  uint8
+	)
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	depth := 1 // the object whose members are read: 1 the message, 2 its params
+	i = skipSpace(body, i+1)
+members:
+	for {
+		// A member: its name, plain and known.
+		if i >= len(body) || body[i] != '"' {
+			return false
+		}
+		nameEnd, plain := plainStringEnd(body, i)
+		n := nameEnd - i - 2
+		if !plain || n > len("arguments") {
+			return false
+		}
+		key := prefixWord(body[i+1 : nameEnd-1])
+		switch {
+		case n == len("arguments") && key == wordArgument && body[nameEnd-2] == 's':
+			key = keyArguments
+		case n > 8:
+			return false
+		}
+		i = skipSpace(body, nameEnd)
+		if i >= len(body) || body[i] != ':' {
+			return false
+		}
+		i = skipSpace(body, i+1)
+		if i >= len(body) {
+			return false
+		}
+		var bit uint8
+		var value *span
+		switch {
+		case depth == 1 && key == wordJSONRPC:
+			bit = seenJSONRPC
+		case depth == 1 && key == wordID:
+			bit, value = seenID, &id
+		case depth == 1 && key == wordMethod:
+			bit, value = seenMethod, &method
+		case depth == 1 && key == wordParams:
+			bit = seenParams
+		case depth == 2 && key == wordName:
+			bit, value = seenName, &name
+		case depth == 2 && key == wordURI:
+			bit, value = seenURI, &uri
+		case depth == 2 && key == keyArguments:
+			bit = seenArguments
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false // a second member of that name
+		}
+		seen |= bit
+		// Its value.
+		switch {
+		case bit == seenParams:
+			if body[i] != '{' {
+				return false
+			}
+			i = skipSpace(body, i+1)
+			if i >= len(body) || body[i] != '}' {
+				depth = 2
+				continue members
+			}
+			i++ // empty params
+		case bit == seenArguments:
+			end, failure := skipValue(body, i, depth, stack)
+			if failure != scanOK {
+				return false
+			}
+			i = end
+		case bit == seenID && body[i] != '"':
+			end, integer := jsonnum.IntegerEnd(body, i)
+			if !integer {
+				return false
+			}
+			id, i = span{i, end}, end
+		default:
+			// jsonrpc, id, method, name, uri: a plain string.
+			if body[i] != '"' {
+				return false
+			}
+			end, plain := plainStringEnd(body[:min(len(body), i+quickMaxString)], i)
+			if !plain {
+				return false
+			}
+			if value != nil {
+				*value = span{i, end}
+			}
+			i = end
+		}
+		// After a value: the next member, or the end of an object.
+		for {
+			i = skipSpace(body, i)
+			switch {
+			case i >= len(body):
+				return false
+			case body[i] == ',':
+				i = skipSpace(body, i+1)
+				continue members
+			case body[i] != '}':
+				return false
+			}
+			i++
+			if depth == 1 {
+				break members
+			}
+			depth = 1
+		}
+	}
+	if skipSpace(body, i) != len(body) || seen&seenMethod == 0 {
+		return false
+	}
+	// The method, known and plain, so that the full reader's checks of
+	// its text all hold.
+	m, known := internMethod(body[method.start+1 : method.end-1])
+	if known < 0 {
+		return false
+	}
+	// Written only now: the full reader starts over from an untouched
+	// request and text.
+	if seen&seenID != 0 {
+		request.ID = keep(text, body[id.start:id.end])
+	}
+	request.Method = m
+	var named *span
+	switch {
+	case seen&seenParams == 0:
+	case (known == knownToolsCall || known == knownPromptsGet) && seen&seenName != 0:
+		named = &name
+	case known == knownResourcesRead && seen&seenURI != 0:
+		named = &uri
+	}
+	if named != nil {
+		request.Name, request.HasName = view(keep(text, body[named.start+1:named.end-1])), true
+		if known == knownToolsCall {
+			request.ToolName, request.HasToolName = request.Name, true
+		}
+	}
+	return true
+}
