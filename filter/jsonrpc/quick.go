@@ -1,6 +1,10 @@
 package jsonrpc
 
-import "github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
+import (
+	"math/bits"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/jsonnum"
+)
 
 // The common shape, read in one function.
 //
@@ -70,7 +74,21 @@ members:
 		if i >= len(body) || body[i] != '"' {
 			return false
 		}
-		nameEnd, plain := plainStringEnd(body, i)
+		// A name of up to eight bytes is found in one word here (every
+		// name but "arguments"): a call costs more than the word.
+		var nameEnd int
+		var plain bool
+		if i+9 <= len(body) {
+			w := load64(body, i+1)
+			if stop := specialBits(w) | w&highBits; stop != 0 {
+				nameEnd = i + 1 + bits.TrailingZeros64(stop)>>3
+				plain = body[nameEnd] == '"'
+				nameEnd++
+			}
+		}
+		if nameEnd == 0 {
+			nameEnd, plain = plainStringEnd(body, i)
+		}
 		n := nameEnd - i - 2
 		if !plain || n > len("arguments") {
 			return false
@@ -143,7 +161,20 @@ members:
 			if body[i] != '"' {
 				return false
 			}
-			end, plain := plainStringEnd(body[:min(len(body), i+quickMaxString)], i)
+			// As the name above.
+			var end int
+			var plain bool
+			if i+9 <= len(body) {
+				w := load64(body, i+1)
+				if stop := specialBits(w) | w&highBits; stop != 0 {
+					end = i + 1 + bits.TrailingZeros64(stop)>>3
+					plain = body[end] == '"'
+					end++
+				}
+			}
+			if end == 0 {
+				end, plain = plainStringEnd(body[:min(len(body), i+quickMaxString)], i)
+			}
 			if !plain {
 				return false
 			}
