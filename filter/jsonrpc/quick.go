@@ -76,24 +76,30 @@ members:
 		}
 		// A name of up to eight bytes is found in one word here (every
 		// name but "arguments"): a call costs more than the word.
+		// Its word (see prefixWord) is that one masked to its length.
 		var nameEnd int
 		var plain bool
+		var key uint64
 		if i+9 <= len(body) {
 			w := load64(body, i+1)
 			if stop := specialBits(w) | w&highBits; stop != 0 {
-				nameEnd = i + 1 + bits.TrailingZeros64(stop)>>3
+				skip := bits.TrailingZeros64(stop)
+				nameEnd = i + 1 + skip>>3
 				plain = body[nameEnd] == '"'
 				nameEnd++
+				key = w & (1<<(skip&^7) - 1)
 			}
 		}
 		if nameEnd == 0 {
 			nameEnd, plain = plainStringEnd(body, i)
+			if plain {
+				key = prefixWord(body[i+1 : nameEnd-1])
+			}
 		}
 		n := nameEnd - i - 2
 		if !plain || n > len("arguments") {
 			return false
 		}
-		key := prefixWord(body[i+1 : nameEnd-1])
 		switch {
 		case n == len("arguments") && key == wordArgument && body[nameEnd-2] == 's':
 			key = keyArguments
