@@ -156,7 +156,8 @@ func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *exam
 			continue
 		}
 		call := toolCall{}
-		if r.HasToolName {
+		if r.HasToolName && len(s.tools) > 0 {
+			// A look-up in a map, even an empty one, is a call in the VM.
 			call.tool = s.tools[r.ToolName]
 		}
 		request.calls = append(request.calls, call)

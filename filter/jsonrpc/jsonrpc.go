@@ -82,6 +82,10 @@ func ReadInto(body []byte, requests []Request, text []byte, scratch *Scratch) (M
 	}
 	text = text[:0]
 	msg, err := read(body, requests[:0], &text, scratch)
+	if scratch.outer.it.data != nil {
+		// The full reader ran (readQuick keeps nothing there).
+		scratch.forget()
+	}
 	if err != nil {
 		// A nil *Error must not become a non-nil error interface.
 		return Message{}, err
@@ -100,6 +104,14 @@ type Scratch struct {
 	request      requestWalk
 	outer, inner objectWalk
 	stack        containerStack
+}
+
+// forget drops what the last read left pointing into its body, so that
+// a body the caller no longer holds can be collected (the filter collects
+// a large one at once).
+func (s *Scratch) forget() {
+	s.outer.forget()
+	s.inner.forget()
 }
 
 // ErrorResponse encodes {"jsonrpc":"2.0","id":<id>,"error":{"code":..,"message":..,"data":<data>}}.

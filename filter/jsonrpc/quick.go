@@ -114,28 +114,31 @@ members:
 		if i >= len(body) {
 			return false
 		}
-		var bit uint8
+		var bit uint8 // 0: a name readQuick does not read
 		var value *span
-		switch {
-		case depth == 1 && key == wordJSONRPC:
-			bit = seenJSONRPC
-		case depth == 1 && key == wordID:
-			bit, value = seenID, &id
-		case depth == 1 && key == wordMethod:
-			bit, value = seenMethod, &method
-		case depth == 1 && key == wordParams:
-			bit = seenParams
-		case depth == 2 && key == wordName:
-			bit, value = seenName, &name
-		case depth == 2 && key == wordURI:
-			bit, value = seenURI, &uri
-		case depth == 2 && key == keyArguments:
-			bit = seenArguments
-		default:
-			return false
+		if depth == 1 {
+			switch key {
+			case wordJSONRPC:
+				bit = seenJSONRPC
+			case wordID:
+				bit, value = seenID, &id
+			case wordMethod:
+				bit, value = seenMethod, &method
+			case wordParams:
+				bit = seenParams
+			}
+		} else {
+			switch key {
+			case wordName:
+				bit, value = seenName, &name
+			case wordURI:
+				bit, value = seenURI, &uri
+			case keyArguments:
+				bit = seenArguments
+			}
 		}
-		if seen&bit != 0 {
-			return false // a second member of that name
+		if bit == 0 || seen&bit != 0 {
+			return false // an unknown name, or a second member of that name
 		}
 		seen |= bit
 		// Its value.

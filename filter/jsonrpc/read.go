@@ -252,6 +252,16 @@ func (w *objectWalk) start(body []byte, start, depth int, stack *containerStack)
 	w.names.reset()
 }
 
+// forget drops the walk's references into the body: the body itself and
+// the names it has added.
+func (w *objectWalk) forget() {
+	w.it.data = nil
+	for i := 0; i < w.names.n; i++ {
+		w.names.small[i] = nil
+	}
+	w.names.reset()
+}
+
 // scanObject walks the object whose '{' is at body[start], depth arrays
 // and objects deep (itself included), validating it and filling scan (and
 // scan.inner, in scratch.inner), and returns the index just past it.

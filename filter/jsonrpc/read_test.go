@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -454,4 +455,53 @@ func TestAppendRequestClears(t *testing.T) {
 	if !reflect.DeepEqual(lent[0], Request{}) {
 		t.Errorf("appendRequest left %+v; want a zero Request", lent[0])
 	}
+}
+
+// TestScratchKeepsNoBody checks that after a read the scratch memory holds
+// no reference into the body, so that the filter can collect a large body
+// at once while the scratch lives on.
+func TestScratchKeepsNoBody(t *testing.T) {
+	bodies := []string{
+		// Read by the full reader: unknown member names at both levels.
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","x":1,"y":2,"params":{"name":"a","_meta":{},"z":3}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"ping","x":1},{"jsonrpc":"2.0","method":"ping","y":1}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","a":1,"a":2}`,
+	}
+	for _, b := range bodies {
+		body := []byte(b)
+		var scratch Scratch
+		if _, err := ReadInto(body, nil, nil, &scratch); err != nil && !strings.Contains(b, `"a":1,"a":2`) {
+			t.Fatalf("ReadInto(%s): %v", b, err)
+		}
+		start, end := uintptr(unsafe.Pointer(&body[0])), uintptr(unsafe.Pointer(&body[len(body)-1]))
+		if p := pointerInto(reflect.ValueOf(&scratch).Elem(), start, end); p != "" {
+			t.Errorf("after ReadInto(%s) the scratch still points into the body at %s", b, p)
+		}
+	}
+}
+
+// pointerInto returns the path of the first slice in v whose memory starts
+// within [start, end], or "".
+func pointerInto(v reflect.Value, start, end uintptr) string {
+	switch v.Kind() {
+	case reflect.Slice:
+		if v.Len() > 0 || v.Cap() > 0 {
+			if p := v.Pointer(); p >= start && p <= end {
+				return "(slice)"
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if p := pointerInto(v.Field(i), start, end); p != "" {
+				return v.Type().Field(i).Name + "." + p
+			}
+		}
+	case reflect.Array:
+		for i := range v.Len() {
+			if p := pointerInto(v.Index(i), start, end); p != "" {
+				return fmt.Sprintf("[%d].%s", i, p)
+			}
+		}
+	}
+	return ""
 }
