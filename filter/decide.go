@@ -62,8 +62,6 @@ type examineBuffers struct {
 	// examined request refers to the id until the stream ends; the name
 	// is used only while the body is examined.
 	text [96]byte
-	// scratch is the reader's working memory.
-	scratch jsonrpc.Scratch
 }
 
 // clear sets e to the zero examined, field by field (see keepInspection).
@@ -109,7 +107,7 @@ type localReply struct {
 // The outcome goes to *out (the stream's), and mirrored is read in place:
 // in a Wasm VM handing either on by value is a call.
 func (s *settings) examine(body []byte, mirrored *mirroredHeaders, buffers *examineBuffers, out *examined) {
-	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.text[:0], &buffers.scratch)
+	message, err := jsonrpc.ReadInto(body, buffers.requests[:0], buffers.text[:0], &s.readScratch)
 	if err != nil {
 		reply := &localReply{status: statusBadRequest, code: jsonrpc.CodeParseError,
 			message: messageParseError, counter: s.metrics.invalid}

@@ -77,6 +77,9 @@ type settings struct {
 	// OnHttpRequestHeaders runs (see fetchRequestHeaders); they refer to
 	// memory the next request's headers reuse.
 	headers requestHeaders
+	// readScratch is the body reader's working memory: a read is done
+	// within one callback, so the plugin's streams share it.
+	readScratch jsonrpc.Scratch
 	// spareInspection is the memory of a finished stream's inspection,
 	// for the next (see newInspection).
 	spareInspection *inspection
