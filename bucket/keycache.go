@@ -7,17 +7,15 @@ type keyCacheKey struct {
 	limit Limit
 }
 
-// matches reports whether k equals o. Unlike ==, it makes no call in a
+// is reports whether k names the bucket (kind, tool, *limit), as == on a
+// keyCacheKey of those fields would. Unlike ==, it makes no call in a
 // Wasm VM when the tool names are empty, as those of the shared and
 // per-user buckets are (== on a struct with a string calls the struct's
-// equality function, and that calls runtime.memequal). Both by pointer:
-// in a Wasm VM a struct of this size passed by value is a copy, a call.
-func (k *keyCacheKey) matches(o *keyCacheKey) bool { return k.is(o.kind, o.tool, &o.limit) }
-
-// is reports whether k names the bucket (kind, tool, *limit): matches
-// without a keyCacheKey to compare with, which bucketKey builds only when
-// the recent keys do not hold the bucket's (in a Wasm VM under wazero
-// clearing a variable of this size is a loop of memory copies).
+// equality function, and that calls runtime.memequal), and it needs no
+// keyCacheKey built to compare with: bucketKey builds one only when the
+// recent keys do not hold the bucket's (in a Wasm VM under wazero
+// clearing a variable of this size is a loop of memory copies). The limit
+// by pointer: in a Wasm VM a struct passed by value is a copy, a call.
 func (k *keyCacheKey) is(kind Kind, tool string, limit *Limit) bool {
 	return k.kind == kind && k.limit == *limit && len(k.tool) == len(tool) && (tool == "" || k.tool == tool)
 }
@@ -40,7 +38,7 @@ type recentKey struct {
 // bucketKey returns the key of a bucket (for a per-user bucket, the key
 // prefix of its table), from a bounded cache: building it takes several
 // allocations and a filter asks for the same few buckets on every call.
-// b is read in place (see keyCacheKey.matches).
+// b is read in place (see keyCacheKey.is).
 func (l *StoreLimiter) bucketKey(b *Bucket) string {
 	var tool string
 	if b.Kind.HasName() {

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// TestKeyCacheKeyMatches holds matches to ==.
-func TestKeyCacheKeyMatches(t *testing.T) {
+// TestKeyCacheKeyIs holds is to ==.
+func TestKeyCacheKeyIs(t *testing.T) {
 	minute := Limit{MaxTokens: 10, RefillPeriod: time.Minute}
 	keys := []keyCacheKey{
 		{kind: KindShared, limit: minute},
@@ -24,13 +24,13 @@ func TestKeyCacheKeyMatches(t *testing.T) {
 	}
 	for _, a := range keys {
 		for _, b := range keys {
-			if got, want := a.matches(&b), a == b; got != want {
-				t.Errorf("%+v matches %+v = %v, want %v", a, b, got, want)
+			if got, want := a.is(b.kind, b.tool, &b.limit), a == b; got != want {
+				t.Errorf("%+v is %+v = %v, want %v", a, b, got, want)
 			}
 		}
 		copied := a
 		copied.tool = string([]byte(a.tool)) // another string, the same text
-		if !a.matches(&copied) {
+		if !a.is(copied.kind, copied.tool, &copied.limit) {
 			t.Errorf("%+v does not match a copy of itself", a)
 		}
 	}
