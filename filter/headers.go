@@ -56,6 +56,12 @@ type mirroredHeaders struct {
 	hasMethod, hasName bool
 }
 
+// clear sets h to the zero mirroredHeaders, field by field (see
+// keepInspection).
+func (h *mirroredHeaders) clear() {
+	h.method, h.name, h.hasMethod, h.hasName = "", "", false, false
+}
+
 // matches reports whether a request with this method and name (hasName
 // false when the body carries none) agrees with the headers. A header that
 // is absent is not checked. Small enough to inline: most requests carry

@@ -106,7 +106,7 @@ func (s *settings) newInspection() *inspection {
 // every field).
 func (s *settings) keepInspection(in *inspection) {
 	in.identity, in.pending, in.responseHeaders = "", nil, nil
-	in.mirrored.method, in.mirrored.name, in.mirrored.hasMethod, in.mirrored.hasName = "", "", false, false
+	in.mirrored.clear()
 	in.request.clear()
 	s.spareInspection = in
 }

@@ -25,15 +25,9 @@ import (
 // every input readQuick accepts, the full reader returns the same
 // request.
 
-// Words of the member names readQuick knows (see prefixWord), "arguments"
-// by its first eight bytes; TestQuickWords checks them against the names.
+// The words of "arguments" (by its first eight bytes: the member names'
+// are beside requestMembers), and the key readQuick gives the whole name.
 const (
-	wordJSONRPC  = 'j' | 's'<<8 | 'o'<<16 | 'n'<<24 | 'r'<<32 | 'p'<<40 | 'c'<<48
-	wordID       = 'i' | 'd'<<8
-	wordMethod   = 'm' | 'e'<<8 | 't'<<16 | 'h'<<24 | 'o'<<32 | 'd'<<40
-	wordParams   = 'p' | 'a'<<8 | 'r'<<16 | 'a'<<24 | 'm'<<32 | 's'<<40
-	wordName     = 'n' | 'a'<<8 | 'm'<<16 | 'e'<<24
-	wordURI      = 'u' | 'r'<<8 | 'i'<<16
 	wordArgument = 'a' | 'r'<<8 | 'g'<<16 | 'u'<<24 | 'm'<<32 | 'e'<<40 | 'n'<<48 | 't'<<56
 	// keyArguments stands for "arguments": no name of plain ASCII has
 	// this word.

@@ -2,17 +2,23 @@ package jsonrpc
 
 import "testing"
 
-// TestQuickWords checks the words readQuick compares member names with.
-func TestQuickWords(t *testing.T) {
-	for _, tt := range []struct {
+// TestMemberWords checks the words both readers compare member names
+// with against the names.
+func TestMemberWords(t *testing.T) {
+	type named struct {
 		name string
 		word uint64
-	}{
-		{"jsonrpc", wordJSONRPC}, {"id", wordID}, {"method", wordMethod}, {"params", wordParams},
-		{"name", wordName}, {"uri", wordURI}, {"argument", wordArgument},
-	} {
-		if got := prefixWord([]byte(tt.name)); got != tt.word {
-			t.Errorf("prefixWord(%q) = %#x; the constant is %#x", tt.name, got, tt.word)
+	}
+	words := []named{{"argument", wordArgument}}
+	for i, name := range requestMembers {
+		words = append(words, named{name, requestMemberWords[i]})
+	}
+	for i, name := range paramsMembers {
+		words = append(words, named{name, paramsMemberWords[i]})
+	}
+	for _, w := range words {
+		if got, short := shortWord([]byte(w.name)); got != w.word || !short || w.name == "" {
+			t.Errorf("shortWord(%q) = %#x, %v; the constant is %#x", w.name, got, short, w.word)
 		}
 	}
 }

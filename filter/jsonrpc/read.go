@@ -35,10 +35,7 @@ const (
 	memberID
 )
 
-var (
-	requestMembers     = [...]string{"jsonrpc", "method", "params", "id"}
-	requestMemberWords = shortWords(requestMembers[:])
-)
+var requestMembers = [...]string{"jsonrpc", "method", "params", "id"}
 
 // Members of params Read reads; their indexes in paramsMembers.
 const (
@@ -46,24 +43,25 @@ const (
 	paramURI
 )
 
-var (
-	paramsMembers     = [...]string{"name", "uri"}
-	paramsMemberWords = shortWords(paramsMembers[:])
+var paramsMembers = [...]string{"name", "uri"}
+
+// The words of the member names (see shortWord), constants so that
+// readQuick can switch on them; TestMemberWords checks them against the
+// names.
+const (
+	wordJSONRPC = 'j' | 's'<<8 | 'o'<<16 | 'n'<<24 | 'r'<<32 | 'p'<<40 | 'c'<<48
+	wordMethod  = 'm' | 'e'<<8 | 't'<<16 | 'h'<<24 | 'o'<<32 | 'd'<<40
+	wordParams  = 'p' | 'a'<<8 | 'r'<<16 | 'a'<<24 | 'm'<<32 | 's'<<40
+	wordID      = 'i' | 'd'<<8
+	wordName    = 'n' | 'a'<<8 | 'm'<<16 | 'e'<<24
+	wordURI     = 'u' | 'r'<<8 | 'i'<<16
 )
 
-// shortWords returns the words of names (see shortWord), which must be
-// one to eight bytes long.
-func shortWords(names []string) []uint64 {
-	words := make([]uint64, len(names))
-	for i, name := range names {
-		word, short := shortWord([]byte(name))
-		if !short || len(name) == 0 {
-			panic("jsonrpc: member name " + name + " is not one to eight bytes long")
-		}
-		words[i] = word
-	}
-	return words
-}
+// The words of requestMembers and paramsMembers, indexed alike.
+var (
+	requestMemberWords = [len(requestMembers)]uint64{memberJSONRPC: wordJSONRPC, memberMethod: wordMethod, memberParams: wordParams, memberID: wordID}
+	paramsMemberWords  = [len(paramsMembers)]uint64{paramName: wordName, paramURI: wordURI}
+)
 
 // shortWord returns prefixWord(text) when text has at most eight bytes.
 // Two texts without a NUL byte have the same word only when they are the
@@ -278,8 +276,8 @@ func scanObject(body []byte, start, depth int, scan *objectScan, scratch *Scratc
 		var valueEnd int
 		if inner := scan.inner; inner != nil && known == scan.innerMember && exact &&
 			scan.seen[known].count == 0 && body[m.valueStart] == '{' {
-			// Not recursive, so that escape analysis keeps the scans on
-			// the stack.
+			// Not recursive: the inner object has a walk of its own
+			// (scratch.inner), and its members are not walked further.
 			var failure scanFailure
 			if valueEnd, failure = scanInnerObject(body, m.valueStart, depth+1, inner, scratch); failure != scanOK {
 				return 0, failure
@@ -422,8 +420,8 @@ func readRequest(body []byte, start, depth int, request *Request, text *[]byte, 
 	// can be most of the body), but its problems only count for the
 	// methods whose params Read reads.
 	w := &scratch.request
-	w.params.start(paramsMembers[:], paramsMemberWords, w.paramsSeen[:])
-	w.message.start(requestMembers[:], requestMemberWords, w.seen[:])
+	w.params.start(paramsMembers[:], paramsMemberWords[:], w.paramsSeen[:])
+	w.message.start(requestMembers[:], requestMemberWords[:], w.seen[:])
 	w.message.inner, w.message.innerMember = &w.params, memberParams
 	seen, paramsSeen, params, message := &w.seen, &w.paramsSeen, &w.params, &w.message
 	end, failure := scanObject(body, start, depth, message, scratch)
