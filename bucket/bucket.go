@@ -226,7 +226,8 @@ type LeaseKeeper interface {
 // the limiter reuses that memory. Get's value may likewise be memory the
 // store reuses (the filter's shared-data store does, in a Wasm VM): it is
 // valid until the caller's next call to the store, and the limiter copies
-// what it keeps.
+// what it keeps. Get keeps no reference to key once it returns: the keys
+// of the slots a take scans are views of memory the limiter reuses.
 type Store interface {
 	Get(key string) (value []byte, cas uint32, err error)
 	Set(key string, value []byte, cas uint32) error

@@ -57,7 +57,7 @@ func (l *StoreLimiter) write(now int64, e *entry, sentinel *uint32) (written int
 		if e.claim {
 			written = e.key
 		}
-		own, _, err := l.scanUser(now, e.req, written, nil)
+		own, err := l.scanUser(now, e.req, written, nil, &e.req.claim)
 		if err != nil {
 			return 1, err
 		}

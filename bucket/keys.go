@@ -151,16 +151,18 @@ func (k keys) bucket(kind Kind, tool string, l Limit, tableSize int) string {
 }
 
 // slotKey is the key of slot i of the table whose prefix is table. It is
-// built in one allocation, the string itself: a take of a per-user bucket
-// reads a few slots.
+// built in one allocation, the string itself.
 func slotKey(table string, i int) string {
 	var buf [128]byte
-	b := append(buf[:0], table...)
-	// Bytes and digits without a call (runtime.memmove, strconv): a
-	// take of a new user's buckets builds a few keys, and in a Wasm VM
-	// each call costs more than the bytes.
-	b = append(b, '/', 's', 'l', 'o', 't', '/')
-	return string(appendDecimal(b, i))
+	return string(appendDecimal(appendSlotPrefix(buf[:0], table), i))
+}
+
+// appendSlotPrefix appends the part of a slot's key before its number.
+func appendSlotPrefix(b []byte, table string) []byte {
+	b = append(b, table...)
+	// The separator byte by byte: appending a string is a call
+	// (runtime.memmove) in a Wasm VM, dearer than six bytes.
+	return append(b, '/', 's', 'l', 'o', 't', '/')
 }
 
 // appendDecimal appends i, which must not be negative, in decimal.

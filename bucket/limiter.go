@@ -312,6 +312,11 @@ type request struct {
 	// user is set for per-user buckets (to located, in prepare).
 	user    *userSlots
 	located userSlots
+	// probe is memory for the keys of the slots scanUser reads, kept
+	// with the request from one take to the next.
+	probe []byte
+	// claim is scanUser's result for the slot the user may claim.
+	claim claimable
 }
 
 // entry is a request as read from the store in one attempt.
@@ -339,6 +344,18 @@ type entry struct {
 	// value is memory for the value the take writes (a Store keeps no
 	// reference to it), so that a write allocates nothing.
 	value [slotValueSize]byte
+}
+
+// reset makes e a zero entry, but for value, the memory of the value a
+// take writes, which write fills first, and out, which decide writes whole
+// (gcra.take) before anything reads it. Field by field: clearing a
+// struct of more than 32 bytes is a loop of memory copies in a Wasm VM
+// under wazero (docs/benchmarks.md).
+func (e *entry) reset() {
+	e.req, e.key, e.exists, e.cas, e.prev, e.debt = nil, "", false, 0, State{}, span{}
+	e.slot, e.claim, e.overflow, e.merged = false, false, false, nil
+	e.inherited.key, e.inherited.cas, e.inherited.state = "", 0, State{}
+	e.written = State{}
 }
 
 // slotRef names a slot read in an attempt.
@@ -516,7 +533,11 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand, reqs []request) ([]r
 			r.tokens = min(r.tokens+uint64(d.Tokens), math.MaxInt64)
 			continue
 		}
-		reqs = append(reqs, request{bucket: b, g: g, tokens: uint64(d.Tokens), key: key})
+		// Written field by field in reqs' memory, whose probe it keeps:
+		// in a Wasm VM a request built and then copied costs a call.
+		reqs = reqs[:len(reqs)+1]
+		r := &reqs[len(reqs)-1]
+		r.bucket, r.g, r.tokens, r.key, r.user = b, g, uint64(d.Tokens), key, nil
 	}
 	if user == "" {
 		return reqs, nil

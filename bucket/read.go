@@ -2,6 +2,7 @@ package bucket
 
 import (
 	"fmt"
+	"unsafe"
 )
 
 // read reads the state of every request, appending to entries. Each
@@ -11,7 +12,11 @@ func (l *StoreLimiter) read(now int64, reqs []request, entries []entry, owned []
 	for i := range reqs {
 		r := &reqs[i]
 		n := len(entries)
-		entries = append(entries, entry{}) // cleared in place, not copied
+		// Reset in place: appending a zero entry clears all of it, its
+		// value's memory too, a loop of memory copies in a Wasm VM under
+		// wazero. The caller leaves room for every request.
+		entries = entries[:n+1]
+		entries[n].reset()
 		var err error
 		if r.user == nil {
 			err = l.readBucket(now, r, r.key, &entries[n])
@@ -46,43 +51,61 @@ func (l *StoreLimiter) readBucket(now int64, r *request, key string, e *entry) e
 	return nil
 }
 
-// claimable is a slot a user may claim.
+// claimable is a slot a user may claim, as scanUser found it.
 type claimable struct {
-	slotRef
-	found  bool // there is such a slot
+	found  bool // there is such a slot; the other fields are set only then
 	exists bool // it was written before (else the claim creates it)
+	// pos is the slot's place in the table. Its key is built only for a
+	// claim (slotKey): most scans find the user's own slot and claim none.
+	pos   uint64
+	cas   uint32
+	state State
 }
 
 // scanUser reads the user's candidate slots in order, up to the first
 // slot never written (every slot the user owns comes before it, see
 // table.go) or the end of the sequence. It returns the slots the user
 // owns and the first slot it may claim: never written, free, or owned by
-// another user whose bucket has been full for Options.ReclaimGrace at now.
-// written, when not "", is a slot this take has just written: it exists
+// another user whose bucket has been full for Options.ReclaimGrace at now,
+// into *claim (in place: in a Wasm VM a result this size is cleared and
+// copied, calls). written, when not "", is a slot this take has just written: it exists
 // and holds the user, so it is passed over without a read, and left out of
 // own. own is appended to room[:0], memory the caller lends for the one
 // slot a user mostly owns, so that reading it allocates nothing.
-func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []slotRef) (own []slotRef, claim claimable, err error) {
-	own = room[:0]
+//
+// Each slot's key is built in r.probe, memory kept from one take to the
+// next, and passed to the store as a view of it (a Store keeps no key, see
+// Store); only the keys of the slots the user owns are copied, so that a
+// scan allocates one string, not one per slot it reads.
+func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []slotRef, claim *claimable) ([]slotRef, error) {
+	own := room[:0]
+	claim.found = false
 	idleSince := max(now-int64(l.opts.ReclaimGrace), 0)
+	probe := appendSlotPrefix(r.probe[:0], r.key)
+	prefix := len(probe)
 	pos := r.user.start
 	for i := range r.user.n {
 		if i > 0 {
 			pos = r.user.after(pos)
 		}
-		key := slotKey(r.key, int(pos))
+		probe = appendDecimal(probe[:prefix], int(pos))
+		// Valid until the next slot's key is built: a grown probe leaves
+		// the earlier memory to the views of it.
+		key := unsafe.String(&probe[0], len(probe))
 		if key == written {
 			continue
 		}
 		value, cas, err := l.store.Get(key)
 		if notFound(err) {
 			if !claim.found {
-				claim = claimable{slotRef: slotRef{key: key}, found: true}
+				claim.found, claim.exists, claim.pos, claim.cas, claim.state = true, false, pos, 0, State{}
 			}
 			break
 		}
 		if err != nil {
-			return nil, claimable{}, fmt.Errorf("bucket: read %s: %w", key, err)
+			r.probe = probe
+			claim.found = false
+			return nil, fmt.Errorf("bucket: read %s: %w", key, err)
 		}
 		owner, s, ok := decodeSlot(value, r.g)
 		if !ok {
@@ -90,12 +113,19 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []sl
 		}
 		switch {
 		case owner == r.user.owner:
-			own = append(own, slotRef{key: key, cas: cas, state: s})
+			if len(own) < cap(own) {
+				own = own[:len(own)+1]
+			} else {
+				own = append(own, slotRef{})
+			}
+			o := &own[len(own)-1]
+			o.key, o.cas, o.state = string(probe), cas, s
 		case !claim.found && (owner == digest{} || r.g.debt(s, idleSince) == span{}):
-			claim = claimable{slotRef: slotRef{key: key, cas: cas, state: s}, found: true, exists: true}
+			claim.found, claim.exists, claim.pos, claim.cas, claim.state = true, true, pos, cas, s
 		}
 	}
-	return own, claim, nil
+	r.probe = probe
+	return own, nil
 }
 
 // readUser finds the user's slot in a per-user table (see table.go) and
@@ -103,15 +133,16 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []sl
 // user owns (the first becomes e's key, any others e.merged): with room
 // for the one slot a user mostly owns, the scan allocates no list.
 func (l *StoreLimiter) readUser(now int64, r *request, e *entry, room []slotRef) error {
-	own, claim, err := l.scanUser(now, r, "", room)
+	claim := &r.claim
+	own, err := l.scanUser(now, r, "", room, claim)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(own) > 0:
 		e.req, e.key, e.exists, e.cas, e.prev, e.slot = r, own[0].key, true, own[0].cas, own[0].state, true
-		for _, o := range own {
-			e.debt = r.g.add(e.debt, r.g.debt(o.state, now))
+		for i := range own {
+			e.debt = r.g.add(e.debt, r.g.debt(own[i].state, now))
 		}
 		e.merged = own[1:]
 		return nil
@@ -121,8 +152,8 @@ func (l *StoreLimiter) readUser(now int64, r *request, e *entry, room []slotRef)
 		if err := l.readBucket(now, r, overflowKey(r.key), e); err != nil {
 			return err
 		}
-		e.inherited = slotRef{key: e.key, cas: e.cas}
-		e.key, e.exists, e.cas, e.prev = claim.key, claim.exists, claim.cas, claim.state
+		e.inherited.key, e.inherited.cas = e.key, e.cas
+		e.key, e.exists, e.cas, e.prev = slotKey(r.key, int(claim.pos)), claim.exists, claim.cas, claim.state
 		e.slot, e.claim = true, true
 		return nil
 	default:
@@ -133,8 +164,11 @@ func (l *StoreLimiter) readUser(now int64, r *request, e *entry, room []slotRef)
 
 // decide evaluates every entry and combines the outcomes into *d (in
 // place: in a Wasm VM a Decision returned by value is a copy, a call).
+// *d must be zero but for what an earlier decide wrote: decide sets the
+// fields it writes field by field rather than clearing *d, a loop of
+// memory copies in a Wasm VM under wazero.
 func decide(entries []entry, d *Decision) {
-	*d = Decision{Allowed: true}
+	d.Allowed, d.Overflowed, d.Rejected, d.OverCapacity, d.RetryAfter = true, false, 0, false, 0
 	for i := range entries {
 		e := &entries[i]
 		e.req.g.take(e.debt, e.req.tokens, &e.out)

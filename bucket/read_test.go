@@ -1,0 +1,64 @@
+package bucket
+
+import (
+	"reflect"
+	"testing"
+)
+
+// TestEntryReset checks that reset leaves a zero entry but for the two
+// fields a take writes before it reads them, and that it knows every
+// field: a field added to entry fails here until reset clears it.
+func TestEntryReset(t *testing.T) {
+	if n := reflect.TypeFor[entry]().NumField(); n != 14 {
+		t.Fatalf("entry has %d fields, not 14: clear the new one in reset and set it here", n)
+	}
+	state := State{TAT: 1, Frac: 2, Latest: 3, Restarts: 4}
+	e := entry{
+		req: &request{}, key: "k", exists: true, cas: 5, prev: state, debt: span{whole: 6, frac: 7},
+		slot: true, claim: true, overflow: true, inherited: slotRef{key: "o", cas: 8, state: state},
+		merged: []slotRef{{key: "m"}}, out: takeResult{Outcome: Outcome{Allowed: true}}, written: state,
+		value: [slotValueSize]byte{9},
+	}
+	e.reset()
+	want := entry{out: e.out, value: e.value}
+	if !reflect.DeepEqual(e, want) {
+		t.Errorf("reset left %+v; want %+v", e, want)
+	}
+}
+
+// TestDecideOverEarlierDecision checks that decide gives the same
+// decision over one an earlier decide of the take wrote as over a zero
+// one: it resets what it writes field by field instead of clearing.
+func TestDecideOverEarlierDecision(t *testing.T) {
+	g := gcraOf(Limit{MaxTokens: 2, RefillPeriod: 2})
+	full := span{whole: 2}
+	entries := func(debts ...span) []entry {
+		reqs := make([]request, len(debts))
+		es := make([]entry, len(debts))
+		for i, debt := range debts {
+			reqs[i] = request{bucket: Bucket{Kind: Kind(i % 2), Limit: Limit{MaxTokens: 2, RefillPeriod: 2}}, g: g, tokens: 1}
+			es[i] = entry{req: &reqs[i], debt: debt, overflow: i == 1}
+		}
+		return es
+	}
+	tests := []struct {
+		name          string
+		first, second []entry
+	}{
+		{"admitted after rejected", entries(full, full), entries(span{}, span{})},
+		{"rejected after admitted", entries(span{}, span{}), entries(span{}, full)},
+		{"rejected after rejected", entries(full, span{}), entries(span{}, full)},
+		{"one bucket after two", entries(full, full), entries(span{})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var reused, fresh Decision
+			decide(tt.first, &reused)
+			decide(tt.second, &reused)
+			decide(tt.second, &fresh)
+			if reused != fresh {
+				t.Errorf("over an earlier decision: %+v; over a zero one: %+v", reused, fresh)
+			}
+		})
+	}
+}
