@@ -65,13 +65,14 @@ type claimable struct {
 // scanUser reads the user's candidate slots in order, up to the first
 // slot never written (every slot the user owns comes before it, see
 // table.go) or the end of the sequence. It returns the slots the user
-// owns and the first slot it may claim: never written, free, or owned by
-// another user whose bucket has been full for Options.ReclaimGrace at now,
-// into *claim (in place: in a Wasm VM a result this size is cleared and
-// copied, calls). written, when not "", is a slot this take has just written: it exists
-// and holds the user, so it is passed over without a read, and left out of
-// own. own is appended to room[:0], memory the caller lends for the one
-// slot a user mostly owns, so that reading it allocates nothing.
+// owns, and into *claim the first slot it may claim: never written, free,
+// or owned by another user whose bucket has been full for
+// Options.ReclaimGrace at now (in place: in a Wasm VM a result this size
+// is cleared and copied, calls). written, when not "", is a slot this
+// take has just written: it exists and holds the user, so it is passed
+// over without a read, and left out of own. own is appended to room[:0],
+// memory the caller lends for the one slot a user mostly owns, so that
+// reading it allocates nothing.
 //
 // Each slot's key is built in r.probe, memory kept from one take to the
 // next, and passed to the store as a view of it (a Store keeps no key, see
