@@ -74,8 +74,10 @@ type settings struct {
 		pairs    []byte
 	}
 	// headers are the request headers of the stream whose
-	// OnHttpRequestHeaders runs (see fetchRequestHeaders); they refer to
-	// memory the next request's headers reuse.
+	// OnHttpRequestHeaders runs (see fetchRequestHeaders). They refer to
+	// the last header map read: the reused buffer, or a map larger than
+	// reusedHeaderBytes in memory of its own, which they keep alive until
+	// the next request's headers replace them.
 	headers requestHeaders
 	// readScratch is the body reader's working memory: a read is done
 	// within one callback, so the plugin's streams share it.
