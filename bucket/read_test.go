@@ -3,6 +3,7 @@ package bucket
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestEntryReset checks that reset leaves a zero entry but for the two
@@ -60,5 +61,64 @@ func TestDecideOverEarlierDecision(t *testing.T) {
 				t.Errorf("over an earlier decision: %+v; over a zero one: %+v", reused, fresh)
 			}
 		})
+	}
+}
+
+// noStore is a Store a test expects never to be called.
+type noStore struct{ t *testing.T }
+
+func (s noStore) Get(key string) ([]byte, uint32, error) {
+	s.t.Fatalf("Get(%q) called", key)
+	return nil, 0, nil
+}
+
+func (s noStore) Set(key string, _ []byte, _ uint32) error {
+	s.t.Fatalf("Set(%q) called", key)
+	return nil
+}
+
+// TestPrepareOverStaleRequests checks that prepare, which writes each
+// request in place over the previous take's, sets every field a take
+// reads, and knows every field: a field added to request fails here
+// until prepare sets it (or the test says why it need not).
+func TestPrepareOverStaleRequests(t *testing.T) {
+	// located is set (and read) only for a per-user bucket, with user;
+	// probe and claim are scanUser's memory, written before it reads them.
+	if n := reflect.TypeFor[request]().NumField(); n != 8 {
+		t.Fatalf("request has %d fields, not 8: set the new one in prepare and check it here", n)
+	}
+	l, err := NewStoreLimiter(noStore{t}, Options{Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minute := Limit{MaxTokens: 10, RefillPeriod: time.Minute}
+	demands := []Demand{
+		{Bucket: Bucket{Kind: KindShared, Limit: minute}, Tokens: 1},
+		{Bucket: Bucket{Kind: KindTool, Tool: "search", Limit: minute}, Tokens: 2},
+	}
+	fresh, err := l.prepare(0, demands, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := make([]request, len(demands))
+	for i := range stale {
+		stale[i] = request{
+			bucket: Bucket{Kind: KindUserTool, Tool: "old", User: "u", Limit: Limit{MaxTokens: 1, RefillPeriod: 1}},
+			g:      gcra{m: 1, p: 1}, tokens: 99, key: "stale", user: &userSlots{n: 1}, located: userSlots{n: 1},
+			probe: []byte("stale"), claim: claimable{found: true},
+		}
+	}
+	got, err := l.prepare(0, demands, stale[:0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(fresh) || &got[0] != &stale[0] {
+		t.Fatalf("prepare returned %d requests, in the lent memory %v; want %d there", len(got), &got[0] == &stale[0], len(fresh))
+	}
+	for i := range got {
+		g, f := &got[i], &fresh[i]
+		if g.bucket != f.bucket || g.g != f.g || g.tokens != f.tokens || g.key != f.key || g.user != nil {
+			t.Errorf("request %d over a stale one: %+v; want %+v", i, *g, *f)
+		}
 	}
 }
