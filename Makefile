@@ -28,9 +28,13 @@ WASM_LDFLAGS   ?=
 # `make build PKG=./filter/internal/noop WASM=build/noop.wasm` builds the
 # benchmarks' no-op plugin the same way as the filter.
 PKG            ?= .
+# WASMBUILD_FLAGS: more flags for wasmbuild; `-dispatch-jumps` leaves every
+# jump going through Go's dispatch loop (see filter/wasmbuild/README.md,
+# "Direct forward jumps"), for comparing builds.
+WASMBUILD_FLAGS ?=
 
 build:
-	$(WASMBUILD) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) $(PKG)
+	$(WASMBUILD) $(WASMBUILD_FLAGS) -ldflags '$(WASM_LDFLAGS)' -o $(WASM) $(PKG)
 
 # build-higress: the same filter for Higress's Envoy, which lets a Wasm
 # filter call Redis itself (proxy_redis_init / proxy_redis_call, build tag

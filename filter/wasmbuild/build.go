@@ -20,6 +20,10 @@
 //     (see PatchGJSON), which keeps encoding/json out of the module;
 //     <work>/overlay-stock-runtime.json has the gjson patch only.
 //
+// Build then makes the linked module's forward jumps direct (package
+// internal/jumpthread), which Go's Wasm backend sends through each
+// function's dispatch loop.
+//
 // The Makefile drives it through cmd/wasmbuild; tests use it to build
 // their probe plugins the same way.
 package wasmbuild
@@ -36,6 +40,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/wasmbuild/internal/jumpthread"
 )
 
 // Config says where the project and the build workspace are.
@@ -76,6 +82,10 @@ type Target struct {
 	StockRuntime bool
 	// LDFlags are passed to -ldflags, after GJSONLDFlags.
 	LDFlags string
+	// DispatchJumps leaves every jump of the module going through Go's
+	// dispatch loop, as the linker wrote it, instead of making the
+	// forward ones direct (package jumpthread).
+	DispatchJumps bool
 }
 
 // Prepare creates or refreshes the build workspace in cfg.WorkDir. It is
@@ -182,6 +192,31 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	args = append(args, "-o", out, t.Package)
 	if err := w.run(ctx, args...); err != nil {
 		return fmt.Errorf("wasmbuild: building %s: %w", t.Package, err)
+	}
+	if t.DispatchJumps {
+		return nil
+	}
+	return threadJumps(out)
+}
+
+// threadJumps makes the forward jumps of the module at path direct
+// (package jumpthread), in place. The go command leaves an up-to-date
+// output as it is, so the module may already be threaded: Thread then
+// returns it unchanged and nothing is written.
+func threadJumps(path string) error {
+	module, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
+	}
+	threaded, _, err := jumpthread.Thread(module)
+	if err != nil {
+		return fmt.Errorf("wasmbuild: %s: %w", path, err)
+	}
+	if bytes.Equal(threaded, module) {
+		return nil
+	}
+	if err := os.WriteFile(path, threaded, 0o644); err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
 	}
 	return nil
 }

@@ -1,9 +1,10 @@
 // Command wasmbuild builds the proxy-wasm module with the installed Go, the
-// SDK glue, the runtime patch and the gjson patch (see package wasmbuild), or vets the
+// SDK glue, the runtime patch and the gjson patch, its forward jumps made
+// direct (see package wasmbuild), or vets the
 // wasip1 build. The Makefile's build, build-unpatched and lint targets run
 // it; run it from the repository root.
 //
-//	wasmbuild [-work build] [-stock-runtime] [-ldflags '...'] -o out.wasm PACKAGE
+//	wasmbuild [-work build] [-stock-runtime] [-dispatch-jumps] [-ldflags '...'] -o out.wasm PACKAGE
 //	wasmbuild [-work build] -vet MAIN-PACKAGES...
 package main
 
@@ -32,6 +33,7 @@ func run(args []string) error {
 	out := fs.String("o", "", "the .wasm file to write")
 	stock := fs.Bool("stock-runtime", false, "build with the unpatched Go runtime (crashes on Envoy 1.33-1.38)")
 	ldflags := fs.String("ldflags", "", "flags for the linker")
+	dispatchJumps := fs.Bool("dispatch-jumps", false, "leave every jump going through Go's dispatch loop instead of making the forward ones direct")
 	vet := fs.Bool("vet", false, "instead of building, go vet (for wasip1/wasm) the project and SDK packages the given main packages use")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,13 +60,14 @@ func run(args []string) error {
 	}
 
 	if fs.NArg() != 1 || *out == "" {
-		return errors.New("wasmbuild: usage: wasmbuild [-work DIR] [-stock-runtime] [-ldflags FLAGS] -o OUT.wasm PACKAGE")
+		return errors.New("wasmbuild: usage: wasmbuild [-work DIR] [-stock-runtime] [-dispatch-jumps] [-ldflags FLAGS] -o OUT.wasm PACKAGE")
 	}
 	if err := ws.Build(ctx, wasmbuild.Target{
-		Package:      fs.Arg(0),
-		Output:       *out,
-		StockRuntime: *stock,
-		LDFlags:      *ldflags,
+		Package:       fs.Arg(0),
+		Output:        *out,
+		StockRuntime:  *stock,
+		LDFlags:       *ldflags,
+		DispatchJumps: *dispatchJumps,
 	}); err != nil {
 		return err
 	}
