@@ -179,8 +179,8 @@ bench-buckets:
 # check, source addresses against net/netip, the bucket arithmetic
 # against an exact rational token bucket, key escaping, random
 # interleavings of workers, webdis and RESP replies to the Redis limiter,
-# SHA-256 and HMAC against the standard library, and the module's fmt
-# against Go's.
+# SHA-256 and HMAC against the standard library, the module's fmt
+# against Go's, and the build's jump rewrite (no panic, idempotent).
 FUZZTIME ?= 30s
 # FUZZTIME may be a duration or a count of inputs (`100000x`). CI uses a
 # count: with a duration, Go's fuzzing coordinator can end while a worker is
@@ -206,6 +206,7 @@ fuzz:
 	$(GO) test ./bucket/redis -run '^$$' -fuzz '^FuzzDecision$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket/internal/sha256 -run '^$$' -fuzz '^FuzzSum$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter/wasmbuild/internal/fmtlite -run '^$$' -fuzz '^FuzzSprintf$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter/wasmbuild/internal/jumpthread -run '^$$' -fuzz '^FuzzThread$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 
 # image: package $(WASM) as an OCI image that Istio's WasmPlugin fetcher
 # accepts (the "compat" variant: one tar+gzip layer holding plugin.wasm) in

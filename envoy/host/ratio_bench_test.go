@@ -35,6 +35,11 @@ type ratioWorkload struct {
 	request func(i int) (headers [][2]string, body []byte, status int)
 	// webdis, when set, answers the filter's callouts (Redis mode).
 	webdis func(proxywasm.Callout) proxywasm.CalloutResponse
+	// admitting, when set, is the configuration of a second filter that
+	// admits the same requests (status 200). It runs in the same blocks,
+	// so that a rejection is compared with an admission side by side
+	// (vs-admitted), not across two workloads measured at different times.
+	admitting string
 }
 
 func ratioWorkloads() []ratioWorkload {
@@ -59,7 +64,7 @@ func ratioWorkloads() []ratioWorkload {
 				return mcpHeaders(), small, 200
 			}
 			return mcpHeaders(), small, 429
-		}},
+		}, admitting: oneBucket},
 		{name: "call-4-buckets-1000-users", plugin: `{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
 			`"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"},` +
 			`"tools":[{"name":"echo","shared":{"maxTokens":1000000000,"refillPeriod":"1s"},"perUser":{"maxTokens":1000000000,"refillPeriod":"1s"}}],` +
@@ -110,7 +115,10 @@ func webdisAnswer(c proxywasm.Callout, reply string) proxywasm.CalloutResponse {
 //
 // With BENCH_BEFORE_WASM set to another build of the filter (an earlier
 // commit's), that module runs interleaved too and before-ratio is its
-// ratio, so a change is measured before and after in one run.
+// ratio, so a change is measured before and after in one run. The
+// rejection workload also runs the filter configured to admit its
+// requests in the same blocks: vs-admitted is the rejection's time over
+// the admission's.
 //
 // It is a benchmark, not a test: nothing fails on a timing. Each op is
 // one request to each module.
@@ -169,7 +177,7 @@ func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads 
 						b.Fatalf("%s request %d: status %d, want %d: %.200s (VM: %v)", w.name, i, r.status, status, r.body, d.vm.Failed())
 					}
 					if !checkStatus && r.status != 200 {
-						b.Fatalf("no-op request %d: status %d (VM: %v)", i, r.status, d.vm.Failed())
+						b.Fatalf("request %d to the no-op or an admitting filter: status %d, want 200 (VM: %v)", i, r.status, d.vm.Failed())
 					}
 				}
 				return time.Since(start)
@@ -178,10 +186,14 @@ func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads 
 			// workload may differ, as in call-rejected).
 			run(filter, 0, 1, true)
 			run(noop, 0, 1, false)
-			var before *direct
+			var before, admitting *direct
 			if beforeCode != nil {
 				before = newDirect(b, beforeCode, directOptions{version: "1.33", plugin: w.plugin, webdis: w.webdis})
 				run(before, 0, 1, true)
+			}
+			if w.admitting != "" {
+				admitting = newDirect(b, code, directOptions{version: "1.33", plugin: w.admitting})
+				run(admitting, 0, 1, false)
 			}
 			// Each block of requests goes to every module in turn, in an
 			// order drawn afresh for each block, so that a change of
@@ -197,10 +209,14 @@ func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads 
 			}
 			filterRunner, noopRunner := &runner{d: filter, checkStatus: true}, &runner{d: noop}
 			runners := []*runner{filterRunner, noopRunner}
-			var beforeRunner *runner
+			var beforeRunner, admittingRunner *runner
 			if before != nil {
 				beforeRunner = &runner{d: before, checkStatus: true}
 				runners = append(runners, beforeRunner)
+			}
+			if admitting != nil {
+				admittingRunner = &runner{d: admitting} // status 200, as the no-op's
+				runners = append(runners, admittingRunner)
 			}
 			order := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
 			b.ResetTimer()
@@ -220,6 +236,9 @@ func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads 
 			b.ReportMetric(perFilter/perNoop, "ratio")
 			if before != nil {
 				b.ReportMetric(float64(beforeRunner.total.Nanoseconds())/n/perNoop, "before-ratio")
+			}
+			if admitting != nil {
+				b.ReportMetric(perFilter/(float64(admittingRunner.total.Nanoseconds())/n), "vs-admitted")
 			}
 			if _, body, _ := w.request(1); len(body) >= 16<<10 {
 				if extra := perFilter - perNoop; extra > 0 {
