@@ -199,6 +199,17 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	return threadJumps(out)
 }
 
+// DispatchedForwardJumps returns how many forward jumps of module still
+// go through Go's dispatch loop (see package internal/jumpthread): none
+// in a module Build made, thousands in one built with DispatchJumps.
+func DispatchedForwardJumps(module []byte) (int, error) {
+	_, stats, err := jumpthread.Thread(module)
+	if err != nil {
+		return 0, fmt.Errorf("wasmbuild: %w", err)
+	}
+	return stats.Threaded, nil
+}
+
 // threadJumps makes the forward jumps of the module at path direct
 // (package jumpthread), in place. The go command leaves an up-to-date
 // output as it is, so the module may already be threaded: Thread then
