@@ -190,6 +190,14 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	ldflags := strings.TrimSpace(GJSONLDFlags + " " + t.LDFlags)
 	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-overlay=" + overlay, "-ldflags=" + ldflags}
 	args = append(args, "-o", out, t.Package)
+	if t.DispatchJumps {
+		// The go command leaves an output whose build ID is current as it
+		// is, and threading keeps the build ID: without this, a threaded
+		// module would stay in place.
+		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("wasmbuild: %w", err)
+		}
+	}
 	if err := w.run(ctx, args...); err != nil {
 		return fmt.Errorf("wasmbuild: building %s: %w", t.Package, err)
 	}
