@@ -3,6 +3,7 @@ package jumpthread
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,7 +147,7 @@ func TestThread(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("threaded module\n% x\nwant\n% x", got, want)
 			}
-			if before, after := call(t, module, 0, 1, 2, 9), call(t, got, 0, 1, 2, 9); !equal(before, after) {
+			if before, after := call(t, module, 0, 1, 2, 9), call(t, got, 0, 1, 2, 9); !slices.Equal(before, after) {
 				t.Errorf("f(0, 1, 2, 9) returns %v threaded, %v before", after, before)
 			}
 			again, stats, err := Thread(got)
@@ -155,18 +156,6 @@ func TestThread(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestThreadLeavesOtherModulesAlone(t *testing.T) {
