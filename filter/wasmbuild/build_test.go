@@ -299,3 +299,23 @@ func wantError(t *testing.T, err error, wants ...string) {
 		}
 	}
 }
+
+func TestThreadJumpsRefusesWhatItCannotRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "module.wasm")
+	// A module whose one function holds an instruction the rewrite does
+	// not know (0xfd, SIMD), inside Go's dispatch loop.
+	module := []byte("\x00asm\x01\x00\x00\x00")
+	body := []byte{0, 0x02, 0x40, 0x03, 0x40, 0x02, 0x40, 0x20, 0, 0x0e, 0, 0, 0x0b, 0xfd, 0x0c, 0x0b, 0x0b, 0x0b}
+	module = append(module, 10, byte(len(body)+2), 1, byte(len(body)))
+	module = append(module, body...)
+	if err := os.WriteFile(path, module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := threadJumps(path)
+	if err == nil || !strings.Contains(err.Error(), "unknown opcode 0xfd") || !strings.Contains(err.Error(), "-dispatch-jumps") {
+		t.Fatalf("error %v, want the unknown opcode and -dispatch-jumps named", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, module) {
+		t.Errorf("the module was changed")
+	}
+}
