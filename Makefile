@@ -93,11 +93,12 @@ test: build build-higress build-hostfloor node-deps
 
 # test-v8: the scenarios of e2e/testdata/scenarios*.json on wazero and on V8
 # (Node.js 20+, `apt-get install -y nodejs`), each engine checked against the
-# expectations and against the other, and the V8 host's unit tests; `go test
-# ./...` in test runs them too. See e2e/v8/README.md.
+# expectations and against the other, the V8 host's unit tests and a short
+# run of its benchmark; `go test ./...` in test runs them too. See
+# e2e/v8/README.md.
 .PHONY: test-v8
 test-v8: build
-	$(GO) test -count=1 -run '^(TestScenarios|TestRuntimeScenarios|TestV8Host)$$' ./e2e/
+	$(GO) test -count=1 -run '^(TestScenarios|TestRuntimeScenarios|TestV8Host|TestV8Bench)$$' ./e2e/
 
 # e2e: the end-to-end tests alone: the official MCP clients (Go, and
 # TypeScript in node) -> local host running $(WASM) -> demo MCP server.

@@ -32,6 +32,8 @@ const (
 	v8RunnerPath         = "v8/run.mjs"
 	// v8HostTestsPath are the V8 host's own unit tests (node:test).
 	v8HostTestsPath = "v8/host.test.mjs"
+	// v8BenchPath compares modules' time per request on V8.
+	v8BenchPath = "v8/bench.mjs"
 )
 
 // scenarioFile is e2e/testdata/scenarios.json.
@@ -323,6 +325,36 @@ func runWazero(t *testing.T, module string, f *scenarioFile) engineOutput {
 // other.
 func TestScenarios(t *testing.T) {
 	compareEngines(t, wasmPath, scenariosPath)
+}
+
+// TestV8Bench runs e2e/v8/bench.mjs briefly on the shipped module twice
+// and expects a time per request for each module and workload: the
+// benchmark docs/benchmarks.md cites keeps working.
+func TestV8Bench(t *testing.T) {
+	cmd := exec.Command(nodePath(t), v8BenchPath, "-n", "5", "-rounds", "2", "-warmup", "5", wasmPath, wasmPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s%s", v8BenchPath, err, out, stderr.String())
+	}
+	line := regexp.MustCompile(`^(call-admitted|tools-list): \S+ ([0-9.]+) µs/req  \S+ ([0-9.]+) µs/req$`)
+	var workloads []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		m := line.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("unexpected line %q in:\n%s", l, out)
+		}
+		for _, v := range m[2:] {
+			if f, err := strconv.ParseFloat(v, 64); err != nil || f <= 0 {
+				t.Errorf("%s: time %q is not positive", m[1], v)
+			}
+		}
+		workloads = append(workloads, m[1])
+	}
+	if strings.Join(workloads, ",") != "call-admitted,tools-list" {
+		t.Errorf("workloads %v, want call-admitted and tools-list", workloads)
+	}
 }
 
 // TestRuntimeScenarios runs testdata/pollmodule, built with the stock Go
