@@ -236,7 +236,18 @@ func threadJumps(path string) error {
 	if bytes.Equal(threaded, module) {
 		return nil
 	}
-	if err := os.WriteFile(path, threaded, 0o644); err != nil {
+	// Through a file beside it and a rename, so that the path never holds
+	// half a module.
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
+	}
+	tmp := path + ".threading"
+	if err := os.WriteFile(tmp, threaded, info.Mode().Perm()); err != nil {
+		return fmt.Errorf("wasmbuild: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("wasmbuild: %w", err)
 	}
 	return nil
