@@ -111,11 +111,11 @@ func threadCode(payload []byte, base int, stats *Stats) ([]byte, error) {
 		start := r.at
 		body := r.bytes(int(size))
 		if r.err != nil {
-			return nil, fmt.Errorf("function %d at offset %d: %w", i, base+start, r.err)
+			return nil, fmt.Errorf("function body %d at offset %d: %w", i, base+start, r.err)
 		}
 		threaded, err := threadBody(body, base+start, stats)
 		if err != nil {
-			return nil, fmt.Errorf("function %d at offset %d: %w", i, base+start, err)
+			return nil, fmt.Errorf("function body %d at offset %d: %w", i, base+start, err)
 		}
 		out = appendU32(out, uint64(len(threaded)))
 		out = append(out, threaded...)

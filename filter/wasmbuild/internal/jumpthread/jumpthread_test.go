@@ -191,9 +191,9 @@ func TestThreadErrors(t *testing.T) {
 	}{
 		{"not WebAssembly", []byte("\x7fELF\x02\x01\x01"), "not a WebAssembly 1.0 binary"},
 		{"a section longer than the module", append(append([]byte{}, magic...), 1, 9, 1), "section at offset 10: unexpected end of data"},
-		{"an unknown opcode", bytes.Replace(valid, jump(2, 2), []byte{0xfd, 0, 0, 0, 0, 0}, 1), "code section: function 0 at offset 31: offset 53: unknown opcode 0xfd"},
+		{"an unknown opcode", bytes.Replace(valid, jump(2, 2), []byte{0xfd, 0, 0, 0, 0, 0}, 1), "code section: function body 0 at offset 31: offset 53: unknown opcode 0xfd"},
 		{"no end", valid[:len(valid)-1], "section at offset"},
-		{"a code section cut short", append(valid[:codeAt:codeAt], sectionCode, 3, 1, 9, 0), "code section: function 0 at offset 31: unexpected end of data"},
+		{"a code section cut short", append(valid[:codeAt:codeAt], sectionCode, 3, 1, 9, 0), "code section: function body 0 at offset 31: unexpected end of data"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
