@@ -221,19 +221,19 @@ func DispatchedForwardJumps(module []byte) (int, error) {
 // threadJumps makes the forward jumps of the module at path direct
 // (package jumpthread), in place. The go command leaves an up-to-date
 // output as it is, so the module may already be threaded: Thread then
-// returns it unchanged and nothing is written.
+// finds no jump to rewrite and nothing is written.
 func threadJumps(path string) error {
 	module, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("wasmbuild: %w", err)
 	}
-	threaded, _, err := jumpthread.Thread(module)
+	threaded, stats, err := jumpthread.Thread(module)
 	if err != nil {
 		// A Go release that emits an instruction Thread does not know
 		// gets here: the module itself is fine without this step.
 		return fmt.Errorf("wasmbuild: %s: %w (-dispatch-jumps builds without making jumps direct)", path, err)
 	}
-	if bytes.Equal(threaded, module) {
+	if stats.Threaded == 0 {
 		return nil
 	}
 	// Through a file beside it and a rename, so that the path never holds

@@ -95,6 +95,20 @@ func (r *reader) fail(err error) {
 	}
 }
 
+// labels reads the labels of a br_table, its default last.
+func (r *reader) labels() []uint64 {
+	n := r.u32()
+	if r.err != nil || n >= uint64(len(r.data)-r.at) { // each label takes a byte at least
+		r.fail(errTruncated)
+		return nil
+	}
+	labels := make([]uint64, n+1)
+	for i := range labels {
+		labels[i] = r.u32()
+	}
+	return labels
+}
+
 // blockType reads the type of a block, loop or if: the empty type, one
 // value type, or a type index.
 func (r *reader) blockType() {
@@ -120,13 +134,7 @@ func (r *reader) skipImmediates(op byte) error {
 		op == 0xd2: // ref.func
 		r.u32()
 	case op == 0x0e: // br_table
-		n := r.u32()
-		if n >= uint64(len(r.data)) {
-			return errTruncated
-		}
-		for i := uint64(0); i <= n; i++ {
-			r.u32()
-		}
+		r.labels()
 	case op == 0x11: // call_indirect
 		r.u32()
 		r.u32()

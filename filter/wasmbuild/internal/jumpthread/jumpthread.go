@@ -280,13 +280,6 @@ func readPreamble(r *reader) (dispatch, bool) {
 	if r.byte() != opBrTable {
 		return d, false
 	}
-	n := r.u32()
-	if r.err != nil || n >= uint64(len(r.data)) {
-		return d, false
-	}
-	d.table = make([]uint64, n+1)
-	for i := range d.table {
-		d.table[i] = r.u32()
-	}
+	d.table = r.labels()
 	return d, r.err == nil
 }
