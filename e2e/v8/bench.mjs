@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Host } from './host.mjs';
 import { Stream, DEFAULT_BUFFER_LIMIT } from './stream.mjs';
 import { HeaderMap, utf8 } from './abi.mjs';
+import { requestHeaders } from './run.mjs';
 
 const config = utf8('{"shared":{"maxTokens":1000000000,"refillPeriod":"1s"}}');
 const upstreamBody = utf8('{"jsonrpc":"2.0","id":1,"result":{}}');
@@ -44,8 +45,8 @@ function parseArgs(argv) {
   return opts;
 }
 
-// request sends one POST with body through root's filter and fails unless
-// the upstream's 200 comes back.
+// request sends one POST with body, with the scenario runner's headers,
+// through root's filter and fails unless the upstream's 200 comes back.
 function request(root, body) {
   const st = new Stream(root, { remoteAddress: '127.0.0.1:40000', localAddress: '127.0.0.1:10000' }, {
     bufferLimit: DEFAULT_BUFFER_LIMIT,
@@ -54,11 +55,7 @@ function request(root, body) {
       body: upstreamBody,
     }),
   });
-  st.requestHeaders(new HeaderMap([
-    [':method', 'POST'], [':path', '/mcp'], [':authority', 'mcp.example'], [':scheme', 'http'],
-    ['content-type', 'application/json'], ['accept', 'application/json, text/event-stream'],
-    ['content-length', String(body.length)],
-  ]), false);
+  st.requestHeaders(new HeaderMap(requestHeaders({}, body.length)), false);
   st.requestData(body, true);
   const status = st.response ? Number(st.response.headers.get(':status')) : 0;
   st.finish();

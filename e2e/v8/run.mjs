@@ -9,6 +9,7 @@
 // e2e/testdata/scenarios.md; the two runners build requests the same way.
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Host } from './host.mjs';
 import { Stream, DEFAULT_BUFFER_LIMIT } from './stream.mjs';
 import { HeaderMap, fromLatin1, toLatin1, utf8, text } from './abi.mjs';
@@ -154,4 +155,6 @@ async function main() {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-await main();
+// Run as a command; imported (bench.mjs builds requests with
+// requestHeaders), it only exports.
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
