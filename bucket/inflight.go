@@ -295,8 +295,7 @@ func (l *StoreLimiter) prepareCaps(demands []Demand) ([]*capRequest, error) {
 	}
 	for _, r := range reqs {
 		if r.kind.PerUser() {
-			u := hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
-			r.user = &u
+			r.user = &hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes).userSlots
 		}
 	}
 	return reqs, nil

@@ -309,9 +309,9 @@ type request struct {
 	tokens uint64
 	// key is the bucket's key, or the key prefix of its per-user table.
 	key string
-	// user is set for per-user buckets (to located, in prepare).
-	user    *userSlots
-	located userSlots
+	// user is set for per-user buckets: the user's place in the table,
+	// as the user hasher's cache keeps it.
+	user *located
 	// probe is memory for the keys of the slots scanUser reads, kept
 	// with the request from one take to the next.
 	probe []byte
@@ -548,8 +548,7 @@ func (l *StoreLimiter) prepare(now int64, demands []Demand, reqs []request) ([]r
 	}
 	for i := range reqs {
 		if r := &reqs[i]; r.bucket.Kind.PerUser() {
-			r.located = hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
-			r.user = &r.located
+			r.user = hasher.locate(r.key, user, l.opts.MaxTrackedUsers, l.opts.Probes)
 		}
 	}
 	return reqs, nil

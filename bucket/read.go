@@ -76,8 +76,10 @@ type claimable struct {
 //
 // Each slot's key is built in r.probe, memory kept from one take to the
 // next, and passed to the store as a view of it (a Store keeps no key, see
-// Store); only the keys of the slots the user owns are copied, so that a
-// scan allocates one string, not one per slot it reads.
+// Store). The key of the first slot the user owns is the one kept for it
+// with the user's place in the table (ownedKey), and those of any others
+// (duplicates of a claim race) are copied: a scan of a user that keeps
+// its slot allocates nothing.
 func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []slotRef, claim *claimable) ([]slotRef, error) {
 	own := room[:0]
 	claim.found = false
@@ -120,7 +122,12 @@ func (l *StoreLimiter) scanUser(now int64, r *request, written string, room []sl
 				own = append(own, slotRef{})
 			}
 			o := &own[len(own)-1]
-			o.key, o.cas, o.state = string(probe), cas, s
+			o.cas, o.state = cas, s
+			if len(own) == 1 {
+				o.key = r.user.ownedKey(probe)
+			} else {
+				o.key = string(probe)
+			}
 		case !claim.found && (owner == digest{} || r.g.debt(s, idleSince) == span{}):
 			claim.found, claim.exists, claim.pos, claim.cas, claim.state = true, true, pos, cas, s
 		}

@@ -82,10 +82,9 @@ func (s noStore) Set(key string, _ []byte, _ uint32) error {
 // reads, and knows every field: a field added to request fails here
 // until prepare sets it (or the test says why it need not).
 func TestPrepareOverStaleRequests(t *testing.T) {
-	// located is set (and read) only for a per-user bucket, with user;
 	// probe and claim are scanUser's memory, written before it reads them.
-	if n := reflect.TypeFor[request]().NumField(); n != 8 {
-		t.Fatalf("request has %d fields, not 8: set the new one in prepare and check it here", n)
+	if n := reflect.TypeFor[request]().NumField(); n != 7 {
+		t.Fatalf("request has %d fields, not 7: set the new one in prepare and check it here", n)
 	}
 	l, err := NewStoreLimiter(noStore{t}, Options{Namespace: "ns"})
 	if err != nil {
@@ -104,7 +103,7 @@ func TestPrepareOverStaleRequests(t *testing.T) {
 	for i := range stale {
 		stale[i] = request{
 			bucket: Bucket{Kind: KindUserTool, Tool: "old", User: "u", Limit: Limit{MaxTokens: 1, RefillPeriod: 1}},
-			g:      gcra{m: 1, p: 1}, tokens: 99, key: "stale", user: &userSlots{n: 1}, located: userSlots{n: 1},
+			g:      gcra{m: 1, p: 1}, tokens: 99, key: "stale", user: &located{userSlots: userSlots{n: 1}},
 			probe: []byte("stale"), claim: claimable{found: true},
 		}
 	}

@@ -3,6 +3,7 @@ package bucket
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/sha256"
 )
@@ -87,31 +88,66 @@ type userHasher struct {
 	mac  *sha256.HMAC // keyed with the salt; safe for concurrent use
 	pool sync.Pool    // of *[]byte, buffers for the HMAC's input
 
-	// located caches what locate computed, so that a user's next take
-	// costs a map look-up instead of an HMAC (four SHA-256 blocks, about
-	// 9 µs per table inside a Wasm VM). Bounded by maxLocatedUsers
-	// entries and maxLocatedBytes: when full it starts over.
+	// users caches what locate computed, by user, so that a user's next
+	// take costs a map look-up instead of an HMAC per table (four SHA-256
+	// blocks, about 9 µs inside a Wasm VM). A take's per-user buckets all
+	// have one user: last, the user located last, answers the take's
+	// other tables without a look-up. Keyed by the user alone, the map
+	// hashes a few bytes, where a key of table and user hashed both (a
+	// Wasm VM has no hardware hash). Bounded by maxLocatedUsers users and
+	// maxLocatedBytes: when full it starts over.
 	mu           sync.Mutex
-	located      map[locateKey]userSlots
+	users        map[string]*locatedUser
+	last         *locatedUser
 	locatedBytes int
 }
 
-// maxLocatedUsers and maxLocatedBytes bound userHasher's cache: an entry
-// costs about 100 bytes plus its user's identity (the table prefix is
-// shared with the key cache), and identities can be long, so the bytes
-// are bounded too: at most ~300 KiB of a VM's memory.
+// maxLocatedUsers and maxLocatedBytes bound userHasher's cache: a user
+// costs its identity plus about 60 bytes, and each of its tables about
+// 150 bytes plus the table's prefix (the place, and the key of the slot
+// the user owns), and identities can be long, so the bytes are bounded
+// too: at most ~600 KiB of a VM's memory, about 1 100 users of two
+// tables.
 const (
 	maxLocatedUsers = 2048
-	maxLocatedBytes = 256 << 10
+	maxLocatedBytes = 512 << 10
 )
 
-// locatedEntryBytes is what one cache entry is counted for.
-func locatedEntryBytes(user string) int { return 100 + len(user) }
+// Bytes userHasher's cache counts: locatedUserBytes plus the identity per
+// user, locatedTableBytes plus the table's prefix per table of a user.
+const (
+	locatedUserBytes  = 64
+	locatedTableBytes = 144
+)
 
-// locateKey is what locate's result depends on besides the salt.
-type locateKey struct {
-	table, user  string
+// locatedUser is one user's places in the tables its takes touched.
+type locatedUser struct {
+	user   string
+	tables []*located
+}
+
+// located is one user's place in one per-user table. Only owned changes
+// once it is made.
+type located struct {
+	userSlots
+	table        string
 	size, probes int
+	// owned is the key of the slot the user was last found owning (see
+	// ownedKey).
+	owned atomic.Pointer[string]
+}
+
+// ownedKey returns key, the key of a slot the user owns in memory the
+// caller reuses, as a string: the one kept from the last time the user
+// was found in that slot, or a copy, kept for the next time. A user keeps
+// its slot, so a take of a known user copies no key.
+func (l *located) ownedKey(key []byte) string {
+	if kept := l.owned.Load(); kept != nil && *kept == string(key) {
+		return *kept
+	}
+	k := string(key)
+	l.owned.Store(&k)
+	return k
 }
 
 func newUserHasher(salt []byte) *userHasher {
@@ -120,29 +156,56 @@ func newUserHasher(salt []byte) *userHasher {
 	return h
 }
 
-// locate derives a user's owner digest and candidate slots in the table
-// whose key prefix is table.
-func (h *userHasher) locate(table, user string, size, probes int) userSlots {
-	k := locateKey{table: table, user: user, size: size, probes: probes}
+// locate returns a user's owner digest and candidate slots in the table
+// whose key prefix is table, from the cache or computed (and cached).
+func (h *userHasher) locate(table, user string, size, probes int) *located {
 	h.mu.Lock()
-	u, ok := h.located[k]
-	h.mu.Unlock()
-	if ok {
-		return u
+	u := h.last
+	if u == nil || u.user != user {
+		u = h.users[user]
+		h.last = u
 	}
-	u = h.compute(table, user, size, probes)
-	h.mu.Lock()
-	entry := locatedEntryBytes(user)
-	if h.located == nil || len(h.located) >= maxLocatedUsers || h.locatedBytes+entry > maxLocatedBytes {
-		h.located = make(map[locateKey]userSlots)
-		h.locatedBytes = 0
-	}
-	if entry <= maxLocatedBytes {
-		h.located[k] = u
-		h.locatedBytes += entry
+	if u != nil {
+		for _, l := range u.tables {
+			if l.table == table && l.size == size && l.probes == probes {
+				h.mu.Unlock()
+				return l
+			}
+		}
 	}
 	h.mu.Unlock()
-	return u
+	l := &located{userSlots: h.compute(table, user, size, probes), table: table, size: size, probes: probes}
+	h.keep(user, l)
+	return l
+}
+
+// keep adds l, user's place in a table, to the cache, unless it alone
+// exceeds maxLocatedBytes (an identity that long is hashed at each take).
+func (h *userHasher) keep(user string, l *located) {
+	h.mu.Lock()
+	u := h.users[user]
+	cost := locatedTableBytes + len(l.table)
+	if u == nil {
+		cost += locatedUserBytes + len(user)
+	}
+	switch {
+	case cost > maxLocatedBytes:
+		h.mu.Unlock()
+		return
+	case h.users == nil || u == nil && len(h.users) >= maxLocatedUsers || h.locatedBytes+cost > maxLocatedBytes:
+		if u != nil {
+			cost += locatedUserBytes + len(user)
+		}
+		h.users, h.locatedBytes, u = make(map[string]*locatedUser), 0, nil
+	}
+	if u == nil {
+		u = &locatedUser{user: user}
+		h.users[user] = u
+	}
+	u.tables = append(u.tables, l)
+	h.locatedBytes += cost
+	h.last = u
+	h.mu.Unlock()
 }
 
 // compute is locate without the cache.
@@ -175,7 +238,7 @@ func (h *userHasher) compute(table, user string, size, probes int) userSlots {
 
 // locateUser is locate with a hasher of its own.
 func locateUser(salt []byte, table, user string, size, probes int) userSlots {
-	return newUserHasher(salt).locate(table, user, size, probes)
+	return newUserHasher(salt).locate(table, user, size, probes).userSlots
 }
 
 // after returns the slot that follows pos in the user's sequence.

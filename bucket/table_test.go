@@ -85,19 +85,19 @@ func TestLocateCache(t *testing.T) {
 				table        string
 				size, probes int
 			}{{"t1", 100, 32}, {"t2", 100, 32}, {"t1", 1000, 32}, {"t1", 100, 8}} {
-				if got, want := h.locate(c.table, user, c.size, c.probes), h.compute(c.table, user, c.size, c.probes); got != want {
+				if got, want := h.locate(c.table, user, c.size, c.probes).userSlots, h.compute(c.table, user, c.size, c.probes); got != want {
 					t.Fatalf("round %d: locate(%s, %s, %d, %d) = %+v, want %+v", round, c.table, user, c.size, c.probes, got, want)
 				}
 			}
-			if n := len(h.located); n > maxLocatedUsers {
-				t.Fatalf("cache holds %d entries, more than %d", n, maxLocatedUsers)
+			if n := len(h.users); n > maxLocatedUsers {
+				t.Fatalf("cache holds %d users, more than %d", n, maxLocatedUsers)
 			}
 		}
 	}
 	// Long identities: the cache is bounded by bytes too.
 	for u := range 200 {
 		user := fmt.Sprint(u, strings.Repeat("x", 8<<10))
-		if got, want := h.locate("t1", user, 100, 32), h.compute("t1", user, 100, 32); got != want {
+		if got, want := h.locate("t1", user, 100, 32).userSlots, h.compute("t1", user, 100, 32); got != want {
 			t.Fatalf("long user %d: locate = %+v, want %+v", u, got, want)
 		}
 		if h.locatedBytes > maxLocatedBytes {
