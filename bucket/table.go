@@ -181,6 +181,8 @@ func (h *userHasher) locate(table, user string, size, probes int) *located {
 
 // keep adds l, user's place in a table, to the cache, unless it alone
 // exceeds maxLocatedBytes (an identity that long is hashed at each take).
+// Takes that computed one place at the same time (natively: a VM runs one
+// take at a time) each add theirs; the first added answers later takes.
 func (h *userHasher) keep(user string, l *located) {
 	h.mu.Lock()
 	u := h.users[user]
