@@ -15,26 +15,12 @@ import (
 // the request path allocate again fails here, whatever its time.
 func TestRequestPathAllocatesNothing(t *testing.T) {
 	code := readArtifact(t, shippedWasm, "build")
-	counter := moduleCounter("filter")
-	ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
 	// Per-user tables, Redis mode and 1 MiB bodies allocate.
 	for _, w := range oneBucketWorkloads() {
 		t.Run(w.name, func(t *testing.T) {
-			d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx})
-			const warmUp, requests = 3, 50
-			for i := 0; i < warmUp+requests; i++ {
-				if i == warmUp {
-					counter.reset()
-				}
-				headers, body, status := w.request(i)
-				if r := d.do(headers, body, 0, 2<<20); r.status != status {
-					t.Fatalf("request %d: status %d, want %d (VM: %v)", i, r.status, status, d.vm.Failed())
-				}
-			}
-			if n, ok := counter.counts["runtime.mallocgc"]; !ok {
-				t.Fatal("runtime.mallocgc is not counted (is the listener attached?)")
-			} else if *n != 0 {
-				t.Errorf("%d allocations in %d requests, want none", *n, requests)
+			const requests = 50
+			if n := countAllocations(t, code, w, 3, requests); n != 0 {
+				t.Errorf("%d allocations in %d requests, want none", n, requests)
 			}
 		})
 	}
@@ -48,8 +34,6 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 // tables and the key of the slot it owns are kept from its earlier calls.
 func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 	code := readArtifact(t, shippedWasm, "build")
-	counter := moduleCounter("filter")
-	ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
 	var w ratioWorkload
 	for _, candidate := range ratioWorkloads() {
 		if candidate.name == "call-4-buckets-1000-users" {
@@ -59,12 +43,24 @@ func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 	if w.request == nil {
 		t.Fatal("no four-bucket workload")
 	}
-	d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx})
-	const users = 1000
 	// The first round claims the users' slots, the second finds them
 	// there and keeps their keys, the third is counted.
-	for i := 0; i < 3*users; i++ {
-		if i == 2*users {
+	const users = 1000
+	if n := countAllocations(t, code, w, 2*users, users); n > users {
+		t.Errorf("%d allocations in %d requests of known users, want at most one each", n, users)
+	}
+}
+
+// countAllocations sends warmUp and then requests requests of w to a VM
+// of code, checking each status, and returns the allocations of the
+// last requests.
+func countAllocations(t *testing.T, code []byte, w ratioWorkload, warmUp, requests int) int64 {
+	t.Helper()
+	counter := moduleCounter("filter")
+	ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
+	d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx})
+	for i := 0; i < warmUp+requests; i++ {
+		if i == warmUp {
 			counter.reset()
 		}
 		headers, body, status := w.request(i)
@@ -72,9 +68,9 @@ func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 			t.Fatalf("request %d: status %d, want %d (VM: %v)", i, r.status, status, d.vm.Failed())
 		}
 	}
-	if n, ok := counter.counts["runtime.mallocgc"]; !ok {
+	n, ok := counter.counts["runtime.mallocgc"]
+	if !ok {
 		t.Fatal("runtime.mallocgc is not counted (is the listener attached?)")
-	} else if *n > users {
-		t.Errorf("%d allocations in %d requests of known users, want at most one each", *n, users)
 	}
+	return *n
 }
