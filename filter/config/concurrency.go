@@ -1,10 +1,6 @@
 package config
 
-import (
-	"strconv"
-
-	"github.com/tidwall/gjson"
-)
+import "github.com/tidwall/gjson"
 
 // MaxConcurrency bounds a concurrency cap: the calls in flight under one
 // cap are listed in one shared-data value.
@@ -19,10 +15,8 @@ type Concurrency struct {
 }
 
 var concurrencyMembers = []fieldSpec{
-	{name: "shared", typ: "integer",
-		doc: "The most calls in flight at once, all callers together: an integer from 1 to " + strconv.Itoa(MaxConcurrency) + "."},
-	{name: "perUser", typ: "integer",
-		doc: "The most calls in flight at once per user: an integer from 1 to " + strconv.Itoa(MaxConcurrency) + "; requires userIdentity."},
+	{name: "shared", typ: "integer"},
+	{name: "perUser", typ: "integer"},
 }
 
 // parseConcurrency reads a concurrency object.

@@ -11,12 +11,9 @@ import (
 
 // quotaMembers are the members of a calendar quota object.
 var quotaMembers = []fieldSpec{
-	{name: "maxCalls", typ: "integer", required: true,
-		doc: "The most calls in one calendar period: an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ". Each call counts one, whatever its cost."},
-	{name: "period", typ: "string", required: true,
-		doc: `The calendar period the count starts again after: "day" (from midnight), "week" (from Monday's midnight, ISO weeks) or "month" (from the first at midnight), in timeZone.`},
-	{name: "timeZone", typ: "string", def: strconv.Quote(DefaultTimeZone),
-		doc: `The IANA time zone whose midnight starts a period, e.g. "UTC", "Europe/Berlin" or "America/New_York"; daylight-saving changes are followed (a day may last 23 or 25 hours).`},
+	{name: "maxCalls", typ: "integer", required: true},
+	{name: "period", typ: "string", required: true},
+	{name: "timeZone", typ: "string", def: strconv.Quote(DefaultTimeZone)},
 }
 
 // parseQuota reads a quota object.

@@ -59,20 +59,13 @@ type Redis struct {
 }
 
 var redisMembers = []fieldSpec{
-	{name: "cluster", typ: "string", required: true,
-		doc: "The Envoy cluster of webdis, the HTTP front of Redis the filter calls (in Istio: outbound|<port>||<host>, e.g. outbound|7379||webdis.mcp.svc.cluster.local). Printable ASCII, at most 256 bytes."},
-	{name: "authority", typ: "string",
-		doc: "The :authority (Host) of the calls to webdis. Absent: the cluster name. Printable ASCII without spaces, at most 256 bytes."},
-	{name: "timeout", typ: "string (Go duration)", def: `"` + DefaultRedisTimeout.String() + `"`,
-		doc: "The longest a tools/call waits for Redis before failureMode decides it: a Go duration from " + MinRedisTimeout.String() + " to " + MaxRedisTimeout.String() + "."},
-	{name: "keyPrefix", typ: "string", def: `"` + DefaultRedisKeyPrefix + `"`,
-		doc: "Starts every Redis key: 1 to 64 bytes of letters, digits and .:_-."},
-	{name: "failureMode", typ: "string", def: `"` + string(RedisFailLocal) + `"`,
-		doc: `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, quotas and caps, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`},
-	{name: "username", typ: "string",
-		doc: "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes."},
-	{name: "password", typ: "string",
-		doc: "webdis HTTP basic auth password; requires username. Printable ASCII, at most 256 bytes; never logged."},
+	{name: "cluster", typ: "string", required: true},
+	{name: "authority", typ: "string"},
+	{name: "timeout", typ: "string (Go duration)", def: `"` + DefaultRedisTimeout.String() + `"`},
+	{name: "keyPrefix", typ: "string", def: `"` + DefaultRedisKeyPrefix + `"`},
+	{name: "failureMode", typ: "string", def: `"` + string(RedisFailLocal) + `"`},
+	{name: "username", typ: "string"},
+	{name: "password", typ: "string"},
 }
 
 // parseRedis reads the redis object.
