@@ -91,6 +91,9 @@ var (
 	// sharedValueBuffer holds a shared-data value: a bucket, a user's
 	// slot, a quota, or a cap with a few leases.
 	sharedValueBuffer [128]byte
+	// calloutBuffer holds a callout's response body: webdis's reply to
+	// a take or to a release of leases.
+	calloutBuffer [512]byte
 )
 
 const (
@@ -184,9 +187,16 @@ func requestBody(size, maxSize int) ([]byte, hostStatus) {
 }
 
 // calloutBody returns up to maxSize bytes of the current callout
-// response's body (statusNotFound when the host has none).
+// response's body (statusNotFound when the host has none). A body of up
+// to len(calloutBuffer) bytes, as webdis's replies to the filter are, is
+// read into it: the result is then valid until the next call.
 func calloutBody(maxSize int) ([]byte, hostStatus) {
-	return buffer(bufferTypeHTTPCallResponseBody, maxSize)
+	if maxSize <= len(calloutBuffer) {
+		lend(calloutBuffer[:])
+	}
+	body, status := buffer(bufferTypeHTTPCallResponseBody, maxSize)
+	lend(nil)
+	return body, status
 }
 
 // buffer returns up to maxSize bytes of a buffer from its start.

@@ -93,6 +93,20 @@ type webdisTransport struct {
 	cluster string
 	// headers are the callout's headers, the same for every command.
 	headers [][2]string
+	// idle are answered callouts' memory, for the next commands.
+	idle *webdisCallout
+}
+
+// webdisCallout is one command in flight. Its memory, with the callback
+// the SDK holds for it, made once, is kept for the next command: a
+// callback per command would be an allocation, and in a Wasm VM every
+// allocation brings the next garbage collection, a pause of the worker's
+// requests, nearer.
+type webdisCallout struct {
+	t        *webdisTransport
+	done     func(int, []byte, error)
+	response func(numHeaders, bodySize, numTrailers int) // answered, the SDK's callback
+	next     *webdisCallout
 }
 
 func newWebdisTransport(cluster, authority, authorization string) *webdisTransport {
@@ -111,35 +125,53 @@ func newWebdisTransport(cluster, authority, authorization string) *webdisTranspo
 var errNoResponse = errors.New("no response from the webdis cluster")
 
 // Post implements redis.Transport. Of the response it reads the status
-// and the body only.
+// and the body only; the body is in memory the next response reuses.
 func (t *webdisTransport) Post(body []byte, timeout time.Duration, done func(int, []byte, error)) error {
+	c := t.idle
+	if c != nil {
+		t.idle = c.next
+	} else {
+		c = &webdisCallout{t: t}
+		c.response = c.answered
+	}
+	c.done, c.next = done, nil
 	millis := uint32(min((timeout+time.Millisecond-1)/time.Millisecond, 1<<31))
-	_, err := proxywasm.DispatchHttpCall(t.cluster, t.headers, body, nil, millis, func(numHeaders, bodySize, _ int) {
-		if numHeaders == 0 {
-			done(0, nil, errNoResponse)
-			return
-		}
-		status, err := calloutStatus()
-		if err != nil {
-			done(0, nil, fmt.Errorf("read webdis reply headers: %w", err))
-			return
-		}
-		var reply []byte
-		if bodySize > 0 {
-			// The host's copy, which nothing else refers to.
-			var got hostStatus
-			reply, got = calloutBody(bodySize)
-			if got != statusOK {
-				done(0, nil, fmt.Errorf("read webdis reply: %w", got.err()))
-				return
-			}
-		}
-		done(status, reply, nil)
-	})
-	if err != nil {
+	if _, err := proxywasm.DispatchHttpCall(t.cluster, t.headers, body, nil, millis, c.response); err != nil {
+		t.keep(c)
 		return fmt.Errorf("proxy_http_call to cluster %q: %w", t.cluster, err)
 	}
 	return nil
+}
+
+// keep keeps an answered callout's memory for the next command.
+func (t *webdisTransport) keep(c *webdisCallout) {
+	c.done, c.next, t.idle = nil, t.idle, c
+}
+
+// answered is the SDK's callback of a callout: it reads the response and
+// hands it to done.
+func (c *webdisCallout) answered(numHeaders, bodySize, _ int) {
+	done := c.done
+	c.t.keep(c) // before done, which may post again
+	if numHeaders == 0 {
+		done(0, nil, errNoResponse)
+		return
+	}
+	status, err := calloutStatus()
+	if err != nil {
+		done(0, nil, fmt.Errorf("read webdis reply headers: %w", err))
+		return
+	}
+	var reply []byte
+	if bodySize > 0 {
+		var got hostStatus
+		reply, got = calloutBody(bodySize)
+		if got != statusOK {
+			done(0, nil, fmt.Errorf("read webdis reply: %w", got.err()))
+			return
+		}
+	}
+	done(status, reply, nil)
 }
 
 // redisObserver counts what the Redis limiter does.

@@ -30,7 +30,9 @@ import (
 // out), before returning or later. An error from Post means nothing was
 // sent and done will not be called. Post copies body if it needs it
 // later: the limiter reuses that memory for its next command once Post
-// returned or called done (proxy_http_call copies it too).
+// returned or called done (proxy_http_call copies it too). In turn done
+// keeps nothing of the reply's body, whose memory the transport may reuse
+// once done returns.
 type Transport interface {
 	Post(body []byte, timeout time.Duration, done func(status int, body []byte, err error)) error
 }
@@ -168,6 +170,8 @@ type Limiter struct {
 	// the last reply: both are reused.
 	enc    encoder
 	values []int64
+	// idle are decided takes' memory, for the next takes (see call).
+	idle *call
 }
 
 // maxKeptValues bounds the reply integers a Limiter keeps for reuse.
@@ -220,18 +224,28 @@ func NewLimiter(opts Options) (*Limiter, error) {
 // reply (or the failure mode) decides. An invalid demand ends with an
 // error and nothing is sent.
 func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decider) {
-	c := &call{l: l, demands: demands, done: done, now: now}
+	c := l.idle
+	if c != nil {
+		l.idle = c.next
+	} else {
+		c = &call{l: l}
+		c.onReply = c.receive
+	}
+	c.demands, c.done, c.now, c.next = demands, done, now, nil
 	if err := planTake(&c.plan, now, demands); err != nil {
 		done.Decided(bucket.Decision{}, err)
+		l.keep(c)
 		return
 	}
 	if c.plan.empty() {
 		done.Decided(bucket.Decision{Allowed: true}, nil)
+		l.keep(c)
 		return
 	}
 	probe, ok := l.breaker.allow(now)
 	if !ok {
 		l.failover(demands, done, errors.New("redis: calls paused after repeated failures"))
+		l.keep(c)
 		return
 	}
 	// The quotas' windows follow the caller's clock (now); the timeout
@@ -240,7 +254,11 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decid
 	c.send(!l.loaded, c.start)
 }
 
-// call is one take in flight.
+// call is one take in flight. Its memory, with the callback the transport
+// gets, made once, is kept for the next take once the take is decided
+// (Limiter.keep): a callback per take would be an allocation, and in a
+// Wasm VM every allocation brings the next garbage collection, a pause of
+// the worker's requests, nearer.
 type call struct {
 	l       *Limiter
 	plan    takePlan
@@ -249,6 +267,21 @@ type call struct {
 	now     time.Time // the caller's clock
 	start   time.Time // the limiter's clock at the take
 	probe   bool
+	// The command in flight: EVAL or EVALSHA, sent at sent (the
+	// limiter's clock) with timeout.
+	eval    bool
+	sent    time.Time
+	timeout time.Duration
+	// onReply is receive, the transport's callback.
+	onReply func(status int, reply []byte, err error)
+	next    *call // in Limiter.idle
+}
+
+// keep keeps a decided take's memory for the next take, dropping what
+// refers to the caller's.
+func (l *Limiter) keep(c *call) {
+	c.demands, c.done = nil, nil
+	c.next, l.idle = l.idle, c
 }
 
 // send posts the take, as EVAL (the whole script) or EVALSHA, at sent
@@ -262,34 +295,32 @@ func (c *call) send(eval bool, sent time.Time) {
 	}
 	l.enc.reset()
 	writeDecide(&l.enc, eval, l.keys, &c.plan, l.opts.LeaseTTL)
-	err := l.opts.Transport.Post(l.enc.buf, remaining, func(status int, reply []byte, err error) {
-		c.receive(eval, sent, remaining, status, reply, err)
-	})
-	if err != nil {
+	c.eval, c.sent, c.timeout = eval, sent, remaining
+	if err := l.opts.Transport.Post(l.enc.buf, remaining, c.onReply); err != nil {
 		c.fail(ErrorUnreachable, fmt.Errorf("redis: send: %w", err))
 	}
 }
 
 // receive handles the reply to send.
-func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status int, reply []byte, err error) {
+func (c *call) receive(status int, reply []byte, err error) {
 	l := c.l
-	latency := l.opts.Clock().Sub(sent)
+	latency := l.opts.Clock().Sub(c.sent)
 	if o := l.opts.Observer; o != nil {
 		o.Latency(latency)
 	}
 	if err != nil {
 		kind := ErrorUnreachable
-		if latency >= timeout-time.Millisecond {
+		if latency >= c.timeout-time.Millisecond {
 			kind = ErrorTimeout
 		}
 		c.fail(kind, fmt.Errorf("redis: no reply after %v: %w", latency, err))
 		return
 	}
-	values, err := parseReply(l.values[:0], l.opts.Protocol, status, reply, eval)
+	values, err := parseReply(l.values[:0], l.opts.Protocol, status, reply, c.eval)
 	if len(values) <= maxKeptValues {
 		l.values = values[:0]
 	}
-	if errors.Is(err, errNoScript) && !eval {
+	if errors.Is(err, errNoScript) && !c.eval {
 		l.loaded = false
 		c.send(true, l.opts.Clock())
 		return
@@ -309,6 +340,7 @@ func (c *call) receive(eval bool, sent time.Time, timeout time.Duration, status 
 		o.Decided()
 	}
 	c.done.Decided(decision, nil)
+	l.keep(c)
 }
 
 // classify returns the kind of a reply error, and false for nil.
@@ -332,6 +364,7 @@ func (c *call) fail(kind ErrorKind, err error) {
 	}
 	l.breaker.failure(l.opts.Clock(), c.probe)
 	l.failover(c.demands, c.done, err)
+	l.keep(c)
 }
 
 // failover decides a take Redis did not decide, by the failure mode.

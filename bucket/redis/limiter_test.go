@@ -295,3 +295,72 @@ func TestNewLimiterErrors(t *testing.T) {
 		}
 	}
 }
+
+// heldTransport holds each Post's callback until the test answers it.
+type heldTransport struct{ held []func(int, []byte, error) }
+
+func (h *heldTransport) Post(_ []byte, _ time.Duration, done func(int, []byte, error)) error {
+	h.held = append(h.held, done)
+	return nil
+}
+
+// Takes in flight at once are each decided on their own plan, whatever
+// order their replies come in, and a take decided gives its memory to the
+// next without keeping the caller's.
+func TestTakesInFlightAtOnce(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	tr := &heldTransport{}
+	l, err := NewLimiter(Options{Transport: tr, Namespace: "ns", Timeout: time.Second, FailureMode: FailOpen, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.loaded = true // EVALSHA
+	shared := bucket.Bucket{Kind: bucket.KindShared, Limit: bucket.Limit{MaxTokens: 5, RefillPeriod: time.Minute}}
+	tool := bucket.Bucket{Kind: bucket.KindTool, Tool: "search", Limit: bucket.Limit{MaxTokens: 9, RefillPeriod: time.Minute}}
+	takes := []struct {
+		demands   []bucket.Demand
+		bucket    bucket.Bucket
+		remaining int64
+	}{
+		{[]bucket.Demand{{Bucket: shared, Tokens: 1}}, shared, 4},
+		{[]bucket.Demand{{Bucket: tool, Tokens: 2}}, tool, 7},
+		{[]bucket.Demand{{Bucket: shared, Tokens: 3}}, shared, 2},
+	}
+	decisions := make([][]bucket.Decision, len(takes))
+	for round := range 2 {
+		for i, tt := range takes {
+			l.Take(clock.now, tt.demands, bucket.DecisionFunc(func(d bucket.Decision, err error) {
+				if err != nil {
+					t.Fatalf("round %d, take %d: %v", round, i, err)
+				}
+				decisions[i] = append(decisions[i], d)
+			}))
+		}
+		if len(tr.held) != len(takes) {
+			t.Fatalf("round %d: %d calls in flight, want %d", round, len(tr.held), len(takes))
+		}
+		for i := len(tr.held) - 1; i >= 0; i-- { // the last sent answered first
+			tr.held[i](200, []byte(okEvalSHA), nil)
+		}
+		tr.held = nil
+		for i, tt := range takes {
+			if n := len(decisions[i]); n != round+1 {
+				t.Fatalf("round %d, take %d: decided %d times", round, i, n)
+			}
+			d := decisions[i][round]
+			if !d.Allowed || d.Tightest.Bucket != tt.bucket || d.Tightest.Remaining != tt.remaining {
+				t.Errorf("round %d, take %d: %+v; want admitted on %+v with %d left", round, i, d, tt.bucket, tt.remaining)
+			}
+		}
+		kept := 0
+		for c := l.idle; c != nil; c = c.next {
+			kept++
+			if c.demands != nil || c.done != nil {
+				t.Errorf("round %d: a decided take's memory keeps the caller's demands or decider", round)
+			}
+		}
+		if kept != len(takes) {
+			t.Errorf("round %d: %d takes' memory kept, want %d", round, kept, len(takes))
+		}
+	}
+}

@@ -59,6 +59,9 @@ func (p *takePlan) empty() bool { return len(p.quotas)+len(p.caps)+len(p.buckets
 // planTake validates and merges demands taken at now (the caller's clock,
 // which places the quotas' windows) into p.
 func planTake(p *takePlan, now time.Time, demands []bucket.Demand) error {
+	// p may hold an earlier take's plan (see call): its lists' memory is
+	// reused.
+	p.quotas, p.caps, p.leaseID = p.quotas[:0], p.caps[:0], ""
 	rest, err := p.addQuotasAndCaps(now, demands)
 	if err != nil {
 		return err

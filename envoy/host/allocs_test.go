@@ -51,6 +51,31 @@ func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 	}
 }
 
+// TestRedisModeAllocatesOnlyForTheCallout counts the allocations of the
+// compiled filter in Redis mode (BenchmarkVsNoop's call-redis, webdis
+// answering at once): five a request, those of the SDK's
+// proxywasm.DispatchHttpCall (four: its two serialised header maps, the
+// callback's record and its map entry) and the entries bucket.DecideRemote
+// decides in. The limiter's take and the webdis callout keep their memory
+// and callbacks from one request to the next, and webdis's reply is read
+// into memory the VM keeps.
+func TestRedisModeAllocatesOnlyForTheCallout(t *testing.T) {
+	code := readArtifact(t, shippedWasm, "build")
+	var w ratioWorkload
+	for _, candidate := range ratioWorkloads() {
+		if candidate.name == "call-redis" {
+			w = candidate
+		}
+	}
+	if w.webdis == nil {
+		t.Fatal("no Redis-mode workload")
+	}
+	const requests, each = 100, 5
+	if n := countAllocations(t, code, w, 3, requests); n > requests*each {
+		t.Errorf("%d allocations in %d requests, want at most %d each", n, requests, each)
+	}
+}
+
 // countAllocations sends warmUp and then requests requests of w to a VM
 // of code, checking each status, and returns the allocations of the
 // last requests.
@@ -58,7 +83,7 @@ func countAllocations(t *testing.T, code []byte, w ratioWorkload, warmUp, reques
 	t.Helper()
 	counter := moduleCounter("filter")
 	ctx := experimental.WithFunctionListenerFactory(context.Background(), counter)
-	d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx})
+	d := newDirect(t, code, directOptions{version: "1.33", plugin: w.plugin, compileCtx: ctx, webdis: w.webdis})
 	for i := 0; i < warmUp+requests; i++ {
 		if i == warmUp {
 			counter.reset()
