@@ -34,15 +34,7 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 // tables and the key of the slot it owns are kept from its earlier calls.
 func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 	code := readArtifact(t, shippedWasm, "build")
-	var w ratioWorkload
-	for _, candidate := range ratioWorkloads() {
-		if candidate.name == "call-4-buckets-1000-users" {
-			w = candidate
-		}
-	}
-	if w.request == nil {
-		t.Fatal("no four-bucket workload")
-	}
+	w := ratioWorkloadNamed(t, "call-4-buckets-1000-users")
 	// The first round claims the users' slots, the second finds them
 	// there and keeps their keys, the third is counted.
 	const users = 1000
@@ -61,19 +53,23 @@ func TestKnownUsersAllocateOnlyTheirIdentity(t *testing.T) {
 // into memory the VM keeps.
 func TestRedisModeAllocatesOnlyForTheCallout(t *testing.T) {
 	code := readArtifact(t, shippedWasm, "build")
-	var w ratioWorkload
-	for _, candidate := range ratioWorkloads() {
-		if candidate.name == "call-redis" {
-			w = candidate
-		}
-	}
-	if w.webdis == nil {
-		t.Fatal("no Redis-mode workload")
-	}
+	w := ratioWorkloadNamed(t, "call-redis")
 	const requests, each = 100, 5
 	if n := countAllocations(t, code, w, 3, requests); n > requests*each {
 		t.Errorf("%d allocations in %d requests, want at most %d each", n, requests, each)
 	}
+}
+
+// ratioWorkloadNamed returns the workload of ratioWorkloads called name.
+func ratioWorkloadNamed(t *testing.T, name string) ratioWorkload {
+	t.Helper()
+	for _, w := range ratioWorkloads() {
+		if w.name == name {
+			return w
+		}
+	}
+	t.Fatalf("no workload %q", name)
+	return ratioWorkload{}
 }
 
 // countAllocations sends warmUp and then requests requests of w to a VM

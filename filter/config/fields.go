@@ -71,14 +71,25 @@ var bucketMembers = []fieldSpec{
 	{name: "refillPeriod", typ: "string (Go duration)", required: true},
 }
 
-var toolMembers = []fieldSpec{
-	{name: "name", typ: "string", required: true},
-	{name: "shared", typ: "object", members: bucketMembers},
-	{name: "perUser", typ: "object", members: bucketMembers},
-	{name: "quota", typ: "object", members: quotaMembers},
-	{name: "perUserQuota", typ: "object", members: quotaMembers},
-	{name: "concurrency", typ: "object", members: concurrencyMembers},
-	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost)},
+var toolMembers = entryMembers("name", true)
+
+// entryMembers returns the members of a tools, methods, prompts or
+// resources entry: the one naming it (nameField), its limits, and cost
+// when withCost. Each call makes its own, which fielddocs.go documents
+// for that list.
+func entryMembers(nameField string, withCost bool) []fieldSpec {
+	members := []fieldSpec{
+		{name: nameField, typ: "string", required: true},
+		{name: "shared", typ: "object", members: bucketMembers},
+		{name: "perUser", typ: "object", members: bucketMembers},
+		{name: "quota", typ: "object", members: quotaMembers},
+		{name: "perUserQuota", typ: "object", members: quotaMembers},
+		{name: "concurrency", typ: "object", members: concurrencyMembers},
+	}
+	if withCost {
+		members = append(members, fieldSpec{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost)})
+	}
+	return members
 }
 
 var userIdentityMembers = []fieldSpec{

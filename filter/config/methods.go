@@ -1,10 +1,6 @@
 package config
 
-import (
-	"strconv"
-
-	"github.com/tidwall/gjson"
-)
+import "github.com/tidwall/gjson"
 
 // This file holds the limits of JSON-RPC methods other than tools/call:
 // "methods" (any method), "prompts" (prompts/get by params.name) and
@@ -20,34 +16,11 @@ const (
 // MaxResourceURIBytes bounds a resources entry's URI.
 const MaxResourceURIBytes = 2048
 
-var methodMembers = []fieldSpec{
-	{name: "name", typ: "string", required: true},
-	{name: "shared", typ: "object", members: bucketMembers},
-	{name: "perUser", typ: "object", members: bucketMembers},
-	{name: "quota", typ: "object", members: quotaMembers},
-	{name: "perUserQuota", typ: "object", members: quotaMembers},
-	{name: "concurrency", typ: "object", members: concurrencyMembers},
-}
-
-var promptMembers = []fieldSpec{
-	{name: "name", typ: "string", required: true},
-	{name: "shared", typ: "object", members: bucketMembers},
-	{name: "perUser", typ: "object", members: bucketMembers},
-	{name: "quota", typ: "object", members: quotaMembers},
-	{name: "perUserQuota", typ: "object", members: quotaMembers},
-	{name: "concurrency", typ: "object", members: concurrencyMembers},
-	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost)},
-}
-
-var resourceMembers = []fieldSpec{
-	{name: "uri", typ: "string", required: true},
-	{name: "shared", typ: "object", members: bucketMembers},
-	{name: "perUser", typ: "object", members: bucketMembers},
-	{name: "quota", typ: "object", members: quotaMembers},
-	{name: "perUserQuota", typ: "object", members: quotaMembers},
-	{name: "concurrency", typ: "object", members: concurrencyMembers},
-	{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost)},
-}
+var (
+	methodMembers   = entryMembers("name", false)
+	promptMembers   = entryMembers("name", true)
+	resourceMembers = entryMembers("uri", true)
+)
 
 var (
 	methodList = namedList{what: "method", nameField: "name", example: MethodResourcesRead, members: methodMembers,
