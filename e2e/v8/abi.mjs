@@ -68,8 +68,14 @@ export const fromLatin1 = (b) => {
 };
 export const toLatin1 = (s) => {
   const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
+  writeLatin1(b, 0, s);
   return b;
+};
+// writeLatin1 writes s's latin1 bytes into b from off and returns the
+// offset after them.
+const writeLatin1 = (b, off, s) => {
+  for (let i = 0; i < s.length; i++) b[off++] = s.charCodeAt(i) & 0xff;
+  return off;
 };
 export const text = (b) => decoder.decode(b);
 
@@ -99,10 +105,8 @@ export function marshalPairs(pairs) {
     off += 8;
   }
   for (const [k, v] of pairs) {
-    for (let i = 0; i < k.length; i++) out[off++] = k.charCodeAt(i) & 0xff;
-    off++; // NUL
-    for (let i = 0; i < v.length; i++) out[off++] = v.charCodeAt(i) & 0xff;
-    off++; // NUL
+    off = writeLatin1(out, off, k) + 1; // then NUL
+    off = writeLatin1(out, off, v) + 1;
   }
   return out;
 }
