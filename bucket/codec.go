@@ -37,8 +37,23 @@ const (
 const digestSize = 16
 
 // digest identifies a user in one per-user table without revealing the
-// identity (see table.go). The zero digest marks a free slot.
-type digest [digestSize]byte
+// identity (see table.go). The zero digest marks a free slot. It is held
+// as two words, its bytes in big-endian order: a Wasm VM compares two
+// words inline, where == on a 16-byte array calls runtime.memequal, which
+// compares a byte at a time, and a take compares the owner of every slot
+// it reads.
+type digest struct{ hi, lo uint64 }
+
+// readDigest returns the digest whose bytes begin b.
+func readDigest(b []byte) digest {
+	return digest{binary.BigEndian.Uint64(b[0:8]), binary.BigEndian.Uint64(b[8:16])}
+}
+
+// putDigest writes d's bytes at the start of b.
+func putDigest(b []byte, d digest) {
+	binary.BigEndian.PutUint64(b[0:8], d.hi)
+	binary.BigEndian.PutUint64(b[8:16], d.lo)
+}
 
 func putState(b []byte, s State) {
 	binary.BigEndian.PutUint64(b[0:8], uint64(s.TAT))
@@ -84,9 +99,9 @@ func encodeSlot(owner digest, s State) []byte {
 // appendSlot appends the slot value of owner and s to dst.
 func appendSlot(dst []byte, owner digest, s State) []byte {
 	dst = append(dst, formatSlot)
-	dst = append(dst, owner[:]...)
-	var b [stateSize]byte
-	putState(b[:], s)
+	var b [digestSize + stateSize]byte
+	putDigest(b[:], owner)
+	putState(b[digestSize:], s)
 	return append(dst, b[:]...)
 }
 
@@ -95,7 +110,7 @@ func decodeSlot(v []byte, g gcra) (owner digest, s State, ok bool) {
 	if len(v) != slotValueSize || v[0] != formatSlot {
 		return digest{}, State{}, false
 	}
-	copy(owner[:], v[1:1+digestSize])
+	owner = readDigest(v[1:])
 	s, ok = readState(v[1+digestSize:], g)
 	if !ok {
 		return digest{}, State{}, false

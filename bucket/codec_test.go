@@ -15,7 +15,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{TAT: math.MaxInt64, Frac: 0, Latest: math.MaxInt64, Restarts: math.MaxUint32},
 		{TAT: math.MinInt64, Frac: 5},
 	}
-	owner := digest{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	owner := readDigest([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
 	for _, s := range states {
 		v := encodeBucket(s)
 		if len(v) != bucketValueSize {
@@ -43,6 +43,15 @@ func TestCodecGolden(t *testing.T) {
 	if !bytes.Equal(v, want) {
 		t.Fatalf("encodeBucket = %v, want %v", v, want)
 	}
+	// A slot: the owner digest's bytes as the HMAC gave them, then the
+	// state. Values outlive a module upgrade under one vm_id, so the
+	// layout must not change with the digest's representation.
+	owner := []byte{0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f}
+	v = encodeSlot(readDigest(owner), State{TAT: 0x0102030405060708, Frac: 3, Latest: 0x1112131415161718, Restarts: 0x0a0b0c0d})
+	want = append(append([]byte{2}, owner...), want[1:]...)
+	if !bytes.Equal(v, want) {
+		t.Fatalf("encodeSlot = %v, want %v", v, want)
+	}
 }
 
 func TestCodecRejectsCorruptValues(t *testing.T) {
@@ -50,8 +59,8 @@ func TestCodecRejectsCorruptValues(t *testing.T) {
 	good := encodeBucket(State{TAT: t0, Frac: 1})
 	badFrac := encodeBucket(State{TAT: t0, Frac: 10})
 	negFrac := encodeBucket(State{TAT: t0, Frac: -1})
-	slot := encodeSlot(digest{1}, State{TAT: t0})
-	badSlotFrac := encodeSlot(digest{1}, State{Frac: 11})
+	slot := encodeSlot(digest{hi: 1}, State{TAT: t0})
+	badSlotFrac := encodeSlot(digest{hi: 1}, State{Frac: 11})
 	tests := []struct {
 		name  string
 		value []byte

@@ -154,7 +154,7 @@ func encodeLeases(f capForm, owner digest, s leaseSet) []byte {
 	b := make([]byte, head+size*len(s))
 	b[0] = format
 	if f == capSlot {
-		copy(b[1:], owner[:])
+		putDigest(b[1:], owner)
 	}
 	for i, e := range s {
 		p := b[head+i*size:]
@@ -162,7 +162,7 @@ func encodeLeases(f capForm, owner digest, s leaseSet) []byte {
 		binary.BigEndian.PutUint64(p[8:16], uint64(e.expires))
 		binary.BigEndian.PutUint64(p[16:24], uint64(e.calls))
 		if f == capOverflow {
-			copy(p[leaseEntrySize:], e.owner[:])
+			putDigest(p[leaseEntrySize:], e.owner)
 		}
 	}
 	return b
@@ -176,7 +176,7 @@ func decodeLeases(v []byte, f capForm) (owner digest, s leaseSet, ok bool) {
 		return digest{}, nil, false
 	}
 	if f == capSlot {
-		copy(owner[:], v[1:1+digestSize])
+		owner = readDigest(v[1:])
 	}
 	for p := v[head:]; len(p) > 0; p = p[size:] {
 		e := leaseEntry{id: binary.BigEndian.Uint64(p[0:8]), expires: int64(binary.BigEndian.Uint64(p[8:16])),
@@ -185,7 +185,7 @@ func decodeLeases(v []byte, f capForm) (owner digest, s leaseSet, ok bool) {
 			return digest{}, nil, false
 		}
 		if f == capOverflow {
-			copy(e.owner[:], p[leaseEntrySize:])
+			e.owner = readDigest(p[leaseEntrySize:])
 		}
 		s = append(s, e)
 	}

@@ -211,7 +211,7 @@ func encodeQuota(s QuotaState) []byte {
 func encodeQuotaSlot(owner digest, s QuotaState) []byte {
 	b := make([]byte, 1+digestSize+quotaStateSize)
 	b[0] = formatQuotaSlot
-	copy(b[1:], owner[:])
+	putDigest(b[1:], owner)
 	putQuotaState(b[1+digestSize:], s)
 	return b
 }
@@ -239,7 +239,7 @@ func decodeQuotaSlot(v []byte) (owner digest, s QuotaState, ok bool) {
 	if len(v) != 1+digestSize+quotaStateSize || v[0] != formatQuotaSlot {
 		return digest{}, QuotaState{}, false
 	}
-	copy(owner[:], v[1:1+digestSize])
+	owner = readDigest(v[1:])
 	s, ok = readQuotaState(v[1+digestSize:])
 	if !ok {
 		return digest{}, QuotaState{}, false

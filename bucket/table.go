@@ -219,9 +219,9 @@ func (h *userHasher) compute(table, user string, size, probes int) userSlots {
 	h.pool.Put(input)
 
 	var u userSlots
-	copy(u.owner[:], sum[:digestSize])
+	u.owner = readDigest(sum[:digestSize])
 	if u.owner == (digest{}) {
-		u.owner[digestSize-1] = 1 // the zero digest marks a free slot
+		u.owner.lo = 1 // the zero digest marks a free slot
 	}
 	u.size = uint64(size)
 	u.n = min(probes, size)
