@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -249,8 +248,8 @@ func splitInFlight(demands []Demand) (rest, caps []Demand) {
 // leaseIDs makes lease ids unique across the workers of a store: a random
 // 64-bit base per limiter plus a counter.
 type leaseIDs struct {
-	base atomic.Uint64
-	next atomic.Uint64
+	base counter
+	next counter
 }
 
 func (l *StoreLimiter) newLeaseID() uint64 {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/random"
@@ -170,8 +168,9 @@ type Stats struct {
 //
 // Keys that do not exist yet are created with the sentinel trick of
 // create, so that two workers creating the same key at once cannot both
-// succeed. A StoreLimiter is safe for concurrent use; Take calls done
-// before it returns.
+// succeed. Natively a StoreLimiter is safe for concurrent use; in a Wasm
+// VM, where takes never overlap, it is for one goroutine (sync_wasip1.go).
+// Take calls done before it returns.
 type StoreLimiter struct {
 	store Store
 	opts  Options
@@ -179,9 +178,9 @@ type StoreLimiter struct {
 
 	// hasher caches the user hasher keyed with the namespace's salt,
 	// once read.
-	hasher atomic.Pointer[userHasher]
+	hasher pointer[userHasher]
 	// keyCache caches the keys of buckets (see bucketKey).
-	keyMu      sync.Mutex
+	keyMu      mutex
 	keyCache   map[keyCacheKey]string
 	recentKeys [recentKeys]recentKey
 	nextRecent int
@@ -190,12 +189,12 @@ type StoreLimiter struct {
 
 	// scratch is the memory of the last take (see takeScratch), for the
 	// next: a take takes it, or makes its own while another holds it.
-	scratch atomic.Pointer[takeScratch]
+	scratch pointer[takeScratch]
 
 	stats struct {
-		admitted, rejected, errors, conflicts, contended      atomic.Uint64
-		refundsAbandoned, corrupt, claims, merged, overflowed atomic.Uint64
-		settled, settlesAbandoned                             atomic.Uint64
+		admitted, rejected, errors, conflicts, contended      counter
+		refundsAbandoned, corrupt, claims, merged, overflowed counter
+		settled, settlesAbandoned                             counter
 	}
 }
 

@@ -3,7 +3,6 @@ package bucket
 import (
 	"encoding/binary"
 	"sync"
-	"sync/atomic"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/internal/sha256"
 )
@@ -83,7 +82,8 @@ type userSlots struct {
 }
 
 // userHasher computes users' digests with one salt. It is safe for
-// concurrent use and, after warming up, allocates nothing.
+// concurrent use as its limiter is (sync_other.go, sync_wasip1.go) and,
+// after warming up, allocates nothing.
 type userHasher struct {
 	mac  *sha256.HMAC // keyed with the salt; safe for concurrent use
 	pool sync.Pool    // of *[]byte, buffers for the HMAC's input
@@ -96,7 +96,7 @@ type userHasher struct {
 	// hashes a few bytes, where a key of table and user hashed both (a
 	// Wasm VM has no hardware hash). Bounded by maxLocatedUsers users and
 	// maxLocatedBytes: when full it starts over.
-	mu           sync.Mutex
+	mu           mutex
 	users        map[string]*locatedUser
 	last         *locatedUser
 	locatedBytes int
@@ -134,7 +134,7 @@ type located struct {
 	size, probes int
 	// owned is the key of the slot the user was last found owning (see
 	// ownedKey).
-	owned atomic.Pointer[string]
+	owned pointer[string]
 }
 
 // ownedKey returns key, the key of a slot the user owns in memory the

@@ -3,8 +3,12 @@ package wasmbuild
 import (
 	"bytes"
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -98,5 +102,49 @@ func TestShippedModuleImportsOnlyTheSDKAndGjson(t *testing.T) {
 		if !found {
 			t.Errorf("the module does not import %s: update this test and docs/design.md", module)
 		}
+	}
+}
+
+// TestShippedPackagesStartNoGoroutine holds the shipped packages to what
+// bucket/sync_wasip1.go relies on: inside the VM only the host's callbacks
+// run the project's code, one at a time, so the limiter's locks and
+// atomics are plain fields there. A go statement in a shipped package
+// (tests aside) would let two goroutines share a limiter unguarded.
+func TestShippedPackagesStartNoGoroutine(t *testing.T) {
+	root := repoRoot(t)
+	cmd := exec.CommandContext(context.Background(), "go", append([]string{"list",
+		"-f", `{{.Dir}}{{range .GoFiles}} {{.}}{{end}}`}, shippedPackages...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", strings.Join(shippedPackages, " "), err, stderr.String())
+	}
+	files := 0
+	fset := token.NewFileSet()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		for _, name := range fields[1:] {
+			path := filepath.Join(fields[0], name)
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatalf("parse %s: %v", path, err)
+			}
+			files++
+			ast.Inspect(f, func(n ast.Node) bool {
+				if g, ok := n.(*ast.GoStmt); ok {
+					t.Errorf("%s: a go statement in a shipped package (see bucket/sync_wasip1.go)", fset.Position(g.Pos()))
+				}
+				return true
+			})
+		}
+	}
+	if files < len(shippedPackages) {
+		t.Fatalf("read %d files of %d packages: go list printed\n%s", files, len(shippedPackages), out)
 	}
 }
