@@ -37,21 +37,29 @@ var shippedPackages = []string{
 	projectModule + "/filter/tzdb",
 }
 
-// wasmDeps lists the non-standard packages that the packages named by args
-// import, directly or not, when built for GOOS=wasip1 GOARCH=wasm, as
-// "importpath module" lines.
-func wasmDeps(t *testing.T, root string, args ...string) map[string]string {
+// goListWasm runs go list with args in root for GOOS=wasip1 GOARCH=wasm
+// and returns its output.
+func goListWasm(t *testing.T, root string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.CommandContext(context.Background(), "go", append([]string{"list", "-deps",
-		"-f", "{{if not .Standard}}{{.ImportPath}} {{with .Module}}{{.Path}}{{end}}{{end}}"}, args...)...)
+	cmd := exec.CommandContext(context.Background(), "go", append([]string{"list"}, args...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list -deps %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
+	return out
+}
+
+// wasmDeps lists the non-standard packages that the packages named by args
+// import, directly or not, when built for GOOS=wasip1 GOARCH=wasm, as
+// "importpath module" lines.
+func wasmDeps(t *testing.T, root string, args ...string) map[string]string {
+	t.Helper()
+	out := goListWasm(t, root, append([]string{"-deps",
+		"-f", "{{if not .Standard}}{{.ImportPath}} {{with .Module}}{{.Path}}{{end}}{{end}}"}, args...)...)
 	deps := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line == "" {
@@ -111,17 +119,7 @@ func TestShippedModuleImportsOnlyTheSDKAndGjson(t *testing.T) {
 // atomics are plain fields there. A go statement in a shipped package
 // (tests aside) would let two goroutines share a limiter unguarded.
 func TestShippedPackagesStartNoGoroutine(t *testing.T) {
-	root := repoRoot(t)
-	cmd := exec.CommandContext(context.Background(), "go", append([]string{"list",
-		"-f", `{{.Dir}}{{range .GoFiles}} {{.}}{{end}}`}, shippedPackages...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list %s: %v\n%s", strings.Join(shippedPackages, " "), err, stderr.String())
-	}
+	out := goListWasm(t, repoRoot(t), append([]string{"-f", `{{.Dir}}{{range .GoFiles}} {{.}}{{end}}`}, shippedPackages...)...)
 	files := 0
 	fset := token.NewFileSet()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
