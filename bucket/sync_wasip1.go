@@ -6,10 +6,9 @@ package bucket
 // no goroutine, so one take runs at a time and only the Go runtime's own
 // goroutines (the collector's) can run while a take is under way; they
 // never touch a limiter. There sync.Mutex and sync/atomic are calls that
-// guard nothing (two each per operation, through internal/runtime/atomic):
-// a take with a user's four buckets made about 70 of them
-// (docs/benchmarks.md). A program that calls one limiter from several
-// goroutines of one VM must lock around it itself.
+// guard nothing, two calls each per operation (docs/benchmarks.md, "Locks
+// and atomics as plain fields"). A program that calls one limiter from
+// several goroutines of one VM must lock around it itself.
 
 // mutex guards a limiter's caches; in a VM there is nothing to guard.
 type mutex struct{}
