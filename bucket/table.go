@@ -179,26 +179,24 @@ func (h *userHasher) locate(table, user string, size, probes int) *located {
 	return l
 }
 
-// keep adds l, user's place in a table, to the cache, unless it alone
-// exceeds maxLocatedBytes (an identity that long is hashed at each take).
-// Takes that computed one place at the same time (natively: a VM runs one
-// take at a time) each add theirs; the first added answers later takes.
+// keep adds l, user's place in a table, to the cache, unless the two
+// alone, in a cache started over, would exceed maxLocatedBytes (an
+// identity that long is hashed at each take). Takes that computed one
+// place at the same time (natively: a VM runs one take at a time) each
+// add theirs; the first added answers later takes.
 func (h *userHasher) keep(user string, l *located) {
+	userCost, tableCost := locatedUserBytes+len(user), locatedTableBytes+len(l.table)
+	if userCost+tableCost > maxLocatedBytes {
+		return
+	}
 	h.mu.Lock()
 	u := h.users[user]
-	cost := locatedTableBytes + len(l.table)
+	cost := tableCost
 	if u == nil {
-		cost += locatedUserBytes + len(user)
+		cost += userCost
 	}
-	switch {
-	case cost > maxLocatedBytes:
-		h.mu.Unlock()
-		return
-	case h.users == nil || u == nil && len(h.users) >= maxLocatedUsers || h.locatedBytes+cost > maxLocatedBytes:
-		if u != nil {
-			cost += locatedUserBytes + len(user)
-		}
-		h.users, h.locatedBytes, u = make(map[string]*locatedUser), 0, nil
+	if h.users == nil || u == nil && len(h.users) >= maxLocatedUsers || h.locatedBytes+cost > maxLocatedBytes {
+		h.users, h.locatedBytes, u, cost = make(map[string]*locatedUser), 0, nil, userCost+tableCost
 	}
 	if u == nil {
 		u = &locatedUser{user: user}

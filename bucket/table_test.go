@@ -104,4 +104,16 @@ func TestLocateCache(t *testing.T) {
 			t.Fatalf("cache counts %d bytes, more than %d", h.locatedBytes, maxLocatedBytes)
 		}
 	}
+	// An identity that fills the cache with one table: a second, longer
+	// table of the same user starts the cache over and would not fit even
+	// then, so it is not kept.
+	user := strings.Repeat("y", maxLocatedBytes-locatedUserBytes-locatedTableBytes-len("t1"))
+	for _, table := range []string{"t1", "t22"} {
+		if got, want := h.locate(table, user, 100, 32).userSlots, h.compute(table, user, 100, 32); got != want {
+			t.Fatalf("user filling the cache, table %s: locate = %+v, want %+v", table, got, want)
+		}
+		if h.locatedBytes > maxLocatedBytes {
+			t.Fatalf("table %s: cache counts %d bytes, more than %d", table, h.locatedBytes, maxLocatedBytes)
+		}
+	}
 }
