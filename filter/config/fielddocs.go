@@ -2,7 +2,10 @@
 
 package config
 
-import "strconv"
+import (
+	"maps"
+	"strconv"
+)
 
 // The documentation of each configuration field, by table and member name:
 // what Fields gives to the documentation and its tests. The Wasm module,
@@ -14,15 +17,10 @@ func init() {
 		"maxTokens":    "Capacity of the bucket, the burst: an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ". The bucket starts full and a call costs one token.",
 		"refillPeriod": `Time in which an empty bucket refills completely, continuously (maxTokens per refillPeriod): a Go duration such as "30s", "1m" or "1h30m", from ` + MinRefillPeriod.String() + " to " + MaxRefillPeriod.String() + " (365 days).",
 	})
-	document(toolMembers, map[string]string{
-		"name":         "The tool name, matched exactly (case-sensitive) against params.name of tools/call. Unique among tools, non-empty, at most " + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
-		"shared":       "Bucket shared by all calls of this tool. Each tool sets at least one of shared, perUser and cost.",
-		"perUser":      "Bucket per user for calls of this tool; requires userIdentity.",
-		"quota":        "Calendar quota of all calls of this tool.",
-		"perUserQuota": "Calendar quota per user of calls of this tool; requires userIdentity.",
-		"concurrency":  "Caps on the calls of this tool in flight at once (shared, perUser).",
-		"cost":         "Tokens one call of this tool takes from every bucket it draws from (shared, perUser and the tool's own): an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of those buckets.",
-	})
+	document(toolMembers, entryDocs("calls of this tool", "Each tool sets at least one of shared, perUser and cost.", map[string]string{
+		"name": "The tool name, matched exactly (case-sensitive) against params.name of tools/call. Unique among tools, non-empty, at most " + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
+		"cost": "Tokens one call of this tool takes from every bucket it draws from (shared, perUser and the tool's own): an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of those buckets.",
+	}))
 	document(userIdentityMembers, map[string]string{
 		"from":    `Where the user identity comes from: "header" (a request header set by a trusted authentication layer, e.g. Istio's outputClaimToHeaders), "peerPrincipal" (the mTLS peer certificate's URI SAN) or "sourceAddress" (the client IP, without port).`,
 		"header":  `The request header holding the identity: required with from "header", not allowed otherwise. A valid HTTP header name (RFC 9110 token), matched case-insensitively.`,
@@ -53,32 +51,17 @@ func init() {
 		"shared":  "The most calls in flight at once, all callers together: an integer from 1 to " + strconv.Itoa(MaxConcurrency) + ".",
 		"perUser": "The most calls in flight at once per user: an integer from 1 to " + strconv.Itoa(MaxConcurrency) + "; requires userIdentity.",
 	})
-	document(methodMembers, map[string]string{
-		"name":         `The JSON-RPC method, matched exactly (case-sensitive), e.g. "resources/read" or "prompts/get"; not "tools/call", which the top-level shared and perUser limit. Unique among methods, non-empty, at most ` + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
-		"shared":       "Bucket shared by all calls of this method. Each method sets at least one of shared, perUser, quota and perUserQuota.",
-		"perUser":      "Bucket per user for calls of this method; requires userIdentity.",
-		"quota":        "Calendar quota of all calls of this method.",
-		"perUserQuota": "Calendar quota per user of calls of this method; requires userIdentity.",
-		"concurrency":  "Caps on the calls of this method in flight at once (shared, perUser).",
-	})
-	document(promptMembers, map[string]string{
-		"name":         "The prompt name, matched exactly (case-sensitive) against params.name of prompts/get. Unique among prompts, non-empty, at most " + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
-		"shared":       "Bucket shared by all prompts/get of this prompt. Each prompt sets at least one of shared, perUser and cost.",
-		"perUser":      "Bucket per user for prompts/get of this prompt; requires userIdentity.",
-		"quota":        "Calendar quota of all prompts/get of this prompt.",
-		"perUserQuota": "Calendar quota per user of prompts/get of this prompt; requires userIdentity.",
-		"concurrency":  "Caps on the prompts/get of this prompt in flight at once (shared, perUser).",
-		"cost":         `Tokens one prompts/get of this prompt takes from every bucket it draws from (its own and those of a "prompts/get" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them.",
-	})
-	document(resourceMembers, map[string]string{
-		"uri":          "The resource URI, matched exactly (byte for byte) against params.uri of resources/read. Unique among resources, non-empty, at most " + strconv.Itoa(MaxResourceURIBytes) + " bytes, no control characters or surrounding spaces.",
-		"shared":       "Bucket shared by all resources/read of this URI. Each resource sets at least one of shared, perUser and cost.",
-		"perUser":      "Bucket per user for resources/read of this URI; requires userIdentity.",
-		"quota":        "Calendar quota of all resources/read of this URI.",
-		"perUserQuota": "Calendar quota per user of resources/read of this URI; requires userIdentity.",
-		"concurrency":  "Caps on the resources/read of this URI in flight at once (shared, perUser).",
-		"cost":         `Tokens one resources/read of this URI takes from every bucket it draws from (its own and those of a "resources/read" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them.",
-	})
+	document(methodMembers, entryDocs("calls of this method", "Each method sets at least one of shared, perUser, quota and perUserQuota.", map[string]string{
+		"name": `The JSON-RPC method, matched exactly (case-sensitive), e.g. "resources/read" or "prompts/get"; not "tools/call", which the top-level shared and perUser limit. Unique among methods, non-empty, at most ` + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
+	}))
+	document(promptMembers, entryDocs("prompts/get of this prompt", "Each prompt sets at least one of shared, perUser and cost.", map[string]string{
+		"name": "The prompt name, matched exactly (case-sensitive) against params.name of prompts/get. Unique among prompts, non-empty, at most " + strconv.Itoa(MaxToolNameBytes) + " bytes, no control characters or surrounding spaces.",
+		"cost": methodEntryCostDoc("prompts/get of this prompt", MethodPromptsGet),
+	}))
+	document(resourceMembers, entryDocs("resources/read of this URI", "Each resource sets at least one of shared, perUser and cost.", map[string]string{
+		"uri":  "The resource URI, matched exactly (byte for byte) against params.uri of resources/read. Unique among resources, non-empty, at most " + strconv.Itoa(MaxResourceURIBytes) + " bytes, no control characters or surrounding spaces.",
+		"cost": methodEntryCostDoc("resources/read of this URI", MethodResourcesRead),
+	}))
 	document(quotaMembers, map[string]string{
 		"maxCalls": "The most calls in one calendar period: an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ". Each call counts one, whatever its cost.",
 		"period":   `The calendar period the count starts again after: "day" (from midnight), "week" (from Monday's midnight, ISO weeks) or "month" (from the first at midnight), in timeZone.`,
@@ -93,6 +76,29 @@ func init() {
 		"username":    "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes.",
 		"password":    "webdis HTTP basic auth password; requires username. Printable ASCII, at most 256 bytes; never logged.",
 	})
+}
+
+// entryDocs documents the limits every entry of tools, methods, prompts
+// and resources has (see entryMembers), for entries whose calls are
+// calls, e.g. "calls of this tool"; atLeast says which members an entry
+// must set one of. own adds the entry's other members.
+func entryDocs(calls, atLeast string, own map[string]string) map[string]string {
+	docs := map[string]string{
+		"shared":       "Bucket shared by all " + calls + ". " + atLeast,
+		"perUser":      "Bucket per user for " + calls + "; requires userIdentity.",
+		"quota":        "Calendar quota of all " + calls + ".",
+		"perUserQuota": "Calendar quota per user of " + calls + "; requires userIdentity.",
+		"concurrency":  "Caps on the " + calls + " in flight at once (shared, perUser).",
+	}
+	maps.Copy(docs, own)
+	return docs
+}
+
+// methodEntryCostDoc documents the cost of a prompts or resources entry,
+// whose calls also draw from the buckets of a methods entry of method.
+func methodEntryCostDoc(calls, method string) string {
+	return "Tokens one " + calls + ` takes from every bucket it draws from (its own and those of a "` + method +
+		`" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."
 }
 
 // document sets the doc of each member of specs that docs names. A name
