@@ -20,9 +20,9 @@
 //     (see PatchGJSON), which keeps encoding/json out of the module;
 //     <work>/overlay-stock-runtime.json has the gjson patch only.
 //
-// Build then makes the linked module's forward jumps direct (package
-// internal/jumpthread), which Go's Wasm backend sends through each
-// function's dispatch loop.
+// Build then makes the linked module's forward jumps and function entries
+// direct (package internal/jumpthread), which Go's Wasm backend sends
+// through each function's dispatch loop.
 //
 // The Makefile drives it through cmd/wasmbuild; tests use it to build
 // their probe plugins the same way.
@@ -84,7 +84,7 @@ type Target struct {
 	LDFlags string
 	// DispatchJumps leaves every jump of the module going through Go's
 	// dispatch loop, as the linker wrote it, instead of making the
-	// forward ones direct (package jumpthread).
+	// forward ones and the functions' entries direct (package jumpthread).
 	DispatchJumps bool
 }
 
@@ -207,21 +207,22 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	return threadJumps(out)
 }
 
-// DispatchedForwardJumps returns how many forward jumps of module still
-// go through Go's dispatch loop (see package internal/jumpthread): none
-// in a module Build made, thousands in one built with DispatchJumps.
-func DispatchedForwardJumps(module []byte) (int, error) {
+// DispatchedJumps returns how many forward jumps and how many function
+// entries of module still go through Go's dispatch loop (see package
+// internal/jumpthread): none in a module Build made, thousands in one
+// built with DispatchJumps.
+func DispatchedJumps(module []byte) (forward, entries int, err error) {
 	_, stats, err := jumpthread.Thread(module)
 	if err != nil {
-		return 0, fmt.Errorf("wasmbuild: %w", err)
+		return 0, 0, fmt.Errorf("wasmbuild: %w", err)
 	}
-	return stats.Threaded, nil
+	return stats.Threaded, stats.Entries, nil
 }
 
-// threadJumps makes the forward jumps of the module at path direct
-// (package jumpthread), in place. The go command leaves an up-to-date
-// output as it is, so the module may already be threaded: Thread then
-// finds no jump to rewrite and nothing is written.
+// threadJumps makes the forward jumps and the entries of the module at
+// path direct (package jumpthread), in place. The go command leaves an
+// up-to-date output as it is, so the module may already be threaded:
+// Thread then finds nothing to rewrite and nothing is written.
 func threadJumps(path string) error {
 	module, err := os.ReadFile(path)
 	if err != nil {
@@ -233,7 +234,7 @@ func threadJumps(path string) error {
 		// gets here: the module itself is fine without this step.
 		return fmt.Errorf("wasmbuild: %s: %w (-dispatch-jumps builds without making jumps direct)", path, err)
 	}
-	if stats.Threaded == 0 {
+	if stats.Threaded == 0 && stats.Entries == 0 {
 		return nil
 	}
 	// Through a file beside it and a rename, so that the path never holds

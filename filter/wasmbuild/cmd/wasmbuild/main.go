@@ -1,6 +1,6 @@
 // Command wasmbuild builds the proxy-wasm module with the installed Go, the
-// SDK glue, the runtime patch and the gjson patch, its forward jumps made
-// direct (see package wasmbuild), or vets the
+// SDK glue, the runtime patch and the gjson patch, its forward jumps and
+// function entries made direct (see package wasmbuild), or vets the
 // wasip1 build. The Makefile's build, build-unpatched and lint targets run
 // it; run it from the repository root.
 //
@@ -33,7 +33,7 @@ func run(args []string) error {
 	out := fs.String("o", "", "the .wasm file to write")
 	stock := fs.Bool("stock-runtime", false, "build with the unpatched Go runtime (crashes on Envoy 1.33-1.38)")
 	ldflags := fs.String("ldflags", "", "flags for the linker")
-	dispatchJumps := fs.Bool("dispatch-jumps", false, "leave every jump going through Go's dispatch loop instead of making the forward ones direct")
+	dispatchJumps := fs.Bool("dispatch-jumps", false, "leave every jump going through Go's dispatch loop instead of making the forward ones and the functions' entries direct")
 	vet := fs.Bool("vet", false, "instead of building, go vet (for wasip1/wasm) the project and SDK packages the given main packages use")
 	if err := fs.Parse(args); err != nil {
 		return err

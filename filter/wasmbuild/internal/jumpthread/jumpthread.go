@@ -18,9 +18,14 @@
 // would have sent it. Thread rewrites exactly those jumps: the pattern
 // `i32.const N; local.set PC_B; br <loop>` keeps its constant and its
 // store, so PC_B holds what it held before, and only the branch's label
-// changes, from the loop to the block the table maps N to. Backward jumps
-// (the loops of the Go code) still go through the table, as do the entry
-// and every resumption. Nothing else in the module changes.
+// changes, from the loop to the block the table maps N to.
+//
+// A function's entry goes through the table too, with PC_B 0 for every
+// call that is not a resumption. Thread puts a test of PC_B against 0
+// before the table, which branches to where the table sends 0: a call
+// then takes a conditional branch instead of the table's indirect one.
+// Backward jumps (the loops of the Go code) and resumptions still go
+// through the table. Nothing else in the module changes.
 package jumpthread
 
 import (
@@ -40,6 +45,9 @@ type Stats struct {
 	// Backward is the number of jumps left to the loop: their resume
 	// point's block has already ended where they are.
 	Backward int
+	// Entries is the number of functions given the test of PC_B against 0
+	// before their table.
+	Entries int
 }
 
 const (
@@ -48,6 +56,7 @@ const (
 	opBlock    = 0x02
 	opLoop     = 0x03
 	opIf       = 0x04
+	opBrIf     = 0x0d
 	opEnd      = 0x0b
 	opBr       = 0x0c
 	opBrTable  = 0x0e
@@ -55,6 +64,7 @@ const (
 	opLocalSet = 0x21
 	opGlobGet  = 0x23
 	opI32Const = 0x41
+	opI32Eqz   = 0x45
 )
 
 var magic = []byte("\x00asm\x01\x00\x00\x00")
@@ -87,7 +97,7 @@ func Thread(module []byte) ([]byte, Stats, error) {
 			if err != nil {
 				return nil, stats, fmt.Errorf("jumpthread: code section: %w", err)
 			}
-			changed = changed || stats.Threaded > 0
+			changed = changed || stats.Threaded > 0 || stats.Entries > 0
 			payload = code
 		}
 		out = append(out, id)
@@ -135,6 +145,8 @@ type dispatch struct {
 	pc    uint64   // the PC_B local
 	table []uint64 // the br_table's labels, the default last
 	depth int      // the control stack's height at the br_table
+	get   int      // the offset of the `local.get PC_B` before the br_table
+	entry bool     // the test of PC_B against 0 is already there
 }
 
 // target returns the control-stack place of the block the dispatch
@@ -170,7 +182,20 @@ func threadBody(body []byte, base int, stats *Stats) ([]byte, error) {
 		stack[i] = i
 	}
 	opened := d.depth
-	out := append(make([]byte, 0, len(body)), body[:r.at]...)
+	out := make([]byte, 0, len(body)+8)
+	if d.entry {
+		out = append(out, body[:r.at]...)
+	} else {
+		// `local.get PC_B; i32.eqz; br_if <the table's label for 0>`, in
+		// the innermost block like the table, so the label means the same.
+		out = append(out, body[:d.get]...)
+		out = append(out, opLocalGet)
+		out = appendU32(out, d.pc)
+		out = append(out, opI32Eqz, opBrIf)
+		out = appendU32(out, d.table[0])
+		out = append(out, body[d.get:r.at]...)
+		stats.Entries++
+	}
 	// The last two instructions, as far as the pattern goes.
 	const (
 		other = iota
@@ -244,10 +269,13 @@ func threadBody(body []byte, base int, stats *Stats) ([]byte, error) {
 // readPreamble reads a body's locals and, when the code starts as Go
 // starts a function with a dispatch loop, that start: an optional copy of
 // a global into a local (the SP cache), blocks and exactly one loop, then
-// `local.get PC_B; br_table`. It reports whether it found one; r is left
-// after the br_table, or anywhere when it did not.
+// `local.get PC_B; br_table`, or the same with the test of PC_B against 0
+// that Thread puts before the `local.get` (d.entry). It reports whether
+// it found one; r is left after the br_table, or anywhere when it did
+// not.
 func readPreamble(r *reader) (dispatch, bool) {
 	var d dispatch
+	var entryLabel uint64
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		r.u32()  // how many
 		r.byte() // of which type
@@ -273,13 +301,33 @@ func readPreamble(r *reader) (dispatch, bool) {
 		}
 		d.depth++
 	}
-	if d.loop < 0 || d.loop == d.depth-1 || r.byte() != opLocalGet {
+	if d.loop < 0 || d.loop == d.depth-1 {
+		return d, false
+	}
+	d.get = r.at
+	if r.byte() != opLocalGet {
 		return d, false
 	}
 	d.pc = r.u32()
+	if r.peek() == opI32Eqz {
+		// Thread's test: `i32.eqz; br_if <label>` and the table's own
+		// `local.get PC_B`.
+		r.byte()
+		if r.byte() != opBrIf {
+			return d, false
+		}
+		entryLabel = r.u32()
+		if r.byte() != opLocalGet || r.u32() != d.pc {
+			return d, false
+		}
+		d.entry = true
+	}
 	if r.byte() != opBrTable {
 		return d, false
 	}
 	d.table = r.labels()
+	if d.entry && (len(d.table) == 0 || entryLabel != d.table[0]) {
+		return d, false
+	}
 	return d, r.err == nil
 }

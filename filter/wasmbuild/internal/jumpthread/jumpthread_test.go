@@ -13,6 +13,8 @@ import (
 // Instructions of the hand-written functions below.
 const (
 	i32Add  = 0x6a
+	i32Eqz  = 0x45
+	brIf    = 0x0d
 	i32LtS  = 0x48
 	i32GtS  = 0x4a
 	ret     = 0x0f
@@ -55,6 +57,14 @@ func goFunction(seg0, seg1, seg2 []byte) []byte {
 	body = append(body, seg2...)
 	body = append(body, opLocalGet, 1, ret)
 	return append(body, opEnd, unreach, opEnd, opI32Const, 1, opEnd)
+}
+
+// withEntryTest is goFunction's body as Thread leaves its entry: PC_B
+// tested against 0 before the table, with a branch to where the table
+// sends 0 (label 0, the innermost block).
+func withEntryTest(body []byte) []byte {
+	return bytes.Replace(body, []byte{opLocalGet, 0, opBrTable},
+		[]byte{opLocalGet, 0, i32Eqz, brIf, 0, opLocalGet, 0, opBrTable}, 1)
 }
 
 func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -118,25 +128,25 @@ func TestThread(t *testing.T) {
 			// its if places 0-3 and the if (the loop at depth 3).
 			seg0:      concat(addToX(60), ifX(i32GtS, 50), jump(2, 3), []byte{opEnd}, jump(1, 2)),
 			wantSeg0:  concat(addToX(60), ifX(i32GtS, 50), jump(2, 2), []byte{opEnd}, jump(1, 0)),
-			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 2, Backward: 2},
+			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 2, Backward: 2, Entries: 1},
 		},
 		{
 			name:      "a pc past the table goes where its default goes",
 			seg0:      concat(addToX(60), jump(9, 2)),
 			wantSeg0:  concat(addToX(60), jump(9, 1)),
-			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 1, Backward: 2},
+			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 1, Backward: 2, Entries: 1},
 		},
 		{
 			name:      "a branch to the loop after a store to another local stays",
 			seg0:      concat(addToX(60), []byte{opI32Const, 2, opLocalSet, 1, opI32Const, 2, opLocalSet, 0, opI32Const, 60, opLocalSet, 1, opBr, 2}),
 			wantSeg0:  concat(addToX(60), []byte{opI32Const, 2, opLocalSet, 1, opI32Const, 2, opLocalSet, 0, opI32Const, 60, opLocalSet, 1, opBr, 2}),
-			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 0, Backward: 2},
+			wantStats: Stats{Functions: 1, Dispatching: 1, Threaded: 0, Backward: 2, Entries: 1},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			module := moduleOf(goFunction(tc.seg0, seg1, seg2))
-			want := moduleOf(goFunction(tc.wantSeg0, seg1, seg2))
+			want := moduleOf(withEntryTest(goFunction(tc.wantSeg0, seg1, seg2)))
 			got, stats, err := Thread(module)
 			if err != nil {
 				t.Fatal(err)
@@ -151,8 +161,8 @@ func TestThread(t *testing.T) {
 				t.Errorf("f(0, 1, 2, 9) returns %v threaded, %v before", after, before)
 			}
 			again, stats, err := Thread(got)
-			if err != nil || stats.Threaded != 0 || !bytes.Equal(again, got) {
-				t.Errorf("threading again: %d threaded, error %v, changed %t", stats.Threaded, err, !bytes.Equal(again, got))
+			if err != nil || stats.Threaded != 0 || stats.Entries != 0 || stats.Dispatching != 1 || !bytes.Equal(again, got) {
+				t.Errorf("threading again: stats %+v, error %v, changed %t", stats, err, !bytes.Equal(again, got))
 			}
 		})
 	}
@@ -166,6 +176,8 @@ func TestThreadLeavesOtherModulesAlone(t *testing.T) {
 		{"no dispatch loop", []byte{0, opLocalGet, 0, opEnd}},
 		{"a loop with no block after it", []byte{0, opBlock, void, opLoop, void, opLocalGet, 0, opBrTable, 0, 0, opEnd, opEnd, opI32Const, 1, opEnd}},
 		{"two loops", []byte{0, opLoop, void, opLoop, void, opBlock, void, opLocalGet, 0, opBrTable, 0, 0, opEnd, opEnd, opEnd, opI32Const, 1, opEnd}},
+		{"a test of PC_B against 0 that branches elsewhere than the table", []byte{0, opBlock, void, opLoop, void, opBlock, void, opBlock, void,
+			opLocalGet, 0, i32Eqz, brIf, 1, opLocalGet, 0, opBrTable, 1, 0, 1, opEnd, opEnd, opEnd, opEnd, opI32Const, 1, opEnd}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,8 +231,8 @@ func FuzzThread(f *testing.F) {
 			return
 		}
 		again, stats, err := Thread(got)
-		if err != nil || stats.Threaded != 0 || !bytes.Equal(again, got) {
-			t.Errorf("threading again: %d threaded, error %v", stats.Threaded, err)
+		if err != nil || stats.Threaded != 0 || stats.Entries != 0 || !bytes.Equal(again, got) {
+			t.Errorf("threading again: stats %+v, error %v", stats, err)
 		}
 	})
 }
