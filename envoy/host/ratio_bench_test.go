@@ -37,9 +37,10 @@ type ratioWorkload struct {
 	// webdis, when set, answers the filter's callouts (Redis mode).
 	webdis func(proxywasm.Callout) proxywasm.CalloutResponse
 	// admitting, when set, is the configuration of a second filter that
-	// admits the same requests (status 200). It runs in the same blocks,
-	// so that a rejection is compared with an admission side by side
-	// (vs-admitted), not across two workloads measured at different times.
+	// admits the same requests (status 200). It runs interleaved with the
+	// first, so that a rejection is compared with an admission side by
+	// side (vs-admitted), not across two workloads measured at different
+	// times.
 	admitting string
 }
 
