@@ -26,6 +26,20 @@ func benchFilterWasm() string {
 	return shippedWasm
 }
 
+// benchBlock is the number of requests each module gets in turn:
+// BENCH_BLOCK, 8 by default.
+func benchBlock(b *testing.B) int {
+	text := os.Getenv("BENCH_BLOCK")
+	if text == "" {
+		return 8
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 1 {
+		b.Fatalf("BENCH_BLOCK=%q: want a number of requests, at least 1", text)
+	}
+	return n
+}
+
 // ratioWorkload is one kind of request, sent to the filter and to the no-op
 // plugin alike.
 type ratioWorkload struct {
@@ -227,7 +241,7 @@ func benchVsNoop(b *testing.B, label string, code, beforeCode []byte, workloads 
 				runners = append(runners, beforeRunner)
 			}
 			order := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
-			const block = 8
+			block := benchBlock(b)
 			interleave := func(runners []*runner) {
 				for from := 0; from < b.N; from += block {
 					to := min(from+block, b.N)
