@@ -234,7 +234,7 @@ func threadJumps(path string) error {
 		// gets here: the module itself is fine without this step.
 		return fmt.Errorf("wasmbuild: %s: %w (-dispatch-jumps builds without making jumps direct)", path, err)
 	}
-	if stats.Threaded == 0 && stats.Entries == 0 {
+	if !stats.Rewrote() {
 		return nil
 	}
 	// Through a file beside it and a rename, so that the path never holds

@@ -50,6 +50,10 @@ type Stats struct {
 	Entries int
 }
 
+// Rewrote reports whether Thread changed anything: a jump made direct or
+// an entry given its test.
+func (s Stats) Rewrote() bool { return s.Threaded > 0 || s.Entries > 0 }
+
 const (
 	sectionCode = 10
 
@@ -83,7 +87,6 @@ func Thread(module []byte) ([]byte, Stats, error) {
 	out := make([]byte, 0, len(module))
 	out = append(out, magic...)
 	r := reader{data: module, at: len(magic)}
-	changed := false
 	for !r.done() {
 		id := r.byte()
 		size := r.u32()
@@ -97,14 +100,13 @@ func Thread(module []byte) ([]byte, Stats, error) {
 			if err != nil {
 				return nil, stats, fmt.Errorf("jumpthread: code section: %w", err)
 			}
-			changed = changed || stats.Threaded > 0 || stats.Entries > 0
 			payload = code
 		}
 		out = append(out, id)
 		out = appendU32(out, uint64(len(payload)))
 		out = append(out, payload...)
 	}
-	if !changed {
+	if !stats.Rewrote() {
 		return module, stats, nil
 	}
 	return out, stats, nil
