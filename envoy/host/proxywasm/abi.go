@@ -188,9 +188,11 @@ func abiGetStatus(vm *VM, s []uint64) {
 }
 
 func abiSendLocalResponse(vm *VM, s []uint64) {
-	details, ok1 := vm.read(uint32(s[1]), uint32(s[2]))
+	// The reply outlives the call: its body and headers are copied, the
+	// details turned into a string.
+	details, ok1 := vm.view(uint32(s[1]), uint32(s[2]))
 	body, ok2 := vm.read(uint32(s[3]), uint32(s[4]))
-	hdrs, ok3 := vm.read(uint32(s[5]), uint32(s[6]))
+	hdrs, ok3 := vm.view(uint32(s[5]), uint32(s[6]))
 	if !ok1 || !ok2 || !ok3 {
 		ok(s, ResultInvalidMemoryAccess)
 		return
@@ -225,12 +227,13 @@ func lowerPairs(p [][2]string) [][2]string {
 }
 
 func abiGetSharedData(vm *VM, s []uint64) {
-	key, good := vm.read(uint32(s[0]), uint32(s[1]))
+	key, good := vm.view(uint32(s[0]), uint32(s[1]))
 	if !good {
 		ok(s, ResultInvalidMemoryAccess)
 		return
 	}
-	value, cas, res := vm.env.SharedData.Get(vm.cfg.VMID, string(key))
+	value, cas, res := vm.env.SharedData.AppendValue(vm.scratch[:0], vm.cfg.VMID, key)
+	vm.scratch = value
 	if res != shareddata.OK {
 		ok(s, Result(res))
 		return
@@ -247,13 +250,13 @@ func abiGetSharedData(vm *VM, s []uint64) {
 }
 
 func abiSetSharedData(vm *VM, s []uint64) {
-	key, ok1 := vm.read(uint32(s[0]), uint32(s[1]))
+	key, ok1 := vm.view(uint32(s[0]), uint32(s[1]))
 	value, ok2 := vm.view(uint32(s[2]), uint32(s[3]))
 	if !ok1 || !ok2 {
 		ok(s, ResultInvalidMemoryAccess)
 		return
 	}
-	ok(s, Result(vm.env.SharedData.Set(vm.cfg.VMID, string(key), value, uint32(s[4]))))
+	ok(s, Result(vm.env.SharedData.SetBytes(vm.cfg.VMID, key, value, uint32(s[4]))))
 }
 
 func abiRegisterQueue(vm *VM, s []uint64) {
@@ -416,7 +419,8 @@ func abiGetHeaderMapPairs(vm *VM, s []uint64) {
 		pairs = m.Pairs()
 	}
 	// An absent map gives an empty list (Envoy headerMapToPairs(nullptr)).
-	ok(s, vm.copyOut(marshalPairs(pairs), uint32(s[1]), uint32(s[2])))
+	vm.scratch = appendPairs(vm.scratch[:0], pairs)
+	ok(s, vm.copyOut(vm.scratch, uint32(s[1]), uint32(s[2])))
 }
 
 func abiSetHeaderMapPairs(vm *VM, s []uint64) {
@@ -522,8 +526,9 @@ func abiGetBufferBytes(vm *VM, s []uint64) {
 		ok(s, ResultOK)
 		return
 	}
-	data := append([]byte(nil), b.data[start:start+length]...)
-	ok(s, vm.copyOut(data, uint32(s[3]), uint32(s[4])))
+	// The module cannot change the buffer while it allocates (no host call
+	// that would is allowed then), so the copy goes straight from it.
+	ok(s, vm.copyOut(b.data[start:start+length], uint32(s[3]), uint32(s[4])))
 }
 
 func abiGetBufferStatus(vm *VM, s []uint64) {
@@ -654,17 +659,38 @@ func abiHTTPCall(vm *VM, s []uint64) {
 	ok(s, ResultOK)
 }
 
-// VM-level metric table: id -> stat (Envoy Wasm::counters_, gauges_, histograms_).
+// VM-level metric table: id -> stat (Envoy Wasm::counters_, gauges_,
+// histograms_). Ids are dense (kind + 4 × n), so the stats are a slice
+// indexed by id.
 type metricTable struct {
 	next  [3]uint32
-	stats map[uint32]*stats.Stat
+	stats []*stats.Stat
 }
 
 func (vm *VM) metrics() *metricTable {
 	if vm.metricTab == nil {
-		vm.metricTab = &metricTable{next: [3]uint32{0, 1, 2}, stats: map[uint32]*stats.Stat{}}
+		vm.metricTab = &metricTable{next: [3]uint32{0, 1, 2}}
 	}
 	return vm.metricTab
+}
+
+// add gives st the next id of its kind.
+func (t *metricTable) add(kind uint32, st *stats.Stat) uint32 {
+	t.next[kind] += metricIDIncrement
+	id := t.next[kind]
+	if int(id) >= len(t.stats) {
+		t.stats = append(t.stats, make([]*stats.Stat, int(id)+1-len(t.stats))...)
+	}
+	t.stats[id] = st
+	return id
+}
+
+// stat returns the stat of a metric id, or nil for an id never defined.
+func (t *metricTable) stat(id uint32) *stats.Stat {
+	if uint64(id) >= uint64(len(t.stats)) {
+		return nil
+	}
+	return t.stats[id]
 }
 
 func abiDefineMetric(vm *VM, s []uint64) {
@@ -684,10 +710,7 @@ func abiDefineMetric(vm *VM, s []uint64) {
 		ok(s, ResultBadArgument)
 		return
 	}
-	t := vm.metrics()
-	t.next[kind] += metricIDIncrement
-	id := t.next[kind]
-	t.stats[id] = st
+	id := vm.metrics().add(kind, st)
 	if !vm.putU32(uint32(s[3]), id) {
 		ok(s, ResultInvalidMemoryAccess)
 		return
@@ -699,7 +722,7 @@ func abiDefineMetric(vm *VM, s []uint64) {
 // histograms none (Envoy Context::incrementMetric).
 func abiIncrementMetric(vm *VM, s []uint64) {
 	id, offset := uint32(s[0]), int64(s[1])
-	st := vm.metrics().stats[id]
+	st := vm.metrics().stat(id)
 	switch stats.Kind(id & metricTypeMask) {
 	case stats.Counter:
 		if st == nil {
@@ -727,7 +750,7 @@ func abiIncrementMetric(vm *VM, s []uint64) {
 // abiRecordMetric: a counter adds, a gauge is set, a histogram records.
 func abiRecordMetric(vm *VM, s []uint64) {
 	id, value := uint32(s[0]), s[1]
-	st := vm.metrics().stats[id]
+	st := vm.metrics().stat(id)
 	if st == nil {
 		ok(s, ResultNotFound)
 		return
@@ -749,7 +772,7 @@ func abiGetMetric(vm *VM, s []uint64) {
 		ok(s, ResultBadArgument)
 		return
 	}
-	st := vm.metrics().stats[id]
+	st := vm.metrics().stat(id)
 	if st == nil {
 		ok(s, ResultNotFound)
 		return

@@ -221,7 +221,7 @@ func (st *Stream) requestProperty(path []string) ([]byte, Result) {
 	switch path[0] {
 	case "headers":
 		if len(path) == 1 {
-			return marshalPairs(h.Pairs()), ResultOK
+			return appendPairs(nil, h.Pairs()), ResultOK
 		}
 		if len(path) == 2 {
 			return headerValue(h, path[1])
@@ -304,7 +304,7 @@ func (st *Stream) responseProperty(path []string) ([]byte, Result) {
 			return nil, ResultNotFound
 		}
 		if len(path) == 1 {
-			return marshalPairs(h.Pairs()), ResultOK
+			return appendPairs(nil, h.Pairs()), ResultOK
 		}
 		if len(path) == 2 {
 			return headerValue(h, path[1])

@@ -64,7 +64,7 @@ func TestPairsRoundTrip(t *testing.T) {
 		{{":status", "200"}, {"x", ""}, {"", "y"}, {"content-type", "application/json"}},
 	}
 	for _, pairs := range tests {
-		b := marshalPairs(pairs)
+		b := appendPairs(nil, pairs)
 		got := unmarshalPairs(b)
 		if len(pairs) == 0 {
 			if len(b) != 0 || len(got) != 0 {
@@ -78,8 +78,8 @@ func TestPairsRoundTrip(t *testing.T) {
 	}
 	// Envoy's layout: count, sizes, NUL-terminated strings.
 	want := []byte{1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 'k', 0, 'v', 'v', 0}
-	if got := marshalPairs([][2]string{{"k", "vv"}}); !bytes.Equal(got, want) {
-		t.Errorf("marshalPairs = %v, want %v", got, want)
+	if got := appendPairs(nil, [][2]string{{"k", "vv"}}); !bytes.Equal(got, want) {
+		t.Errorf("appendPairs = %v, want %v", got, want)
 	}
 	for _, bad := range [][]byte{{1, 0}, {9, 0, 0, 0, 1, 0, 0, 0}, {1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 'a', 0}} {
 		if got := unmarshalPairs(bad); got != nil {
@@ -153,6 +153,38 @@ func uleb(v uint32) []byte {
 
 func testEnv() *Env {
 	return &Env{SharedData: shareddata.NewStore(), Queues: shareddata.NewQueues(), Stats: stats.NewStore(), LogLevel: LogCritical}
+}
+
+func TestMetricTableIDs(t *testing.T) {
+	store := stats.NewStore()
+	define := func(name string, kind stats.Kind) *stats.Stat {
+		st, err := store.Define(name, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	var tab metricTable
+	tab.next = [3]uint32{0, 1, 2}
+	c1, g1, c2 := define("c1", stats.Counter), define("g1", stats.Gauge), define("c2", stats.Counter)
+	ids := []uint32{tab.add(uint32(stats.Counter), c1), tab.add(uint32(stats.Gauge), g1), tab.add(uint32(stats.Counter), c2)}
+	tests := []struct {
+		id   uint32
+		want *stats.Stat
+	}{
+		{ids[0], c1}, {ids[1], g1}, {ids[2], c2},
+		{0, nil}, {1, nil}, {2, nil}, {ids[2] + 4, nil}, {1 << 31, nil}, {^uint32(0), nil},
+	}
+	for _, tt := range tests {
+		if got := tab.stat(tt.id); got != tt.want {
+			t.Errorf("stat(%d) = %p, want %p", tt.id, got, tt.want)
+		}
+	}
+	for i, id := range ids {
+		if kind := stats.Kind(id & metricTypeMask); kind != []stats.Kind{stats.Counter, stats.Gauge, stats.Counter}[i] {
+			t.Errorf("id %d carries kind %d", id, kind)
+		}
+	}
 }
 
 func TestNewRuntimeRefusesWhatEnvoyRefuses(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +60,15 @@ type VM struct {
 	fnMalloc api.Function
 	fns      map[string]api.Function
 
+	// mallocStack holds proxy_on_memory_allocate's parameter and result,
+	// and scratch the bytes a host call copies into the module (header
+	// pairs, a shared-data value): reused, so that a host call allocates
+	// nothing in the host once they have grown. Both are used under mu,
+	// and proxy_on_memory_allocate may make no host call that uses them.
+	mallocStack   [1]uint64
+	mallocReturns bool // fnMalloc has a result
+	scratch       []byte
+
 	failed        error
 	failOnce      sync.Once
 	restricted    map[string]bool
@@ -107,6 +117,7 @@ func (r *Runtime) NewVM(ctx context.Context, env *Env, cfg VMConfig) (*VM, error
 	if vm.fnMalloc == nil {
 		vm.fnMalloc = vm.fns["malloc"]
 	}
+	vm.mallocReturns = vm.fnMalloc != nil && len(vm.fnMalloc.Definition().ResultTypes()) > 0
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	if init := vm.fns["_initialize"]; init != nil {
@@ -262,8 +273,8 @@ func (vm *VM) allocate(size uint32) (uint32, bool) {
 	}
 	prevRestricted := vm.restricted
 	vm.restricted = vm.rt.profile.AllocAllowed
-	ctx := vm.ctx
-	res, err := vm.fnMalloc.Call(ctx, uint64(size))
+	vm.mallocStack[0] = uint64(size)
+	err := vm.fnMalloc.CallWithStack(vm.ctx, vm.mallocStack[:])
 	vm.restricted = prevRestricted
 	if err != nil {
 		hit := vm.restrictedHit
@@ -275,10 +286,10 @@ func (vm *VM) allocate(size uint32) (uint32, bool) {
 		vm.fail(fmt.Errorf("Function: proxy_on_memory_allocate failed: %w", err))
 		panic(&trapError{msg: "proxy_on_memory_allocate failed: " + err.Error()})
 	}
-	if len(res) == 0 || res[0] == 0 {
+	if !vm.mallocReturns || vm.mallocStack[0] == 0 {
 		return 0, false
 	}
-	return uint32(res[0]), true
+	return uint32(vm.mallocStack[0]), true
 }
 
 // read copies size bytes at ptr out of linear memory.
@@ -561,18 +572,21 @@ func (vm *VM) deliverQueueReady(contextID, token uint32) {
 	_, _, _ = vm.call(contextID, "proxy_on_queue_ready", uint64(contextID), uint64(token))
 }
 
-// pairs serialisation (proxy-wasm-cpp-host exports.h marshalPairs /
-// exports.cc toPairs): u32 count, then per pair u32 key size and u32 value
-// size, then per pair key bytes, NUL, value bytes, NUL.
-func marshalPairs(pairs [][2]string) []byte {
+// appendPairs appends pairs to dst in the pairs serialisation
+// (proxy-wasm-cpp-host exports.h marshalPairs / exports.cc toPairs): u32
+// count, then per pair u32 key size and u32 value size, then per pair key
+// bytes, NUL, value bytes, NUL. No pairs append nothing.
+func appendPairs(dst []byte, pairs [][2]string) []byte {
 	if len(pairs) == 0 {
-		return nil
+		return dst
 	}
 	size := 4
 	for _, p := range pairs {
 		size += 8 + len(p[0]) + 1 + len(p[1]) + 1
 	}
-	b := make([]byte, size)
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	b := dst[start:]
 	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
 	off := 4
 	for _, p := range pairs {
@@ -588,7 +602,7 @@ func marshalPairs(pairs [][2]string) []byte {
 		b[off] = 0
 		off++
 	}
-	return b
+	return dst
 }
 
 // unmarshalPairs parses the pairs format; malformed input gives no pairs,
@@ -597,28 +611,22 @@ func unmarshalPairs(b []byte) [][2]string {
 	if len(b) < 4 {
 		return nil
 	}
-	n := binary.LittleEndian.Uint32(b)
-	if uint64(4)+uint64(n)*8 > uint64(len(b)) {
+	n := uint64(binary.LittleEndian.Uint32(b))
+	if 4+n*8 > uint64(len(b)) {
 		return nil
 	}
-	sizes := make([][2]uint32, n)
-	off := 4
-	for i := range sizes {
-		sizes[i][0] = binary.LittleEndian.Uint32(b[off:])
-		sizes[i][1] = binary.LittleEndian.Uint32(b[off+4:])
-		off += 8
-	}
-	out := make([][2]string, 0, n)
-	for _, s := range sizes {
-		end := uint64(off) + uint64(s[0]) + 1 + uint64(s[1]) + 1
-		if end > uint64(len(b)) {
+	// One string holds every name and value; the pairs are its substrings.
+	text := string(b[4+n*8:])
+	out := make([][2]string, n)
+	off := uint64(0)
+	for i := range out {
+		sizes := b[4+8*i:]
+		k, v := uint64(binary.LittleEndian.Uint32(sizes)), uint64(binary.LittleEndian.Uint32(sizes[4:]))
+		if off+k+1+v+1 > uint64(len(text)) {
 			return nil
 		}
-		k := string(b[off : off+int(s[0])])
-		off += int(s[0]) + 1
-		v := string(b[off : off+int(s[1])])
-		off += int(s[1]) + 1
-		out = append(out, [2]string{k, v})
+		out[i] = [2]string{text[off : off+k], text[off+k+1 : off+k+1+v]}
+		off += k + 1 + v + 1
 	}
 	return out
 }

@@ -28,6 +28,8 @@ const (
 	CasMismatch Result = 8
 )
 
+// entry is one key's value. Its value buffer is overwritten in place by
+// later sets: readers get copies made under the lock, never the buffer.
 type entry struct {
 	value []byte
 	cas   uint32
@@ -38,40 +40,60 @@ type entry struct {
 type Store struct {
 	mu      sync.Mutex
 	nextCAS uint32
-	data    map[string]map[string]entry
+	data    map[string]map[string]*entry
 }
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{nextCAS: 1, data: map[string]map[string]entry{}}
+	return &Store{nextCAS: 1, data: map[string]map[string]*entry{}}
 }
 
 // Get returns a copy of the value and its CAS of key in vmID's key space.
 func (s *Store) Get(vmID, key string) ([]byte, uint32, Result) {
+	return s.AppendValue(nil, vmID, []byte(key))
+}
+
+// AppendValue appends the value of key in vmID's key space to dst and
+// returns the result and the value's CAS. A host call reads into a buffer
+// it reuses, so a read allocates nothing once the buffer has grown.
+func (s *Store) AppendValue(dst []byte, vmID string, key []byte) ([]byte, uint32, Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.data[vmID][key]
+	e, ok := s.data[vmID][string(key)]
 	if !ok {
-		return nil, 0, NotFound
+		return dst, 0, NotFound
 	}
-	return append([]byte(nil), e.value...), e.cas, OK
+	return append(dst, e.value...), e.cas, OK
 }
 
 // Set stores a copy of value under key. A non-zero cas must equal the
 // key's current CAS if the key exists; otherwise the result is CasMismatch
 // and nothing changes.
 func (s *Store) Set(vmID, key string, value []byte, cas uint32) Result {
+	return s.SetBytes(vmID, []byte(key), value, cas)
+}
+
+// SetBytes is Set with the key as bytes, as a host call reads it from the
+// module's memory. Overwriting a key allocates nothing unless its value
+// grows; only a new key's name and value are allocated.
+func (s *Store) SetBytes(vmID string, key, value []byte, cas uint32) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.data[vmID]
 	if !ok {
-		m = map[string]entry{}
+		m = map[string]*entry{}
 		s.data[vmID] = m
 	}
-	if e, exists := m[key]; exists && cas != 0 && cas != e.cas {
+	e, exists := m[string(key)]
+	if !exists {
+		m[string(key)] = &entry{value: append([]byte(nil), value...), cas: s.takeCAS()}
+		return OK
+	}
+	if cas != 0 && cas != e.cas {
 		return CasMismatch
 	}
-	m[key] = entry{value: append([]byte(nil), value...), cas: s.takeCAS()}
+	e.value = append(e.value[:0], value...)
+	e.cas = s.takeCAS()
 	return OK
 }
 

@@ -132,6 +132,45 @@ func TestStoreCopiesValues(t *testing.T) {
 	}
 }
 
+func TestStoreOverwriteKeepsEarlierReads(t *testing.T) {
+	s := NewStore()
+	s.Set("vm", "k", []byte("first"), 0)
+	before, cas, _ := s.Get("vm", "k")
+	if r := s.SetBytes("vm", []byte("k"), []byte("second!"), cas); r != OK {
+		t.Fatalf("set with the current cas = %d", r)
+	}
+	if string(before) != "first" {
+		t.Fatalf("a value read before an overwrite changed to %q", before)
+	}
+	got, _, _ := s.AppendValue([]byte("prefix:"), "vm", []byte("k"))
+	if string(got) != "prefix:second!" {
+		t.Fatalf("AppendValue = %q, want the value after dst", got)
+	}
+	if got, _, r := s.AppendValue([]byte("d"), "vm", []byte("missing")); r != NotFound || string(got) != "d" {
+		t.Fatalf("AppendValue of a missing key = %q, %d; want dst unchanged, NotFound", got, r)
+	}
+}
+
+// A host call reads and overwrites a key without allocating once its
+// buffers have grown: the host makes none of the garbage an Envoy host
+// would not.
+func TestStoreReadAndOverwriteAllocateNothing(t *testing.T) {
+	s := NewStore()
+	key, value := []byte("bucket:1"), []byte("0123456789abcdef")
+	s.SetBytes("vm", key, value, 0)
+	buf := make([]byte, 0, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		var cas uint32
+		buf, cas, _ = s.AppendValue(buf[:0], "vm", key)
+		if r := s.SetBytes("vm", key, value, cas); r != OK {
+			t.Fatalf("set = %d", r)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a read and an overwrite allocated %v times", allocs)
+	}
+}
+
 func TestQueues(t *testing.T) {
 	q := NewQueues()
 	if tok := q.Resolve("vm", "q"); tok != 0 {
