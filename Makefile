@@ -7,7 +7,7 @@ GO    ?= go
 BUILD ?= build
 WASM  := $(BUILD)/mcp-ratelimit.wasm
 
-.PHONY: all build build-unpatched build-hostfloor lint test e2e run demo-server bench bench-filter bench-buckets fuzz image push clean
+.PHONY: all build build-unpatched build-hostfloor lint test e2e run demo-server bench bench-filter bench-buckets pgo fuzz image push clean
 
 all: build
 
@@ -160,6 +160,14 @@ bench: build build-hostfloor
 	@mkdir -p $(BUILD)
 	$(WASMBUILD) -o $(BUILD)/noop.wasm ./filter/internal/noop
 	bash -o pipefail -c "$(GO) test $(BENCH_FLAGS) ./... 2>&1 | tee $(BUILD)/bench.txt"
+
+# pgo: default.pgo, the profile the filter's build applies to the
+# project's packages (filter/wasmbuild/README.md, "Profile-guided
+# inlining"): a CPU profile of the native request benchmarks. Refresh and
+# commit it when the request path changes.
+pgo:
+	@mkdir -p $(BUILD)
+	$(GO) test ./filter -run '^$$' -bench '^BenchmarkRequest$$' -benchtime 2s -o $(BUILD)/filter.test -cpuprofile default.pgo
 
 # bench-filter: the native request path (admitted, rejected, 16 KiB body,
 # not inspected) with allocations.

@@ -20,9 +20,10 @@
 //     (see PatchGJSON), which keeps encoding/json out of the module;
 //     <work>/overlay-stock-runtime.json has the gjson patch only.
 //
-// Build then makes the linked module's forward jumps and function entries
-// direct (package internal/jumpthread), which Go's Wasm backend sends
-// through each function's dispatch loop.
+// Build compiles the project's packages with the main package's profile
+// (default.pgo, see pgoFlags), and then makes the linked module's forward
+// jumps and function entries direct (package internal/jumpthread), which
+// Go's Wasm backend sends through each function's dispatch loop.
 //
 // The Makefile drives it through cmd/wasmbuild; tests use it to build
 // their probe plugins the same way.
@@ -86,6 +87,10 @@ type Target struct {
 	// dispatch loop, as the linker wrote it, instead of making the
 	// forward ones and the functions' entries direct (package jumpthread).
 	DispatchJumps bool
+	// PGO is the go command's -pgo: "" or "auto" applies the main
+	// package's default.pgo if it has one, "off" none, a path that file
+	// (see pgoFlags).
+	PGO string
 }
 
 // Prepare creates or refreshes the build workspace in cfg.WorkDir. It is
@@ -189,6 +194,7 @@ func (w *Workspace) Build(ctx context.Context, t Target) error {
 	}
 	ldflags := strings.TrimSpace(GJSONLDFlags + " " + t.LDFlags)
 	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-overlay=" + overlay, "-ldflags=" + ldflags}
+	args = append(args, pgoFlags(t.PGO)...)
 	args = append(args, "-o", out, t.Package)
 	if t.DispatchJumps {
 		// The go command leaves an output whose build ID is current as it
@@ -282,7 +288,9 @@ func (w *Workspace) Vet(ctx context.Context, mainPackages ...string) (VetReport,
 	if err != nil {
 		return report, err
 	}
-	listArgs := append([]string{"list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}} {{.ImportPath}}"}, mainPackages...)
+	// -pgo=off: with a main package's profile, go list names the packages
+	// built for it "path [main]", which go vet does not take.
+	listArgs := append([]string{"list", "-pgo=off", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}} {{.ImportPath}}"}, mainPackages...)
 	listed, err := w.capture(ctx, listArgs...)
 	if err != nil {
 		return report, fmt.Errorf("wasmbuild: vet: %w", err)

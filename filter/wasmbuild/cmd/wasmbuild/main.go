@@ -34,6 +34,7 @@ func run(args []string) error {
 	stock := fs.Bool("stock-runtime", false, "build with the unpatched Go runtime (crashes on Envoy 1.33-1.38)")
 	ldflags := fs.String("ldflags", "", "flags for the linker")
 	dispatchJumps := fs.Bool("dispatch-jumps", false, "leave every jump going through Go's dispatch loop instead of making the forward ones and the functions' entries direct")
+	pgo := fs.String("pgo", "auto", "the go command's -pgo: auto (the main package's default.pgo, if any), off, or a profile's path")
 	vet := fs.Bool("vet", false, "instead of building, go vet (for wasip1/wasm) the project and SDK packages the given main packages use")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,7 +61,7 @@ func run(args []string) error {
 	}
 
 	if fs.NArg() != 1 || *out == "" {
-		return errors.New("wasmbuild: usage: wasmbuild [-work DIR] [-stock-runtime] [-dispatch-jumps] [-ldflags FLAGS] -o OUT.wasm PACKAGE")
+		return errors.New("wasmbuild: usage: wasmbuild [-work DIR] [-stock-runtime] [-dispatch-jumps] [-pgo auto|off|FILE] [-ldflags FLAGS] -o OUT.wasm PACKAGE")
 	}
 	if err := ws.Build(ctx, wasmbuild.Target{
 		Package:       fs.Arg(0),
@@ -68,6 +69,7 @@ func run(args []string) error {
 		StockRuntime:  *stock,
 		LDFlags:       *ldflags,
 		DispatchJumps: *dispatchJumps,
+		PGO:           *pgo,
 	}); err != nil {
 		return err
 	}
