@@ -89,9 +89,9 @@ func TestPatchNetpollRefusesUnexpectedSource(t *testing.T) {
 			"does not contain the expected code"},
 		{"retry loop changed", bytes.Replace(src, []byte("\t\tgoto retry\n"), []byte("\t\treturn gList{}, 0\n"), 1),
 			"does not contain the expected code"},
-		{"code to patch twice", append(slices(src), []byte("\nfunc f() {\n"+netpollCallAnchor+"}\n")...), "2 times, want once"},
+		{"code to patch twice", append(bytes.Clone(src), []byte("\nfunc f() {\n"+netpollCallAnchor+"}\n")...), "2 times, want once"},
 		{"already patched", patched, "does not contain the expected code"},
-		{"patch name taken", append(slices(src), []byte("\n// netpollENOSYS\n")...), "already mentions netpollENOSYS"},
+		{"patch name taken", append(bytes.Clone(src), []byte("\n// netpollENOSYS\n")...), "already mentions netpollENOSYS"},
 	}
 	checkPatchRefuses(t, PatchNetpoll, version, tests, NetpollFile)
 }
@@ -122,6 +122,3 @@ func checkPatchRefuses(t *testing.T, patch func([]byte, string) ([]byte, error),
 		})
 	}
 }
-
-// slices returns a copy of b that can be appended to.
-func slices(b []byte) []byte { return append([]byte(nil), b...) }

@@ -3,6 +3,7 @@ package wasmbuild
 import (
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,8 +25,8 @@ func TestPGOFlags(t *testing.T) {
 		// Every package loses profile-guided inlining and devirtualisation,
 		// then the project's packages (a later -gcflags wins) get inlining
 		// back with the budget.
-		all := index(flags, "-gcflags=all=-d=pgoinline=0,pgodevirtualize=0")
-		own := index(flags, "-gcflags="+projectPackages+"=-d=pgoinlinebudget=200")
+		all := slices.Index(flags, "-gcflags=all=-d=pgoinline=0,pgodevirtualize=0")
+		own := slices.Index(flags, "-gcflags="+projectPackages+"=-d=pgoinlinebudget=200")
 		if all < 0 || own < 0 || own < all {
 			t.Errorf("pgoFlags(%q) = %q: want the standard library's and SDK's code without the profile, then the project's with it", tt.pgo, flags)
 		}
@@ -53,14 +54,4 @@ func TestProfileIsOfTheRequestPath(t *testing.T) {
 			t.Errorf("%s has no samples in %s; regenerate it with make pgo", ProfilePath, fn)
 		}
 	}
-}
-
-// index is the position of s in list, or -1.
-func index(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }

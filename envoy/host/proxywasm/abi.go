@@ -667,9 +667,15 @@ type metricTable struct {
 	stats []*stats.Stat
 }
 
+// newMetricTable returns an empty table: each kind's first id is its
+// kind plus metricIDIncrement.
+func newMetricTable() *metricTable {
+	return &metricTable{next: [3]uint32{0, 1, 2}}
+}
+
 func (vm *VM) metrics() *metricTable {
 	if vm.metricTab == nil {
-		vm.metricTab = &metricTable{next: [3]uint32{0, 1, 2}}
+		vm.metricTab = newMetricTable()
 	}
 	return vm.metricTab
 }

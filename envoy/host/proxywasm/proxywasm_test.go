@@ -164,8 +164,7 @@ func TestMetricTableIDs(t *testing.T) {
 		}
 		return st
 	}
-	var tab metricTable
-	tab.next = [3]uint32{0, 1, 2}
+	tab := newMetricTable()
 	c1, g1, c2 := define("c1", stats.Counter), define("g1", stats.Gauge), define("c2", stats.Counter)
 	ids := []uint32{tab.add(uint32(stats.Counter), c1), tab.add(uint32(stats.Gauge), g1), tab.add(uint32(stats.Counter), c2)}
 	tests := []struct {
