@@ -185,7 +185,8 @@ bench-buckets:
 # against encoding/json's, arbitrary requests through the Go filter under
 # the SDK's emulator (no panic, only documented replies, no tools/call
 # uncounted), the request headers' body-encoding shortcut against the full
-# check, source addresses against net/netip, the bucket arithmetic
+# check, source addresses against net/netip, Base64 against
+# encoding/base64, the bucket arithmetic
 # against an exact rational token bucket, key escaping, random
 # interleavings of workers, webdis and RESP replies to the Redis limiter,
 # SHA-256 and HMAC against the standard library, the module's fmt
@@ -206,6 +207,7 @@ fuzz:
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequest$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzRequestBodyEncoding$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./filter -run '^$$' -fuzz '^FuzzCanonicalIP$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
+	$(GO) test ./filter/internal/stdbase64 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzTake$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzEscapeKeyPart$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)
 	$(GO) test ./bucket -run '^$$' -fuzz '^FuzzInterleavings$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS)

@@ -1,13 +1,13 @@
 package filter
 
 import (
-	"encoding/base64"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/stdbase64"
 )
 
 // Request headers of MCP 2026-07-28 (SEP-2243, basic/transports/
@@ -42,8 +42,8 @@ func decodeMcpHeaderValue(value string) (decoded string, ok bool) {
 		return value, true
 	}
 	payload := value[len(base64SentinelPrefix) : len(value)-len(base64SentinelSuffix)]
-	raw, err := base64.StdEncoding.Strict().DecodeString(payload)
-	if err != nil || !utf8.Valid(raw) {
+	raw, ok := stdbase64.Decode(payload)
+	if !ok || !utf8.Valid(raw) {
 		return "", false
 	}
 	return string(raw), true

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/bucket/redis"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/config"
+	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/internal/stdbase64"
 	"github.com/mcp-ratelimit/mcp-ratelimit-wasm/filter/jsonrpc"
 )
 
@@ -83,7 +83,7 @@ func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucke
 var redisTransportFor = func(r *config.Redis) (redis.Transport, redis.Protocol, error) {
 	authorization := ""
 	if r.Username != "" {
-		authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(r.Username+":"+r.Password))
+		authorization = "Basic " + stdbase64.Encode([]byte(r.Username+":"+r.Password))
 	}
 	return newWebdisTransport(r.Cluster, r.Authority, authorization), redis.ProtocolWebdis, nil
 }

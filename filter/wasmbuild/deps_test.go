@@ -32,6 +32,7 @@ var shippedPackages = []string{
 	projectModule + "/filter",
 	projectModule + "/filter/config",
 	projectModule + "/filter/internal/jsonnum",
+	projectModule + "/filter/internal/stdbase64",
 	projectModule + "/filter/internal/wallclock",
 	projectModule + "/filter/jsonrpc",
 	projectModule + "/filter/tzdb",

@@ -26,7 +26,7 @@ func TestPGOFlags(t *testing.T) {
 		// then the project's packages (a later -gcflags wins) get inlining
 		// back with the budget.
 		all := slices.Index(flags, "-gcflags=all=-d=pgoinline=0,pgodevirtualize=0")
-		own := slices.Index(flags, "-gcflags="+projectPackages+"=-d=pgoinlinebudget=200")
+		own := slices.Index(flags, "-gcflags="+projectPackages+"=-d=pgoinlinebudget=400")
 		if all < 0 || own < 0 || own < all {
 			t.Errorf("pgoFlags(%q) = %q: want the standard library's and SDK's code without the profile, then the project's with it", tt.pgo, flags)
 		}

@@ -35,6 +35,7 @@ var leftOut = []struct{ prefix, why string }{
 	{"internal_fmtsort.", "internal/fmtsort, which only Go's fmt uses"},
 	{"internal_bisect.", "internal/bisect, which only Go's internal/godebug uses: the build puts the module's own in its place (filter/wasmbuild/internal/godebuglite)"},
 	{"runtime.initMetrics", "the runtime's metrics tables, which only runtime/metrics and Go's internal/godebug read"},
+	{"encoding_base64.__Encoding_.", "encoding/base64's codec: MCP header values and the Basic authorization for webdis are read and written by filter/internal/stdbase64 (its package init stays, for encoding/json, which gjson imports)"},
 	{"crypto_", "Go's crypto packages and their FIPS 140 module: SHA-256 and HMAC-SHA-256 come from bucket/internal/sha256, random bytes from WASI random_get (bucket/internal/random)"},
 	{"github.com_tetratelabs_proxy_wasm_go_sdk_proxywasm.MetricCounter.Increment", "the SDK's counter increment, which panics (trapping the VM) when the host refuses it: the filter increments through metricCounter"},
 	{"github.com_tetratelabs_proxy_wasm_go_sdk_proxywasm.MetricHistogram.Record", "the SDK's histogram record, which panics (trapping the VM) when the host refuses it: the filter records through metricHistogram"},
