@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -79,4 +81,81 @@ func TestOtherMethodsWithTheSDK(t *testing.T) {
 		"tools_call.admitted":            2,
 		"tools_call.rejected":            0,
 	})
+}
+
+// TestOtherMethodsAcrossAFleet keeps the limits of other methods in Redis:
+// two hosts share one user's resources/read bucket (a resource at a cost
+// of 2) and one prompt's bucket, so a call through either host draws from
+// what a call through the other left, and Redis decides every limited
+// call, under keys named by the buckets' kinds.
+func TestOtherMethodsAcrossAFleet(t *testing.T) {
+	backend := startRedisBackend(t)
+	plugin := withRedis(`{
+		"methods": [{"name": "resources/read", "perUser": {"maxTokens": 3, "refillPeriod": "1h"}}],
+		"prompts": [{"name": "`+demo.PromptSummarize+`", "shared": {"maxTokens": 1, "refillPeriod": "1h"}}],
+		"resources": [{"uri": "`+demo.ClockURI+`", "cost": 2}],
+		"userIdentity": {"from": "header", "header": "`+userHeader+`"},
+		"rejectStatus": 200}`, `,"timeout":"2s"`)
+	fleet := startFleet(t, 2, plugin, backend)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	alice := []*mcp.ClientSession{fleet[0].connect(t, clientOptions{user: "alice"}), fleet[1].connect(t, clientOptions{user: "alice"})}
+	bob := fleet[1].connect(t, clientOptions{user: "bob"})
+	read := func(cs *mcp.ClientSession, uri string) error {
+		_, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: uri})
+		return err
+	}
+	expectLimited := func(what string, err error) {
+		t.Helper()
+		wire, ok := rateLimitError(err)
+		if !ok || wire.Code != defaultErrorCode || wire.Message != rateLimitMessage {
+			t.Fatalf("%s: err = %v, want the JSON-RPC rate-limit error", what, err)
+		}
+	}
+	if err := read(alice[0], demo.ClockURI); err != nil {
+		t.Fatalf("alice's clock through host 0 (2 of 3): %v", err)
+	}
+	expectLimited("alice's clock through host 1 (2 more of 1)", read(alice[1], demo.ClockURI))
+	if err := read(alice[1], "demo://docs/envoy"); err != nil {
+		t.Fatalf("alice's document through host 1 (the last token): %v", err)
+	}
+	expectLimited("alice's document through host 0", read(alice[0], "demo://docs/envoy"))
+	if err := read(bob, demo.ClockURI); err != nil {
+		t.Fatalf("bob's clock: %v", err)
+	}
+	prompt := &mcp.GetPromptParams{Name: demo.PromptSummarize, Arguments: map[string]string{"uri": "demo://docs/envoy"}}
+	if _, err := alice[0].GetPrompt(ctx, prompt); err != nil {
+		t.Fatalf("summarize through host 0: %v", err)
+	}
+	_, err := bob.GetPrompt(ctx, prompt)
+	expectLimited("summarize through host 1", err)
+
+	for name, want := range map[string]uint64{
+		"method.resources_read.admitted": 3,
+		"method.resources_read.rejected": 2,
+		"resource.demo___clock.admitted": 2,
+		"resource.demo___clock.rejected": 1,
+		"prompt.summarize.admitted":      1,
+		"prompt.summarize.rejected":      1,
+		"redis.decisions":                7,
+		"redis.fallbacks":                0,
+		"store.errors":                   0,
+	} {
+		if got := fleetCounter(fleet, name); got != want {
+			t.Errorf("%s = %d over both hosts, want %d", name, got, want)
+		}
+	}
+	keys, err := backend.redis.Do("KEYS", "*")
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	listed := fmt.Sprint(keys)
+	for part, want := range map[string]int{
+		"/user-method/resources%2Fread/":        2, // alice's and bob's
+		"/prompt/" + demo.PromptSummarize + "/": 1,
+	} {
+		if n := strings.Count(listed, part); n != want {
+			t.Errorf("%d Redis keys hold %q, want %d; keys: %s", n, part, want, listed)
+		}
+	}
 }

@@ -202,15 +202,19 @@ func TestRedisFleetAdmitsExactlyCapacity(t *testing.T) {
 }
 
 // TestRedisRepliesMatchSharedData sends one sequence of requests (users,
-// tools, ids of every kind, a notification, batches) to a host keeping its
-// buckets in shared data and to a host keeping them in Redis: every reply
-// is the same (status, Retry-After, RateLimit headers, content type, and
+// tools, ids of every kind, a notification, batches, a limited method, a
+// tool and a resource with costs, a batch beyond its bucket) to a host
+// keeping its buckets in shared data and to a host keeping them in Redis:
+// every reply is the same (status, Retry-After, RateLimit headers, content type, and
 // the body of every reply the filter sent itself).
 func TestRedisRepliesMatchSharedData(t *testing.T) {
 	const plugin = `{
 		"shared": {"maxTokens": 6, "refillPeriod": "1h"},
 		"perUser": {"maxTokens": 3, "refillPeriod": "1h"},
-		"tools": [{"name": "search", "shared": {"maxTokens": 2, "refillPeriod": "1h"}, "perUser": {"maxTokens": 1, "refillPeriod": "1h"}}],
+		"tools": [{"name": "search", "shared": {"maxTokens": 2, "refillPeriod": "1h"}, "perUser": {"maxTokens": 1, "refillPeriod": "1h"}},
+			{"name": "add", "cost": 2}],
+		"methods": [{"name": "resources/read", "perUser": {"maxTokens": 2, "refillPeriod": "1h"}}],
+		"resources": [{"uri": "demo://clock", "cost": 2}],
 		"userIdentity": {"from": "header", "header": "x-user-id"},
 		"batch": "limit",
 		"rateLimitHeaders": true
@@ -223,6 +227,9 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		user, body string
 	}
 	batch := `[` + toolsCallBody(`"b1"`, demo.ToolEcho) + `,` + toolsCallBody(`"b2"`, demo.ToolSearch) + `]`
+	read := func(id, uri string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"resources/read","params":{"uri":"` + uri + `"}}`
+	}
 	steps := []step{
 		{"alice", toolsCallBody("1", demo.ToolSearch)},
 		{"alice", toolsCallBody(`"two"`, demo.ToolSearch)},
@@ -236,6 +243,10 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		{"dave", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"n"}}}`},
 		{"dave", toolsCallBody("10", demo.ToolEcho)},
 		{"erin", batch},
+		{"frank", read("20", demo.ClockURI)},
+		{"frank", read("21", demo.ClockURI)},
+		{"grace", `[` + read("22", demo.ClockURI) + `,` + read("23", demo.ClockURI) + `]`},
+		{"grace", read("24", "demo://docs/envoy")},
 		{"", toolsCallBody(`"last"`, demo.ToolFetch)},
 	}
 	localSession := local.openSession(t, nil)
@@ -277,7 +288,9 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		t.Errorf("only %d rejections in the sequence: it does not exercise the buckets", filterReplied)
 	}
 	for _, name := range []string{"tools_call.admitted", "tools_call.rejected", "tools_call.rejected_shared",
-		"tools_call.rejected_tool", "tools_call.rejected_user", "tools_call.rejected_user_tool"} {
+		"tools_call.rejected_tool", "tools_call.rejected_user", "tools_call.rejected_user_tool",
+		"tool.add.admitted", "tool.add.rejected", "method.resources_read.admitted", "method.resources_read.rejected",
+		"resource.demo___clock.admitted", "resource.demo___clock.rejected"} {
 		if a, b := local.counter(name), remote.counter(name); a != b {
 			t.Errorf("%s = %d with shared data, %d with Redis", name, a, b)
 		}
