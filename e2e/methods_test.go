@@ -46,6 +46,8 @@ func otherMethodsSequence(t *testing.T, alice [2]*mcp.ClientSession, bob *mcp.Cl
 		_, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: demo.PromptSummarize, Arguments: map[string]string{"uri": "demo://docs/envoy"}})
 		return err
 	}
+	// The calls run in order as the list is built: Go evaluates the
+	// calls of a composite literal left to right.
 	steps := []struct {
 		what    string
 		err     error

@@ -205,8 +205,8 @@ func TestRedisFleetAdmitsExactlyCapacity(t *testing.T) {
 // tools, ids of every kind, a notification, batches, a limited method, a
 // tool and a resource with costs, a batch beyond its bucket) to a host
 // keeping its buckets in shared data and to a host keeping them in Redis:
-// every reply is the same (status, Retry-After, RateLimit headers, content type, and
-// the body of every reply the filter sent itself).
+// every reply is the same (status, Retry-After, RateLimit headers, content
+// type, and the body of every reply the filter sent itself).
 func TestRedisRepliesMatchSharedData(t *testing.T) {
 	const plugin = `{
 		"shared": {"maxTokens": 6, "refillPeriod": "1h"},
@@ -214,7 +214,7 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		"tools": [{"name": "search", "shared": {"maxTokens": 2, "refillPeriod": "1h"}, "perUser": {"maxTokens": 1, "refillPeriod": "1h"}},
 			{"name": "add", "cost": 2}],
 		"methods": [{"name": "resources/read", "perUser": {"maxTokens": 2, "refillPeriod": "1h"}}],
-		"resources": [{"uri": "demo://clock", "cost": 2}],
+		"resources": [{"uri": "` + demo.ClockURI + `", "cost": 2}],
 		"userIdentity": {"from": "header", "header": "x-user-id"},
 		"batch": "limit",
 		"rateLimitHeaders": true
