@@ -316,6 +316,11 @@ func toolsCallBody(id, tool string) string {
 	return `{"jsonrpc":"2.0",` + idMember + `"method":"tools/call","params":{"name":"` + tool + `","arguments":` + toolArgs[tool] + `}}`
 }
 
+// resourcesReadBody is a resources/read request; id is raw JSON.
+func resourcesReadBody(id, uri string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"method":"resources/read","params":{"uri":"` + uri + `"}}`
+}
+
 // expectRejection checks a rate-limit reply byte for byte: status,
 // content-type, Retry-After and the JSON-RPC error body with the request's
 // raw id (or none). It returns the advertised wait in seconds.

@@ -97,7 +97,7 @@ func TestOtherMethodsWithTheSDK(t *testing.T) {
 	// Without an identity the session opens (initialize is not limited)
 	// but resources/read is refused.
 	session := s.openSession(t, nil)
-	resp := s.post(t, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"demo://docs/envoy"}}`, session)
+	resp := s.post(t, resourcesReadBody("5", "demo://docs/envoy"), session)
 	if resp.status != http.StatusUnauthorized || string(resp.body) != `{"jsonrpc":"2.0","id":5,"error":{"code":-32600,"message":"Missing user identity"}}` {
 		t.Errorf("resources/read without identity: status %d body %s, want 401 and the JSON-RPC error", resp.status, resp.body)
 	}

@@ -227,9 +227,6 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		user, body string
 	}
 	batch := `[` + toolsCallBody(`"b1"`, demo.ToolEcho) + `,` + toolsCallBody(`"b2"`, demo.ToolSearch) + `]`
-	read := func(id, uri string) string {
-		return `{"jsonrpc":"2.0","id":` + id + `,"method":"resources/read","params":{"uri":"` + uri + `"}}`
-	}
 	steps := []step{
 		{"alice", toolsCallBody("1", demo.ToolSearch)},
 		{"alice", toolsCallBody(`"two"`, demo.ToolSearch)},
@@ -243,10 +240,10 @@ func TestRedisRepliesMatchSharedData(t *testing.T) {
 		{"dave", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"text":"n"}}}`},
 		{"dave", toolsCallBody("10", demo.ToolEcho)},
 		{"erin", batch},
-		{"frank", read("20", demo.ClockURI)},
-		{"frank", read("21", demo.ClockURI)},
-		{"grace", `[` + read("22", demo.ClockURI) + `,` + read("23", demo.ClockURI) + `]`},
-		{"grace", read("24", "demo://docs/envoy")},
+		{"frank", resourcesReadBody("20", demo.ClockURI)},
+		{"frank", resourcesReadBody("21", demo.ClockURI)},
+		{"grace", `[` + resourcesReadBody("22", demo.ClockURI) + `,` + resourcesReadBody("23", demo.ClockURI) + `]`},
+		{"grace", resourcesReadBody("24", "demo://docs/envoy")},
 		{"", toolsCallBody(`"last"`, demo.ToolFetch)},
 	}
 	localSession := local.openSession(t, nil)
