@@ -163,6 +163,7 @@ func TestHigressTwoHostsOneRedis(t *testing.T) {
 // cap of 1, and the place comes back when the stream ends.
 func TestHigressQuotaAndCap(t *testing.T) {
 	const quota = 6
+	zone, _ := quotaZone(t, "month")
 	r := redistest.StartRedis(t, "--requirepass", redisPassword)
 	d := demo.New(demo.Options{})
 	upstream := httptest.NewServer(d.Handler())
@@ -171,8 +172,8 @@ func TestHigressQuotaAndCap(t *testing.T) {
 	var releaseOnce sync.Once
 	defer releaseOnce.Do(func() { close(release) })
 	addHoldTool(d.MCPServer(), release)
-	plugin := fmt.Sprintf(`{"tools":[{"name":%q,"quota":{"maxCalls":%d,"period":"month"}},{"name":"hold","concurrency":{"shared":1}}],`+
-		`"redis":{"cluster":%q,"timeout":"1s","username":"default","password":%q}}`, demo.ToolEcho, quota, higressRedisCluster, redisPassword)
+	plugin := fmt.Sprintf(`{"tools":[{"name":%q,"quota":{"maxCalls":%d,"period":"month","timeZone":%q}},{"name":"hold","concurrency":{"shared":1}}],`+
+		`"redis":{"cluster":%q,"timeout":"1s","username":"default","password":%q}}`, demo.ToolEcho, quota, zone, higressRedisCluster, redisPassword)
 	fleet := []*stack{
 		startHigress(t, plugin, upstream.Listener.Addr().String(), r.Addr()),
 		startHigress(t, plugin, upstream.Listener.Addr().String(), r.Addr()),

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -54,24 +55,65 @@ func (h *holder) hold(ctx context.Context, token string) chan error {
 // SDK client reports a 429 by its status text only).
 func isConcurrencyRejection(err error) bool { return isTooManyRequests(err) }
 
+// quotaZones are the time zones a test's calendar quota may count in.
+// Their midnights are at least seven hours apart, so at any moment at
+// least two of them are hours away from the end of their day, week and
+// month.
+var quotaZones = []string{"Europe/Paris", "Asia/Tokyo", "America/New_York"}
+
+// calendarEnd is the end of the calendar period ("day" or "month") that
+// holds at, in loc: the instant a quota counting in loc starts again.
+func calendarEnd(at time.Time, loc *time.Location, period string) time.Time {
+	y, m, d := at.In(loc).Date()
+	if period == "month" {
+		return time.Date(y, m+1, 1, 0, 0, 0, 0, loc)
+	}
+	return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+}
+
+// quotaZone returns one of quotaZones whose current period does not end
+// within the test's time limit, so that a test of a calendar quota on the
+// real clock (Redis counts by its own) never sees the count start again,
+// and the period's end in it.
+func quotaZone(t testing.TB, period string) (string, time.Time) {
+	t.Helper()
+	now := time.Now()
+	for _, name := range quotaZones {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatalf("time zone %s: %v", name, err)
+		}
+		if end := calendarEnd(now, loc, period); end.Sub(now) > 2*testTimeout {
+			return name, end
+		}
+	}
+	t.Fatalf("every zone of %v ends its %s within %v of %v", quotaZones, period, 2*testTimeout, now)
+	return "", time.Time{}
+}
+
 // TestRedisFleetQuota: a server-wide daily quota of 10 kept in Redis
 // admits exactly 10 calls across two hosts, and the rejections carry the
-// time to the quota's reset as Retry-After.
+// time to the quota's reset (midnight in its time zone) as Retry-After.
 func TestRedisFleetQuota(t *testing.T) {
 	const quota, calls = 10, 16
+	zone, reset := quotaZone(t, "day")
 	backend := startRedisBackend(t)
-	plugin := withRedis(`{"quota":{"maxCalls":10,"period":"day","timeZone":"Europe/Paris"}}`, `,"timeout":"2s"`)
+	plugin := withRedis(`{"quota":{"maxCalls":10,"period":"day","timeZone":"`+zone+`"}}`, `,"timeout":"2s"`)
 	fleet := startFleet(t, 2, plugin, backend)
 	sessions := []map[string]string{fleet[0].openSession(t, nil), fleet[1].openSession(t, nil)}
 	statuses := map[int]int{}
 	for i := range calls {
 		s := fleet[i%2]
+		// Redis decides between sent and answered, by the same machine's
+		// clock; the filter rounds the wait up to whole seconds.
+		sent := time.Now()
 		r := s.post(t, toolsCallBody(strconv.Itoa(i+1), demo.ToolEcho), sessions[i%2])
+		answered := time.Now()
 		statuses[r.status]++
 		if r.status == http.StatusTooManyRequests {
-			after, err := strconv.Atoi(r.header.Get("Retry-After"))
-			if err != nil || after < 1 || after > 86400 {
-				t.Errorf("call %d: Retry-After %q; want the seconds to midnight in Paris", i+1, r.header.Get("Retry-After"))
+			lo, hi := int(reset.Sub(answered)/time.Second), int((reset.Sub(sent)+time.Second-1)/time.Second)
+			if after, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || after < lo || after > hi {
+				t.Errorf("call %d: Retry-After %q; want the seconds to midnight in %s, %d to %d", i+1, r.header.Get("Retry-After"), zone, lo, hi)
 			}
 		}
 	}
@@ -145,8 +187,9 @@ func TestRedisFleetConcurrencyCap(t *testing.T) {
 // call per host, and the local lease is released locally when its
 // stream ends.
 func TestRedisQuotaAndCapFallBackLocally(t *testing.T) {
+	zone, _ := quotaZone(t, "day")
 	backend := startRedisBackend(t)
-	plugin := withRedis(`{"tools":[{"name":"`+demo.ToolEcho+`","quota":{"maxCalls":2,"period":"day"}},{"name":"hold","concurrency":{"shared":1}}]}`,
+	plugin := withRedis(`{"tools":[{"name":"`+demo.ToolEcho+`","quota":{"maxCalls":2,"period":"day","timeZone":"`+zone+`"}},{"name":"hold","concurrency":{"shared":1}}]}`,
 		`,"timeout":"200ms","failureMode":"local"`)
 	fleet := startFleet(t, 2, plugin, backend)
 	release := make(chan struct{})
