@@ -15,5 +15,7 @@
 // in JavaScript that runs the compiled filter on Node.js, that is on V8)
 // and testdata/scenarios.json, the cases both engines run; for the
 // differential test, node/differential-server.mjs (the TypeScript SDK's
-// servers) and testdata/differential_reader.py (the json.loads reader).
+// servers) and testdata/differential_reader.py (the json.loads reader);
+// node/task-server.mjs, a TypeScript SDK server whose tool runs as an MCP
+// task.
 package e2e

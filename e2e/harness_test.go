@@ -96,11 +96,15 @@ type stackOptions struct {
 	chunkSize int    // request body chunk size; 0 keeps the host's default
 	// chunkSizeFor, when set, picks the chunk size of each request.
 	chunkSizeFor func(*http.Request) int
+	// upstream, when set, is the host:port of an MCP server the test
+	// started itself; no demo server is started and stack.demo is nil.
+	upstream string
 }
 
-// stack is a demo MCP server behind the local host running the filter.
+// stack is a demo MCP server (or stackOptions.upstream) behind the local
+// host running the filter.
 type stack struct {
-	demo      *demo.Server
+	demo      *demo.Server // nil with stackOptions.upstream
 	host      *host.Host
 	endpoint  string // the MCP endpoint through the host
 	adminURL  string // the host's admin listener
@@ -113,14 +117,20 @@ type stack struct {
 // when the test ends. The host's log is printed when the test failed.
 func startStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
-	d := demo.New(demo.Options{})
-	upstream := httptest.NewServer(d.Handler())
+	var d *demo.Server
+	upstreamAddr := opts.upstream
+	closeUpstream := func() {}
+	if upstreamAddr == "" {
+		d = demo.New(demo.Options{})
+		upstream := httptest.NewServer(d.Handler())
+		upstreamAddr, closeUpstream = upstream.Listener.Addr().String(), upstream.Close
+	}
 	logs := &lockedBuffer{}
 	h, err := host.New(host.Options{
 		ConfigPath:       bootstrapPath,
 		ListenAddress:    "127.0.0.1:0",
 		AdminAddress:     "127.0.0.1:0",
-		ClusterAddresses: map[string]string{clusterName: upstream.Listener.Addr().String()},
+		ClusterAddresses: map[string]string{clusterName: upstreamAddr},
 		WasmPath:         wasmPath,
 		PluginConfig:     []byte(opts.plugin),
 		Workers:          opts.workers,
@@ -129,12 +139,12 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 		Log:              logs,
 	})
 	if err != nil {
-		upstream.Close()
+		closeUpstream()
 		t.Fatalf("host.New with plugin config %s: %v", opts.plugin, err)
 	}
 	if err := h.Start(); err != nil {
 		_ = h.Close()
-		upstream.Close()
+		closeUpstream()
 		t.Fatalf("host.Start: %v\nhost log:\n%s", err, logs)
 	}
 	transport := &http.Transport{MaxIdleConnsPerHost: 128, ResponseHeaderTimeout: testTimeout}
@@ -152,13 +162,15 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 			t.Errorf("the module trapped %d times", traps)
 		}
 		transport.CloseIdleConnections()
-		if err := d.Close(); err != nil {
-			t.Errorf("closing the demo sessions: %v", err)
+		if d != nil {
+			if err := d.Close(); err != nil {
+				t.Errorf("closing the demo sessions: %v", err)
+			}
 		}
 		if err := h.Close(); err != nil {
 			t.Errorf("host.Close: %v", err)
 		}
-		upstream.Close()
+		closeUpstream()
 		if t.Failed() {
 			t.Logf("host log:\n%s", logs)
 		}

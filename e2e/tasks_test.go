@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The tests here send task-augmented tools/call requests (MCP 2025-11-25,
+// "Tasks") through the filter to a server made with the official
+// TypeScript SDK (node/task-server.mjs), whose tool runs as a task.
+
+const (
+	// taskServerScript starts the TypeScript SDK server with a task tool.
+	taskServerScript = "task-server.mjs"
+	// taskTool is that server's tool; it runs until the test releases it.
+	taskTool = "slow"
+)
+
+// taskServer is node/task-server.mjs, started for one test.
+type taskServer struct {
+	addr     string // the MCP server's host:port
+	adminURL string // its admin listener's base URL
+}
+
+func startTaskServer(t *testing.T) *taskServer {
+	t.Helper()
+	node := requireNode(t)
+	p := startHelperProcess(t, nodeDir, node, taskServerScript)
+	if p.ports["mcp"] == 0 || p.ports["admin"] == 0 {
+		t.Fatalf("node %s: ports %v, want mcp and admin", taskServerScript, p.ports)
+	}
+	return &taskServer{addr: fmt.Sprintf("127.0.0.1:%d", p.ports["mcp"]), adminURL: fmt.Sprintf("http://127.0.0.1:%d", p.ports["admin"])}
+}
+
+// admin calls one of the server's admin endpoints and decodes its answer.
+func (ts *taskServer) admin(t testing.TB, method, path string) map[string]int {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.adminURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := countsClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]int
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: status %d, %v", method, path, resp.StatusCode, err)
+	}
+	return out
+}
+
+// started is how many runs of the tool the server started.
+func (ts *taskServer) started(t testing.TB) int {
+	return ts.admin(t, http.MethodGet, "/runs")["started"]
+}
+
+// release completes every run that is still working.
+func (ts *taskServer) release(t testing.TB) { ts.admin(t, http.MethodPost, "/release") }
+
+// taskCallBody is a task-augmented tools/call of the task tool.
+func taskCallBody(id int) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{},"task":{"ttl":60000}}}`, id, taskTool)
+}
+
+// taskMethodBody is a tasks/get or tasks/result request.
+func taskMethodBody(id int, method, taskID string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":{"taskId":%q}}`, id, method, taskID)
+}
+
+// taskReply reads the task a CreateTaskResult or tasks/get answers with.
+func taskReply(t testing.TB, what string, r rawResponse) (id, status string) {
+	t.Helper()
+	var reply struct {
+		Result struct {
+			Task *struct {
+				TaskID string `json:"taskId"`
+				Status string `json:"status"`
+			} `json:"task"`
+			TaskID string `json:"taskId"`
+			Status string `json:"status"`
+		} `json:"result"`
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("%s: status %d, body %s", what, r.status, r.body)
+	}
+	if err := json.Unmarshal(r.body, &reply); err != nil {
+		t.Fatalf("%s: body %s: %v", what, r.body, err)
+	}
+	if task := reply.Result.Task; task != nil {
+		return task.TaskID, task.Status
+	}
+	return reply.Result.TaskID, reply.Result.Status
+}
+
+// TestTaskAugmentedCalls: a task-augmented tools/call is a tools/call to
+// the filter. Its bucket counts it and a concurrency cap admits it only
+// with a free place; but the server answers it at once with the task's
+// handle, so it holds its place only until then, not while the task runs
+// (docs/configuration.md, "Concurrency caps"). tasks/get, the polling of
+// a task, is limited like any method.
+func TestTaskAugmentedCalls(t *testing.T) {
+	ts := startTaskServer(t)
+	defer ts.release(t)
+	s := startStack(t, stackOptions{upstream: ts.addr, plugin: `{"tools":[{"name":"` + taskTool +
+		`","shared":{"maxTokens":3,"refillPeriod":"1h"},"concurrency":{"shared":1}}],` +
+		`"methods":[{"name":"tasks/get","shared":{"maxTokens":2,"refillPeriod":"1h"}}]}`})
+
+	// A plain call runs to its end on its HTTP stream, holding the cap's
+	// one place: a task-augmented call meanwhile is rejected by the cap.
+	plain := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(
+			fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, taskTool)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			plain <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		plain <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}()
+	eventually(t, testTimeout, "the plain call running", func() bool { return ts.started(t) == 1 })
+	if r := s.post(t, taskCallBody(2), nil); r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Too many concurrent calls") {
+		t.Fatalf("a task-augmented call while the plain one runs: status %d, body %s; want the cap's 429", r.status, r.body)
+	}
+	ts.release(t)
+	if got := <-plain; !strings.HasPrefix(got, "200 ") || !strings.Contains(got, "slow: done") {
+		t.Fatalf("the plain call: %s; want 200 with the tool's result", got)
+	}
+
+	// Task-augmented calls: each is answered with its task's handle while
+	// the task keeps working, and frees the cap's place with that answer.
+	first, status := taskReply(t, "task-augmented call 3", s.post(t, taskCallBody(3), nil))
+	if first == "" || status != "working" {
+		t.Fatalf("task-augmented call 3: task %q, status %q; want a working task", first, status)
+	}
+	if _, status := taskReply(t, "task-augmented call 4", s.post(t, taskCallBody(4), nil)); status != "working" {
+		t.Fatalf("task-augmented call 4: status %q, want working", status)
+	}
+	if _, status := taskReply(t, "tasks/get", s.post(t, taskMethodBody(5, "tasks/get", first), nil)); status != "working" {
+		t.Fatalf("tasks/get of the first task: status %q; want it still working beside the second", status)
+	}
+	if got := ts.started(t); got != 3 {
+		t.Fatalf("the server started %d runs, want 3 (the plain call and two tasks)", got)
+	}
+
+	// The bucket of 3 counted the plain call and both tasks.
+	expectRejection(t, s.post(t, taskCallBody(6), nil), http.StatusTooManyRequests, defaultErrorCode, "6")
+	// tasks/get has 2 tokens: one was spent above.
+	if _, status := taskReply(t, "tasks/get", s.post(t, taskMethodBody(7, "tasks/get", first), nil)); status != "working" {
+		t.Fatalf("tasks/get of the first task: status %q, want working", status)
+	}
+	expectRejection(t, s.post(t, taskMethodBody(8, "tasks/get", first), nil), http.StatusTooManyRequests, defaultErrorCode, "8")
+
+	// tasks/result, not limited here, returns the tool's result once the
+	// task ends.
+	ts.release(t)
+	if r := s.post(t, taskMethodBody(9, "tasks/result", first), nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "slow: done") {
+		t.Fatalf("tasks/result: status %d, body %s; want the tool's result", r.status, r.body)
+	}
+	if got := ts.started(t); got != 3 {
+		t.Errorf("the server started %d runs, want 3", got)
+	}
+	for name, want := range map[string]uint64{
+		"tools_call.admitted":             3,
+		"tools_call.rejected":             1,
+		"tools_call.rejected_concurrency": 1,
+		"method.tasks_get.admitted":       2,
+		"method.tasks_get.rejected":       1,
+	} {
+		if got := s.counter(name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+}
