@@ -17,5 +17,5 @@
 // differential test, node/differential-server.mjs (the TypeScript SDK's
 // servers) and testdata/differential_reader.py (the json.loads reader);
 // node/task-server.mjs, a TypeScript SDK server whose tool runs as an MCP
-// task.
+// task; node/serve.mjs, what those servers share.
 package e2e

@@ -26,8 +26,9 @@ import { Readable } from 'node:stream';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+
+import { listen, statelessHandler } from './serve.mjs';
 
 const tools = JSON.parse(process.argv[2] ?? '[]');
 if (!Array.isArray(tools) || tools.length === 0 || !tools.every((t) => typeof t === 'string')) {
@@ -53,22 +54,7 @@ function newServer(kind) {
 // express: the SDK's Express app. A request whose body body-parser refused
 // (415 charset, 400 JSON) never reaches the handler.
 const app = createMcpExpressApp();
-app.all('/mcp', async (req, res) => {
-  const server = newServer('express');
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  res.on('close', () => {
-    transport.close();
-    server.close();
-  });
-  try {
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  } catch (err) {
-    if (!res.headersSent) {
-      res.status(500).json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: String(err) } });
-    }
-  }
-});
+app.all('/mcp', statelessHandler(() => newServer('express')));
 // Errors body-parser raises (bad charset, bad JSON, bad encoding) are
 // answered like Express does, without the HTML page.
 app.use((err, _req, res, _next) => {
@@ -112,13 +98,6 @@ async function handleWeb(req, res) {
     await transport.close();
     await server.close();
   }
-}
-
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-  });
 }
 
 const expressServer = http.createServer(app);

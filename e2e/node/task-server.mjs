@@ -21,8 +21,9 @@ import http from 'node:http';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js';
+
+import { listen, statelessHandler } from './serve.mjs';
 
 const taskStore = new InMemoryTaskStore();
 let started = 0;
@@ -63,22 +64,7 @@ function newServer() {
 }
 
 const app = createMcpExpressApp();
-app.all('/mcp', async (req, res) => {
-  const server = newServer();
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  res.on('close', () => {
-    transport.close();
-    server.close();
-  });
-  try {
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  } catch (err) {
-    if (!res.headersSent) {
-      res.status(500).json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: String(err) } });
-    }
-  }
-});
+app.all('/mcp', statelessHandler(newServer));
 
 const adminServer = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/runs') {
@@ -99,13 +85,6 @@ const adminServer = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-  });
-}
 
 const mcpServer = http.createServer(app);
 const ports = { mcp: await listen(mcpServer), admin: await listen(adminServer) };
