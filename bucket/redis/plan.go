@@ -3,7 +3,6 @@ package redis
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -309,6 +308,3 @@ type Lease struct {
 func (l *Lease) Empty() bool {
 	return l == nil || len(l.keys) == 0 && (l.local == nil || l.local.Empty())
 }
-
-// errNoLease: a lease op was asked of an empty lease.
-var errNoLease = errors.New("redis: no lease")

@@ -76,10 +76,9 @@ type direct struct {
 }
 
 type directOptions struct {
-	version     string
-	plugin      string
-	bufferLimit int
-	log         io.Writer
+	version string
+	plugin  string
+	log     io.Writer
 	// compileCtx, when set, is the context the module is compiled with
 	// (for example one carrying a wazero function listener factory).
 	compileCtx context.Context

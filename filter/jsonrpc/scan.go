@@ -103,17 +103,6 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
-// stringSpecial marks the bytes that end the fast run through a string:
-// the quote, the backslash and the control characters RFC 8259 forbids
-// raw in strings.
-var stringSpecial = func() (t [256]bool) {
-	for c := 0; c < 0x20; c++ {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
-	return t
-}()
-
 // validString returns the index just past the string whose opening quote
 // is at data[start]; false when the string is not valid JSON (a raw
 // control character, a bad escape, no closing quote). Like gjson, it does

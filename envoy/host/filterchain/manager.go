@@ -97,10 +97,9 @@ type filterState struct {
 type Manager struct {
 	cfg Config
 
-	mu      sync.Mutex
-	queue   []event
-	wake    chan struct{}
-	running bool
+	mu    sync.Mutex
+	queue []event
+	wake  chan struct{}
 
 	// Loop-owned state.
 	dec, enc        []filterState

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -12,7 +11,6 @@ import (
 // scripted is a filter whose answers come from functions; it records what
 // it saw.
 type scripted struct {
-	name    string
 	dec     DecoderCallbacks
 	enc     EncoderCallbacks
 	headers func(f *scripted, h *HeaderMap, end bool) HeadersStatus
@@ -60,7 +58,6 @@ func (f *scripted) OnDestroy()                               { f.destroy = true 
 // body it got.
 type echoUpstream struct {
 	m       *Manager
-	mu      sync.Mutex
 	headers *HeaderMap
 	body    []byte
 	chunks  int
