@@ -48,20 +48,6 @@ func (s hostStatus) failure() error {
 	return errors.New("unknown status code: " + strconv.Itoa(int(s)))
 }
 
-// statusOf is the status of an error the SDK returned (the inverse of err;
-// statusInternal for an error it does not name).
-func statusOf(err error) hostStatus {
-	if err == nil {
-		return statusOK
-	}
-	for s, e := range hostStatusErrors {
-		if errors.Is(err, e) {
-			return s
-		}
-	}
-	return statusInternal
-}
-
 // appendPairs appends pairs serialised as parsePairs reads them.
 func appendPairs(dst []byte, pairs [][2]string) []byte {
 	// By index: ranging over the pairs by value copies each, a call in a

@@ -3,6 +3,7 @@
 package filter
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -104,4 +105,18 @@ func incrementMetric(id uint32, n uint64) {
 // value of a defined histogram).
 func recordMetric(id uint32, value uint64) {
 	proxywasm.MetricHistogram(id).Record(value)
+}
+
+// statusOf is the status of an error the SDK returned (the inverse of err;
+// statusInternal for an error it does not name).
+func statusOf(err error) hostStatus {
+	if err == nil {
+		return statusOK
+	}
+	for s, e := range hostStatusErrors {
+		if errors.Is(err, e) {
+			return s
+		}
+	}
+	return statusInternal
 }
