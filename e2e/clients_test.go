@@ -360,25 +360,32 @@ func nodeProbes(t *testing.T, node string, s *stack) clientReport {
 	tool := func(name string) map[string]any {
 		return map[string]any{"name": name, "arguments": argsFor(name)}
 	}
-	spec, err := json.Marshal(map[string]any{"endpoint": s.endpoint, "limited": tool(limitedTool), "other": tool(otherTool)})
+	var r clientReport
+	runNodeScript(t, node, nodeScript, map[string]any{"endpoint": s.endpoint, "limited": tool(limitedTool), "other": tool(otherTool)}, &r)
+	return r
+}
+
+// runNodeScript runs one of the node scripts with spec as its JSON
+// argument and decodes the JSON object it prints into report.
+func runNodeScript(t *testing.T, node, script string, spec, report any) {
+	t.Helper()
+	arg, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*testTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, nodeScript, string(spec))
+	cmd := exec.CommandContext(ctx, node, script, string(arg))
 	cmd.Dir = nodeDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s: %v\nstderr:\n%s", nodeScript, err, stderr.String())
+		t.Fatalf("node %s: %v\nstderr:\n%s", script, err, stderr.String())
 	}
-	var r clientReport
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("node %s printed %q: %v\nstderr:\n%s", nodeScript, out, err, stderr.String())
+	if err := json.Unmarshal(out, report); err != nil {
+		t.Fatalf("node %s printed %q: %v\nstderr:\n%s", script, out, err, stderr.String())
 	}
-	return r
 }
 
 // wire is an http.RoundTripper that records the status and Retry-After of

@@ -17,5 +17,7 @@
 // differential test, node/differential-server.mjs (the TypeScript SDK's
 // servers) and testdata/differential_reader.py (the json.loads reader);
 // node/task-server.mjs, a TypeScript SDK server whose tool runs as an MCP
-// task; node/serve.mjs, what those servers share.
+// task, and node/task-client.mjs, the TypeScript client running it;
+// node/serve.mjs and node/report.mjs, what the SDK servers and the client
+// scripts share.
 package e2e

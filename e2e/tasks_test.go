@@ -198,3 +198,101 @@ func TestTaskAugmentedCalls(t *testing.T) {
 		}
 	}
 }
+
+// taskClientScript runs a tool as a task with the official TypeScript
+// client.
+const taskClientScript = "task-client.mjs"
+
+// taskClientReport is what task-client.mjs prints.
+type taskClientReport struct {
+	First, Second []struct {
+		Type   string `json:"type"`
+		Status string `json:"status"`
+		Text   string `json:"text"`
+		Error  *struct {
+			Class   string          `json:"class"`
+			Code    int             `json:"code"`
+			Data    json.RawMessage `json:"data"`
+			Message string          `json:"message"`
+		} `json:"error"`
+	}
+	Posts []struct {
+		Method string `json:"method"`
+		Status int    `json:"status"`
+	}
+	Fatal any `json:"fatal"`
+}
+
+// TestTaskClient: the official TypeScript client runs a tool as a task
+// (callToolStream: the task-augmented tools/call, tasks/get until the task
+// ends, then tasks/result) through the filter. The first run gets the
+// tool's result; the second, over the tool's bucket of 1, is rejected and
+// starts no task. What the client hands over for the rejection, by
+// rejectStatus, is what docs/clients.md says: with 429 an McpError with
+// the SDK's own code -32603 and the raw reply in its message, with 200 an
+// McpError with the filter's code and data. tasks/get, limited with a
+// bucket that does not run dry, is counted at every poll.
+func TestTaskClient(t *testing.T) {
+	node := requireNode(t)
+	for _, tt := range []struct {
+		rejectStatus int
+		code         int  // of the McpError the second run yields
+		data         bool // whether it has the filter's data
+	}{
+		{http.StatusTooManyRequests, -32603, false},
+		{http.StatusOK, defaultErrorCode, true},
+	} {
+		t.Run(fmt.Sprint(tt.rejectStatus), func(t *testing.T) {
+			ts := startTaskServer(t)
+			defer ts.release(t)
+			s := startStack(t, stackOptions{upstream: ts.addr, plugin: fmt.Sprintf(`{"tools":[{"name":%q,`+
+				`"shared":{"maxTokens":1,"refillPeriod":"1h"}}],`+
+				`"methods":[{"name":"tasks/get","shared":{"maxTokens":1000,"refillPeriod":"1h"}}],"rejectStatus":%d}`, taskTool, tt.rejectStatus)})
+			var r taskClientReport
+			runNodeScript(t, node, taskClientScript, map[string]string{"endpoint": s.endpoint, "admin": ts.adminURL, "tool": taskTool}, &r)
+			report, _ := json.Marshal(r)
+			if r.Fatal != nil {
+				t.Fatalf("the client failed: %s", report)
+			}
+			first, second := r.First, r.Second
+			if len(first) < 2 || first[0].Type != "taskCreated" || first[0].Status != "working" ||
+				first[len(first)-1].Type != "result" || first[len(first)-1].Text != "slow: done" {
+				t.Errorf("first run: %s; want the task created working, then the tool's result", report)
+			}
+			// The bucket of 1 an hour refills in an hour, less the time
+			// since the first run took its token.
+			var data struct{ RetryAfterSeconds int }
+			if len(second) != 1 || second[0].Type != "error" || second[0].Error == nil ||
+				second[0].Error.Class != "McpError" || second[0].Error.Code != tt.code ||
+				!strings.Contains(second[0].Error.Message, rateLimitMessage) ||
+				(string(second[0].Error.Data) == "null") == tt.data ||
+				tt.data && (json.Unmarshal(second[0].Error.Data, &data) != nil || data.RetryAfterSeconds < 3600-int(testTimeout.Seconds()) || data.RetryAfterSeconds > 3600) {
+				t.Errorf("second run: %s; want one McpError, code %d, the message naming the rate limit, the filter's data: %v", report, tt.code, tt.data)
+			}
+			sent := map[string][]int{}
+			for _, p := range r.Posts {
+				sent[p.Method] = append(sent[p.Method], p.Status)
+			}
+			if got, want := fmt.Sprint(sent["tools/call"]), fmt.Sprintf("[200 %d]", tt.rejectStatus); got != want {
+				t.Errorf("tools/call statuses %s, want %s", got, want)
+			}
+			polls := uint64(len(sent["tasks/get"]))
+			if polls == 0 {
+				t.Errorf("the client sent no tasks/get: %s", report)
+			}
+			if got := ts.started(t); got != 1 {
+				t.Errorf("the server started %d runs, want 1", got)
+			}
+			for name, want := range map[string]uint64{
+				"tools_call.admitted":       1,
+				"tools_call.rejected":       1,
+				"method.tasks_get.admitted": polls,
+				"method.tasks_get.rejected": 0,
+			} {
+				if got := s.counter(name); got != want {
+					t.Errorf("%s = %d, want %d", name, got, want)
+				}
+			}
+		})
+	}
+}

@@ -19,6 +19,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { readFileSync } from 'node:fs';
 
+import { connectAndReport, describe } from './report.mjs';
+
 const spec = JSON.parse(process.argv[2] ?? '{}');
 if (!spec.endpoint || !spec.limited || !spec.other) {
     console.error('usage: node client-rejection.mjs \'{"endpoint":...,"limited":{...},"other":{...}}\'');
@@ -50,20 +52,6 @@ const client = new Client({ name: 'e2e-typescript', version: '0' });
 const asyncErrors = []; // what Client.onerror received during a probe
 client.onerror = err => asyncErrors.push(String(err?.message ?? err));
 
-// describe turns what the calling code got into plain JSON.
-function describe(err) {
-    if (err === undefined) {
-        return null;
-    }
-    return {
-        class: err?.constructor?.name ?? typeof err,
-        name: err?.name ?? null,
-        code: err?.code ?? null,
-        data: err?.data ?? null,
-        message: String(err?.message ?? err)
-    };
-}
-
 // probe runs one action and records its outcome.
 async function probe(action) {
     lastPost = null;
@@ -89,9 +77,7 @@ async function probe(action) {
 const call = tool => () => client.callTool({ name: tool.name, arguments: tool.arguments }, undefined, { timeout });
 const rawCall = (id, tool) => ({ jsonrpc: '2.0', ...(id === undefined ? {} : { id }), method: 'tools/call', params: { name: tool.name, arguments: tool.arguments } });
 
-const report = { client: 'typescript', sdkVersion };
-try {
-    await client.connect(transport);
+await connectAndReport(client, transport, { client: 'typescript', sdkVersion }, async (report) => {
     report.protocolVersion = transport.protocolVersion ?? null;
     report.admitted = await probe(call(spec.limited));
     report.rejected = await probe(call(spec.limited));
@@ -114,12 +100,4 @@ try {
         errorWithoutID: JSONRPCMessageSchema.safeParse({ jsonrpc: '2.0', error }).success,
         errorWithNullID: JSONRPCMessageSchema.safeParse({ jsonrpc: '2.0', id: null, error }).success
     };
-} catch (err) {
-    report.fatal = describe(err);
-}
-try {
-    await client.close();
-} catch (err) {
-    report.closeError = describe(err);
-}
-process.stdout.write(JSON.stringify(report) + '\n');
+});
