@@ -26,6 +26,7 @@ type taskServer struct {
 	adminURL string // its admin listener's base URL
 }
 
+// startTaskServer starts node/task-server.mjs; it stops when the test ends.
 func startTaskServer(t *testing.T) *taskServer {
 	t.Helper()
 	node := requireNode(t)
