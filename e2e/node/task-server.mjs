@@ -38,6 +38,8 @@ function run() {
 
 const done = { content: [{ type: 'text', text: 'slow: done' }] };
 
+// newServer is one request's McpServer with the task tool, over the
+// shared task store.
 function newServer() {
   const server = new McpServer(
     { name: 'task-server', version: '1.0.0' },
