@@ -56,9 +56,8 @@ func (h *holder) hold(ctx context.Context, token string) chan error {
 func isConcurrencyRejection(err error) bool { return isTooManyRequests(err) }
 
 // quotaZones are the time zones a test's calendar quota may count in.
-// Their midnights are at least seven hours apart, so at any moment at
-// least two of them are hours away from the end of their day, week and
-// month.
+// Their midnights are at least six hours apart, so at any moment at least
+// two of them are hours away from the end of their day and month.
 var quotaZones = []string{"Europe/Paris", "Asia/Tokyo", "America/New_York"}
 
 // calendarEnd is the end of the calendar period ("day" or "month") that
