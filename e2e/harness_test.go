@@ -264,9 +264,19 @@ type rawResponse struct {
 // MCP client would, with extra headers.
 func (s *stack) post(t testing.TB, body string, header map[string]string) rawResponse {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(body))
+	resp, err := s.tryPost(body, header)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return resp
+}
+
+// tryPost is post for a goroutine other than the test's: it returns the
+// failure instead of ending the test.
+func (s *stack) tryPost(body string, header map[string]string) (rawResponse, error) {
+	req, err := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(body))
+	if err != nil {
+		return rawResponse{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -275,14 +285,14 @@ func (s *stack) post(t testing.TB, body string, header map[string]string) rawRes
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", body, err)
+		return rawResponse{}, fmt.Errorf("POST %s: %w", body, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("reading the response to %s: %v", body, err)
+		return rawResponse{}, fmt.Errorf("reading the response to %s: %w", body, err)
 	}
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: data}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
 // openSession runs the MCP 2025-06-18 handshake with raw requests and

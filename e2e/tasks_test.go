@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -116,18 +115,12 @@ func TestTaskAugmentedCalls(t *testing.T) {
 	// one place: a task-augmented call meanwhile is rejected by the cap.
 	plain := make(chan string, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(
-			fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, taskTool)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := s.client.Do(req)
+		r, err := s.tryPost(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, taskTool), nil)
 		if err != nil {
 			plain <- err.Error()
 			return
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		plain <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+		plain <- fmt.Sprintf("%d %s", r.status, r.body)
 	}()
 	eventually(t, testTimeout, "the plain call running", func() bool { return ts.started(t) == 1 })
 	if r := s.post(t, taskCallBody(2), nil); r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Too many concurrent calls") {
@@ -187,17 +180,13 @@ func TestTaskAugmentedCalls(t *testing.T) {
 	if got := ts.started(t); got != 3 {
 		t.Errorf("the server started %d runs, want 3", got)
 	}
-	for name, want := range map[string]uint64{
+	s.expectCounters(t, map[string]uint64{
 		"tools_call.admitted":             3,
 		"tools_call.rejected":             1,
 		"tools_call.rejected_concurrency": 1 + retries,
 		"method.tasks_get.admitted":       2,
 		"method.tasks_get.rejected":       1,
-	} {
-		if got := s.counter(name); got != want {
-			t.Errorf("%s = %d, want %d", name, got, want)
-		}
-	}
+	})
 }
 
 // taskClientScript runs a tool as a task with the official TypeScript
@@ -284,16 +273,12 @@ func TestTaskClient(t *testing.T) {
 			if got := ts.started(t); got != 1 {
 				t.Errorf("the server started %d runs, want 1", got)
 			}
-			for name, want := range map[string]uint64{
+			s.expectCounters(t, map[string]uint64{
 				"tools_call.admitted":       1,
 				"tools_call.rejected":       1,
 				"method.tasks_get.admitted": polls,
 				"method.tasks_get.rejected": 0,
-			} {
-				if got := s.counter(name); got != want {
-					t.Errorf("%s = %d, want %d", name, got, want)
-				}
-			}
+			})
 		})
 	}
 }
