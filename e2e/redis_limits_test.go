@@ -119,8 +119,13 @@ func TestRedisFleetQuota(t *testing.T) {
 	if statuses[http.StatusOK] != quota || statuses[http.StatusTooManyRequests] != calls-quota {
 		t.Fatalf("statuses %v across both hosts; want %d admitted and %d rejected", statuses, quota, calls-quota)
 	}
-	if got := fleetCounter(fleet, "redis.decisions"); got != calls {
-		t.Errorf("redis.decisions = %d, want %d", got, calls)
+	// Each host asked Redis until Redis rejected, then repeated that
+	// rejection of the same call (rejectLocallyFor), with the same
+	// Retry-After, checked above.
+	decided, local := fleetCounter(fleet, "redis.decisions"), fleetCounter(fleet, "redis.local_rejections")
+	if decided+local != calls || decided < quota+2 || local == 0 {
+		t.Errorf("redis.decisions = %d, redis.local_rejections = %d; want %d in all, Redis deciding the admissions and each host's first rejection",
+			decided, local, calls)
 	}
 	for i, s := range fleet {
 		if s.counter("tools_call.admitted") == 0 {

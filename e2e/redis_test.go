@@ -174,20 +174,24 @@ func TestRedisFleetAdmitsExactlyCapacity(t *testing.T) {
 	if got := fleet[0].demo.TotalCalls(); got != capacity {
 		t.Errorf("the server ran %d tools/call, want %d", got, capacity)
 	}
-	if got := fleetCounter(fleet, "redis.decisions"); got != clients*calls {
-		t.Errorf("redis.decisions = %d over both hosts, want %d (one per tools/call)", got, clients*calls)
+	// Each tools/call was decided by Redis, or rejected again by a host
+	// that Redis had rejected the same call for (rejectLocallyFor).
+	decided, local := fleetCounter(fleet, "redis.decisions"), fleetCounter(fleet, "redis.local_rejections")
+	if decided+local != clients*calls || local == 0 || decided < capacity {
+		t.Errorf("redis.decisions = %d and redis.local_rejections = %d over both hosts; want %d in all (one per tools/call), some of each",
+			decided, local, clients*calls)
 	}
-	// The latency histogram has one sample per call, also on
+	// The latency histogram has one sample per call to Redis, also on
 	// /stats/prometheus.
-	if got := fleetCounter(fleet, "redis.latency_us.count"); got != clients*calls {
-		t.Errorf("redis.latency_us has %d samples, want %d", got, clients*calls)
+	if got := fleetCounter(fleet, "redis.latency_us.count"); got != decided {
+		t.Errorf("redis.latency_us has %d samples, want %d", got, decided)
 	}
 	var scraped float64
 	for _, s := range fleet {
 		scraped += s.prometheus(t)[prometheusName(statName("redis.latency_us"))+"_count"]
 	}
-	if scraped != clients*calls {
-		t.Errorf("/stats/prometheus redis_latency_us_count = %v over both hosts, want %d", scraped, clients*calls)
+	if scraped != float64(decided) {
+		t.Errorf("/stats/prometheus redis_latency_us_count = %v over both hosts, want %d", scraped, decided)
 	}
 	for _, name := range []string{"redis.fallbacks", "tools_call.rejected_contended", "store.errors"} {
 		if got := fleetCounter(fleet, name); got != 0 {
@@ -383,8 +387,10 @@ func TestRedisFailureModes(t *testing.T) {
 				for range 3 {
 					after = append(after, callOnce().status)
 				}
-				if got := s.counter("redis.decisions"); got != 5 {
-					t.Errorf("redis.decisions = %d after the outage, want 5", got)
+				// Redis decided each call, or its rejection of the same
+				// call was repeated (rejectLocallyFor).
+				if got := s.counter("redis.decisions") + s.counter("redis.local_rejections"); got != 5 {
+					t.Errorf("redis.decisions + redis.local_rejections = %d after the outage, want 5", got)
 				}
 				wantAfter := []int{200, 200, 429, 429} // a new, empty Redis
 				if o.keepsState {

@@ -27,11 +27,12 @@ const (
 	metricRedisLatency   = "redis.latency_us"
 	metricRedisErrors    = "redis.errors." // + redis.ErrorKind
 	metricRedisLeaseErrs = "redis.lease_errors"
+	metricRedisLocal     = "redis.local_rejections"
 )
 
 // redisMetricNames lists the Redis metric names.
 func redisMetricNames() []string {
-	names := []string{metricRedisDecisions, metricRedisFallbacks, metricRedisLatency, metricRedisLeaseErrs}
+	names := []string{metricRedisDecisions, metricRedisFallbacks, metricRedisLatency, metricRedisLeaseErrs, metricRedisLocal}
 	for kind := range redis.NumErrorKinds {
 		names = append(names, metricRedisErrors+kind.String())
 	}
@@ -70,6 +71,8 @@ func newLimiter(store bucket.Store, namespace string, cfg *config.Config) (bucke
 		Fallback:    local,
 		Clock:       time.Now,
 		Observer:    newRedisObserver(metricPrefix + metricSegment(namespace) + "."),
+
+		RejectLocallyFor: r.RejectLocallyFor,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build redis limiter: %w", err)
@@ -177,7 +180,7 @@ func (c *webdisCallout) answered(numHeaders, bodySize, _ int) {
 // redisObserver counts what the Redis limiter does.
 type redisObserver struct {
 	decisions, fallbacks metricCounter
-	leaseErrors          metricCounter
+	leaseErrors, local   metricCounter
 	errors               [redis.NumErrorKinds]metricCounter
 	latency              metricHistogram
 }
@@ -187,6 +190,7 @@ func newRedisObserver(prefix string) *redisObserver {
 		decisions:   defineCounter(prefix + metricRedisDecisions),
 		fallbacks:   defineCounter(prefix + metricRedisFallbacks),
 		leaseErrors: defineCounter(prefix + metricRedisLeaseErrs),
+		local:       defineCounter(prefix + metricRedisLocal),
 		latency:     defineHistogram(prefix + metricRedisLatency),
 	}
 	for kind := range redis.NumErrorKinds {
@@ -197,6 +201,10 @@ func newRedisObserver(prefix string) *redisObserver {
 
 func (o *redisObserver) Decided()  { o.decisions.Increment(1) }
 func (o *redisObserver) FellBack() { o.fallbacks.Increment(1) }
+
+// RejectedLocally counts a rejection decided from what Redis's answers
+// showed spent, without a call.
+func (o *redisObserver) RejectedLocally() { o.local.Increment(1) }
 
 func (o *redisObserver) Failed(kind redis.ErrorKind, err error) {
 	if kind < redis.NumErrorKinds {

@@ -8,7 +8,8 @@
 // callout to webdis), so the package is plain Go.
 //
 // Files: limiter.go is the Limiter and what it does when Redis fails;
-// breaker.go stops calling a failing Redis for a while; keys.go names the
+// breaker.go stops calling a failing Redis for a while; rejections.go
+// repeats Redis's rejections of a take while they hold; keys.go names the
 // keys; plan.go plans a decision and reads its reply; lease.go releases
 // and renews concurrency leases; take.lua and script.go are the script;
 // webdis.go and resp.go encode a script run and read its reply.
@@ -114,6 +115,9 @@ type Observer interface {
 	// LeaseFailed: a release or renewal of concurrency leases (op
 	// "release" or "renew") failed; the leases expire by their TTL.
 	LeaseFailed(op string, err error)
+	// RejectedLocally: the record of Redis's rejections rejected a take
+	// again without a call to Redis (see rejections.go).
+	RejectedLocally()
 }
 
 // Defaults of Options.
@@ -146,6 +150,10 @@ type Options struct {
 	Clock func() time.Time
 	// Observer receives events; nil ignores them.
 	Observer Observer
+	// RejectLocallyFor is how long a limiter repeats Redis's rejection of
+	// a take, without a call to Redis, while the rejection holds (see
+	// rejections.go). 0 calls Redis for every take.
+	RejectLocallyFor time.Duration
 	// FailureThreshold consecutive failures stop calls to Redis for
 	// Backoff; each failed probe after that doubles the pause, up to
 	// MaxBackoff (defaults: DefaultFailureThreshold, DefaultBackoff,
@@ -172,6 +180,8 @@ type Limiter struct {
 	values []int64
 	// idle are decided takes' memory, for the next takes (see call).
 	idle *call
+	// rejected records the takes Redis rejected.
+	rejected rejections
 }
 
 // maxKeptValues bounds the reply integers a Limiter keeps for reuse.
@@ -199,6 +209,8 @@ func NewLimiter(opts Options) (*Limiter, error) {
 		return nil, errors.New("redis: failure mode local without a fallback limiter")
 	case opts.FailureThreshold < 0 || opts.Backoff < 0 || opts.MaxBackoff < 0:
 		return nil, errors.New("redis: negative breaker option")
+	case opts.RejectLocallyFor < 0:
+		return nil, fmt.Errorf("redis: RejectLocallyFor must be >= 0, got %v", opts.RejectLocallyFor)
 	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = bucket.DefaultLeaseTTL
@@ -213,7 +225,8 @@ func NewLimiter(opts Options) (*Limiter, error) {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	opts.MaxBackoff = max(opts.MaxBackoff, opts.Backoff)
-	l := &Limiter{opts: opts, keys: newKeys(opts.KeyPrefix, opts.Namespace), enc: encoder{proto: opts.Protocol}}
+	l := &Limiter{opts: opts, keys: newKeys(opts.KeyPrefix, opts.Namespace), enc: encoder{proto: opts.Protocol},
+		rejected: rejections{ttl: opts.RejectLocallyFor}}
 	l.breaker = breaker{threshold: opts.FailureThreshold, base: opts.Backoff, max: opts.MaxBackoff,
 		backoff: opts.Backoff, probeTimeout: opts.Timeout + time.Second}
 	return l, nil
@@ -221,8 +234,9 @@ func NewLimiter(opts Options) (*Limiter, error) {
 
 // Take implements bucket.Limiter: one call to Redis decides every demand
 // (quotas, caps and buckets, all or nothing), and done is called when its
-// reply (or the failure mode) decides. An invalid demand ends with an
-// error and nothing is sent.
+// reply (or the failure mode) decides. A take that Redis rejected and
+// whose rejection still holds is rejected again at once, without a call.
+// An invalid demand ends with an error and nothing is sent.
 func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decider) {
 	c := l.idle
 	if c != nil {
@@ -231,7 +245,7 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decid
 		c = &call{l: l}
 		c.onReply = c.receive
 	}
-	c.demands, c.done, c.now, c.next = demands, done, now, nil
+	c.demands, c.done, c.now, c.next, c.encoded = demands, done, now, nil, false
 	if err := planTake(&c.plan, now, demands); err != nil {
 		done.Decided(bucket.Decision{}, err)
 		l.keep(c)
@@ -242,15 +256,29 @@ func (l *Limiter) Take(now time.Time, demands []bucket.Demand, done bucket.Decid
 		l.keep(c)
 		return
 	}
+	// The quotas' windows follow the caller's clock (now); the timeout
+	// and the record of rejections run on the limiter's.
+	start := l.opts.Clock()
+	if c.recordable() && len(l.rejected.takes) > 0 {
+		// The EVALSHA command, which send then need not write again.
+		l.encode(c, false)
+		c.encoded = true
+		if d, ok := l.rejected.find(l.enc.buf, start); ok {
+			if o := l.opts.Observer; o != nil {
+				o.RejectedLocally()
+			}
+			done.Decided(d, nil)
+			l.keep(c)
+			return
+		}
+	}
 	probe, ok := l.breaker.allow(now)
 	if !ok {
 		l.failover(demands, done, errors.New("redis: calls paused after repeated failures"))
 		l.keep(c)
 		return
 	}
-	// The quotas' windows follow the caller's clock (now); the timeout
-	// runs on the limiter's.
-	c.start, c.probe = l.opts.Clock(), probe
+	c.start, c.probe = start, probe
 	c.send(!l.loaded, c.start)
 }
 
@@ -267,6 +295,9 @@ type call struct {
 	now     time.Time // the caller's clock
 	start   time.Time // the limiter's clock at the take
 	probe   bool
+	// encoded is true while the limiter's encoder holds the take's
+	// EVALSHA command.
+	encoded bool
 	// The command in flight: EVAL or EVALSHA, sent at sent (the
 	// limiter's clock) with timeout.
 	eval    bool
@@ -293,13 +324,26 @@ func (c *call) send(eval bool, sent time.Time) {
 		c.fail(ErrorTimeout, errors.New("redis: timeout spent before the call"))
 		return
 	}
-	l.enc.reset()
-	writeDecide(&l.enc, eval, l.keys, &c.plan, l.opts.LeaseTTL)
+	if eval || !c.encoded {
+		l.encode(c, eval)
+	}
+	c.encoded = false
 	c.eval, c.sent, c.timeout = eval, sent, remaining
 	if err := l.opts.Transport.Post(l.enc.buf, remaining, c.onReply); err != nil {
 		c.fail(ErrorUnreachable, fmt.Errorf("redis: send: %w", err))
 	}
 }
+
+// encode writes the command of c's take, EVAL or EVALSHA, into the
+// limiter's encoder.
+func (l *Limiter) encode(c *call, eval bool) {
+	l.enc.reset()
+	writeDecide(&l.enc, eval, l.keys, &c.plan, l.opts.LeaseTTL)
+}
+
+// recordable reports whether Redis's rejection of c's take may be
+// repeated: the record is on and the take holds no concurrency cap.
+func (c *call) recordable() bool { return c.l.rejected.ttl > 0 && len(c.plan.caps) == 0 }
 
 // receive handles the reply to send.
 func (c *call) receive(status int, reply []byte, err error) {
@@ -336,6 +380,10 @@ func (c *call) receive(status int, reply []byte, err error) {
 	}
 	l.loaded = true
 	l.breaker.success()
+	if !decision.Allowed && decision.RetryAfter > 0 && c.recordable() {
+		l.encode(c, false)
+		l.rejected.add(l.enc.buf, c.sent, decision)
+	}
 	if o := l.opts.Observer; o != nil {
 		o.Decided()
 	}

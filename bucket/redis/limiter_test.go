@@ -46,9 +46,9 @@ func (c *fakeClock) Now() time.Time { return c.now }
 
 // recorder is an Observer that records events.
 type recorder struct {
-	decided, fellBack, leaseFailed int
-	failed                         []ErrorKind
-	latencies                      int
+	decided, fellBack, leaseFailed, local int
+	failed                                []ErrorKind
+	latencies                             int
 }
 
 func (r *recorder) Decided()                       { r.decided++ }
@@ -56,6 +56,7 @@ func (r *recorder) FellBack()                      { r.fellBack++ }
 func (r *recorder) LeaseFailed(string, error)      { r.leaseFailed++ }
 func (r *recorder) Failed(kind ErrorKind, _ error) { r.failed = append(r.failed, kind) }
 func (r *recorder) Latency(time.Duration)          { r.latencies++ }
+func (r *recorder) RejectedLocally()               { r.local++ }
 
 // fixedLimiter is a fallback that always answers the same.
 type fixedLimiter struct {
@@ -283,6 +284,7 @@ func TestNewLimiterErrors(t *testing.T) {
 		func(o *Options) { o.FailureMode = 9 },
 		func(o *Options) { o.FailureMode = FailLocal },
 		func(o *Options) { o.Backoff = -1 },
+		func(o *Options) { o.RejectLocallyFor = -time.Second },
 	}
 	if _, err := NewLimiter(good); err != nil {
 		t.Fatal(err)

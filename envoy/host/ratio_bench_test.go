@@ -92,6 +92,15 @@ func ratioWorkloads() []ratioWorkload {
 			`,"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
 			request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 200 },
 			webdis:  instantWebdis},
+		// Redis rejects the first call (its bucket of one token is
+		// spent); the filter repeats that rejection of the same call
+		// for redis.rejectLocallyFor (1s), then asks again.
+		{name: "call-redis-rejected", plugin: `{"shared":{"maxTokens":1,"refillPeriod":"1000h"},` +
+			`"redis":{"cluster":"webdis","username":"mcp","password":"secret"}}`,
+			request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), small, 429 },
+			webdis: func(c proxywasm.Callout) proxywasm.CalloutResponse {
+				return webdisAnswer(c, "[0,3600000,0,0]")
+			}},
 		{name: "call-16KiB", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), body16k, 200 }},
 		{name: "call-1MiB", plugin: oneBucket, request: func(int) ([][2]string, []byte, int) { return mcpHeaders(), body1m, 200 }},
 	}

@@ -7,12 +7,33 @@ import (
 	"strconv"
 )
 
-// The documentation of each configuration field, by table and member name:
-// what Fields gives to the documentation and its tests. The Wasm module,
-// where only the parser reads the tables, is built without this file: the
-// text and the code building it were 17 KB of the module.
+// The documentation and the default of each configuration field, by
+// table and member name: what Fields gives to the documentation and its
+// tests. The Wasm module, where only the parser reads the tables, is
+// built without this file: the text and the code building it were 17 KB
+// of the module.
 
 func init() {
+	setDefaults(rootMembers, map[string]string{
+		"maxTrackedUsers":     strconv.Itoa(DefaultMaxTrackedUsers),
+		"maxRequestBodyBytes": strconv.Itoa(DefaultMaxRequestBodyBytes),
+		"batch":               strconv.Quote(string(BatchReject)),
+		"errorCode":           strconv.Itoa(DefaultErrorCode),
+		"rejectStatus":        strconv.Itoa(DefaultRejectStatus),
+		"dryRun":              "false",
+		"rateLimitHeaders":    "false",
+	})
+	for _, entry := range [][]fieldSpec{toolMembers, promptMembers, resourceMembers} {
+		setDefaults(entry, map[string]string{"cost": strconv.Itoa(DefaultCost)})
+	}
+	setDefaults(userIdentityMembers, map[string]string{"missing": strconv.Quote(string(MissingShared))})
+	setDefaults(quotaMembers, map[string]string{"timeZone": strconv.Quote(DefaultTimeZone)})
+	setDefaults(redisMembers, map[string]string{
+		"timeout":          strconv.Quote(DefaultRedisTimeout.String()),
+		"keyPrefix":        strconv.Quote(DefaultRedisKeyPrefix),
+		"failureMode":      strconv.Quote(string(RedisFailLocal)),
+		"rejectLocallyFor": strconv.Quote(DefaultRejectLocallyFor.String()),
+	})
 	document(bucketMembers, map[string]string{
 		"maxTokens":    "Capacity of the bucket, the burst: an integer from 1 to " + strconv.Itoa(MaxMaxTokens) + ". The bucket starts full and a call costs one token.",
 		"refillPeriod": `Time in which an empty bucket refills completely, continuously (maxTokens per refillPeriod): a Go duration such as "30s", "1m" or "1h30m", from ` + MinRefillPeriod.String() + " to " + MaxRefillPeriod.String() + " (365 days).",
@@ -68,13 +89,14 @@ func init() {
 		"timeZone": `The IANA time zone whose midnight starts a period, e.g. "UTC", "Europe/Berlin" or "America/New_York"; daylight-saving changes are followed (a day may last 23 or 25 hours).`,
 	})
 	document(redisMembers, map[string]string{
-		"cluster":     "The Envoy cluster of webdis, the HTTP front of Redis the filter calls (in Istio: outbound|<port>||<host>, e.g. outbound|7379||webdis.mcp.svc.cluster.local). Printable ASCII, at most 256 bytes.",
-		"authority":   "The :authority (Host) of the calls to webdis. Absent: the cluster name. Printable ASCII without spaces, at most 256 bytes.",
-		"timeout":     "The longest a tools/call waits for Redis before failureMode decides it: a Go duration from " + MinRedisTimeout.String() + " to " + MaxRedisTimeout.String() + ".",
-		"keyPrefix":   "Starts every Redis key: 1 to 64 bytes of letters, digits and .:_-.",
-		"failureMode": `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, quotas and caps, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`,
-		"username":    "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes.",
-		"password":    "webdis HTTP basic auth password; requires username. Printable ASCII, at most 256 bytes; never logged.",
+		"cluster":          "The Envoy cluster of webdis, the HTTP front of Redis the filter calls (in Istio: outbound|<port>||<host>, e.g. outbound|7379||webdis.mcp.svc.cluster.local). Printable ASCII, at most 256 bytes.",
+		"authority":        "The :authority (Host) of the calls to webdis. Absent: the cluster name. Printable ASCII without spaces, at most 256 bytes.",
+		"timeout":          "The longest a tools/call waits for Redis before failureMode decides it: a Go duration from " + MinRedisTimeout.String() + " to " + MaxRedisTimeout.String() + ".",
+		"keyPrefix":        "Starts every Redis key: 1 to 64 bytes of letters, digits and .:_-.",
+		"failureMode":      `What decides a tools/call when Redis or webdis is down, slower than timeout, or answers garbage: "local" (this proxy's shared-data buckets, quotas and caps, same limits), "open" (admit) or "closed" (HTTP 503 with a JSON-RPC error).`,
+		"rejectLocallyFor": "How long a worker repeats Redis's rejection of a request, without calling Redis, to the same request (the same limits, tokens and quota window, no concurrency cap), while the rejection's Retry-After has not passed: a Go duration from 0s (call Redis for every request) to " + MaxRejectLocallyFor.String() + ". A key reset in Redis is honoured at most this late.",
+		"username":         "webdis HTTP basic auth user name (its ACL's http_basic_auth); requires password. Printable ASCII without ':', at most 256 bytes.",
+		"password":         "webdis HTTP basic auth password; requires username. Printable ASCII, at most 256 bytes; never logged.",
 	})
 }
 
@@ -99,6 +121,18 @@ func entryDocs(calls, atLeast string, own map[string]string) map[string]string {
 func methodEntryCostDoc(calls, method string) string {
 	return "Tokens one " + calls + ` takes from every bucket it draws from (its own and those of a "` + method +
 		`" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."
+}
+
+// setDefaults sets the def of each member of specs that defs names; a
+// name that is not a member panics, as in document.
+func setDefaults(specs []fieldSpec, defs map[string]string) {
+	for name, def := range defs {
+		spec := findSpec(specs, name)
+		if spec == nil {
+			panic("config: default of " + strconv.Quote(name) + ", which is no member")
+		}
+		spec.def = def
+	}
 }
 
 // document sets the doc of each member of specs that docs names. A name

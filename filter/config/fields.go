@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strconv"
 	"time"
 )
 
@@ -60,8 +59,9 @@ type fieldSpec struct {
 	name     string
 	typ      string
 	required bool
-	def      string
-	doc      string      // set by fielddocs.go, outside the Wasm module
+	// def (the default's JSON text) and doc are set by fielddocs.go,
+	// outside the Wasm module.
+	def, doc string
 	members  []fieldSpec // members of an object, or of each array element
 	elements bool        // the field is an array of objects with members
 }
@@ -76,7 +76,10 @@ var toolMembers = entryMembers("name", true)
 // entryMembers returns the members of a tools, methods, prompts or
 // resources entry: the one naming it (nameField), its limits, and cost
 // when withCost. Each call makes its own, which fielddocs.go documents
-// for that list.
+// for that list. Not inlined: its three calls at the package's
+// initialisation would each copy it into the module.
+//
+//go:noinline
 func entryMembers(nameField string, withCost bool) []fieldSpec {
 	members := []fieldSpec{
 		{name: nameField, typ: "string", required: true},
@@ -87,7 +90,7 @@ func entryMembers(nameField string, withCost bool) []fieldSpec {
 		{name: "concurrency", typ: "object", members: concurrencyMembers},
 	}
 	if withCost {
-		members = append(members, fieldSpec{name: "cost", typ: "integer", def: strconv.Itoa(DefaultCost)})
+		members = append(members, fieldSpec{name: "cost", typ: "integer"})
 	}
 	return members
 }
@@ -95,7 +98,7 @@ func entryMembers(nameField string, withCost bool) []fieldSpec {
 var userIdentityMembers = []fieldSpec{
 	{name: "from", typ: "string", required: true},
 	{name: "header", typ: "string"},
-	{name: "missing", typ: "string", def: strconv.Quote(string(MissingShared))},
+	{name: "missing", typ: "string"},
 }
 
 var rootMembers = []fieldSpec{
@@ -109,14 +112,14 @@ var rootMembers = []fieldSpec{
 	{name: "prompts", typ: "array of objects", members: promptMembers, elements: true},
 	{name: "resources", typ: "array of objects", members: resourceMembers, elements: true},
 	{name: "userIdentity", typ: "object", members: userIdentityMembers},
-	{name: "maxTrackedUsers", typ: "integer", def: strconv.Itoa(DefaultMaxTrackedUsers)},
+	{name: "maxTrackedUsers", typ: "integer"},
 	{name: "paths", typ: "array of strings"},
-	{name: "maxRequestBodyBytes", typ: "integer", def: strconv.Itoa(DefaultMaxRequestBodyBytes)},
-	{name: "batch", typ: "string", def: strconv.Quote(string(BatchReject))},
-	{name: "errorCode", typ: "integer", def: strconv.Itoa(DefaultErrorCode)},
-	{name: "rejectStatus", typ: "integer", def: strconv.Itoa(DefaultRejectStatus)},
-	{name: "dryRun", typ: "boolean", def: "false"},
-	{name: "rateLimitHeaders", typ: "boolean", def: "false"},
+	{name: "maxRequestBodyBytes", typ: "integer"},
+	{name: "batch", typ: "string"},
+	{name: "errorCode", typ: "integer"},
+	{name: "rejectStatus", typ: "integer"},
+	{name: "dryRun", typ: "boolean"},
+	{name: "rateLimitHeaders", typ: "boolean"},
 	{name: "redis", typ: "object", members: redisMembers},
 }
 

@@ -34,7 +34,7 @@ func TestFieldPaths(t *testing.T) {
 			"maxTrackedUsers", "paths", "maxRequestBodyBytes", "batch", "errorCode",
 			"rejectStatus", "dryRun", "rateLimitHeaders",
 			"redis", "redis.cluster", "redis.authority", "redis.timeout", "redis.keyPrefix",
-			"redis.failureMode", "redis.username", "redis.password"},
+			"redis.failureMode", "redis.username", "redis.password", "redis.rejectLocallyFor"},
 	)
 	if got := FieldPaths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("FieldPaths()\n got %q\nwant %q", got, want)
@@ -115,8 +115,7 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	encoded := gjson.ParseBytes(encodeConfig(cfg))
-	// redis cannot be combined with quotas and caps: its defaults come
-	// from a configuration of its own.
+	// The redis object's defaults, from a configuration of its own.
 	redisCfg, err := Parse([]byte(`{` + shared + `,"redis":{"cluster":"webdis"}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +135,8 @@ func TestFieldDefaultsAreTheParsersDefaults(t *testing.T) {
 			t.Errorf("%s: Fields says the default is %s, Parse applies %s", f.Path, f.Default, got.Raw)
 		}
 	}
-	if withDefault != 24 {
-		t.Errorf("%d fields have defaults, want 24", withDefault)
+	if withDefault != 25 {
+		t.Errorf("%d fields have defaults, want 25", withDefault)
 	}
 }
 
@@ -201,13 +200,14 @@ func encodeConfig(cfg *Config) []byte {
 		Cost         int64            `json:"cost"`
 	}
 	type redisJSON struct {
-		Cluster     string `json:"cluster"`
-		Authority   string `json:"authority"`
-		Timeout     string `json:"timeout"`
-		KeyPrefix   string `json:"keyPrefix"`
-		FailureMode string `json:"failureMode"`
-		Username    string `json:"username,omitempty"`
-		Password    string `json:"password,omitempty"`
+		Cluster          string `json:"cluster"`
+		Authority        string `json:"authority"`
+		Timeout          string `json:"timeout"`
+		KeyPrefix        string `json:"keyPrefix"`
+		FailureMode      string `json:"failureMode"`
+		Username         string `json:"username,omitempty"`
+		Password         string `json:"password,omitempty"`
+		RejectLocallyFor string `json:"rejectLocallyFor"`
 	}
 	type identityJSON struct {
 		From    string `json:"from"`
@@ -263,7 +263,8 @@ func encodeConfig(cfg *Config) []byte {
 	}
 	if r := cfg.Redis; r != nil {
 		out.Redis = &redisJSON{Cluster: r.Cluster, Authority: r.Authority, Timeout: r.Timeout.String(),
-			KeyPrefix: r.KeyPrefix, FailureMode: string(r.FailureMode), Username: r.Username, Password: r.Password}
+			KeyPrefix: r.KeyPrefix, FailureMode: string(r.FailureMode), Username: r.Username, Password: r.Password,
+			RejectLocallyFor: r.RejectLocallyFor.String()}
 	}
 	if cfg.UserIdentity != nil {
 		out.UserIdentity = &identityJSON{From: string(cfg.UserIdentity.From), Header: cfg.UserIdentity.Header, Missing: string(cfg.UserIdentity.Missing)}

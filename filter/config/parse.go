@@ -186,7 +186,7 @@ func parseBucket(path string, v gjson.Result) (*Bucket, *Error) {
 			n, err = intInRange(path, v, 1, MaxMaxTokens, " (keeps the bucket arithmetic exact)")
 			b.MaxTokens = int64(n)
 		case "refillPeriod":
-			b.RefillPeriod, err = parseRefillPeriod(path, v)
+			b.RefillPeriod, err = parseDuration(path, v, &refillPeriodField)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
@@ -198,21 +198,35 @@ func parseBucket(path string, v gjson.Result) (*Bucket, *Error) {
 	return b, nil
 }
 
-// parseRefillPeriod reads a Go duration string within the bounds.
-func parseRefillPeriod(path string, v gjson.Result) (time.Duration, *Error) {
+// durationField is what a duration field accepts, and the examples and
+// reasons its errors give.
+type durationField struct {
+	min, max time.Duration
+	// positive refuses durations <= 0 as such, before min.
+	positive bool
+	// asString and asDuration are the examples of the errors for a value
+	// that is not a string and not a duration; maxWhy explains max.
+	asString, asDuration, maxWhy string
+}
+
+var refillPeriodField = durationField{min: MinRefillPeriod, max: MaxRefillPeriod, positive: true,
+	asString: `"1m" or "1h30m"`, asDuration: `"30s", "1m" or "1h30m"`, maxWhy: " (365 days)"}
+
+// parseDuration reads a Go duration string that f accepts.
+func parseDuration(path string, v gjson.Result, f *durationField) (time.Duration, *Error) {
 	if v.Type != gjson.String {
-		return 0, errorf(path, `must be a Go duration string such as "1m" or "1h30m", got %s`, shown(v))
+		return 0, errorf(path, "must be a Go duration string such as %s, got %s", f.asString, shown(v))
 	}
 	d, err := time.ParseDuration(v.Str)
 	switch {
 	case err != nil:
-		return 0, errorf(path, `must be a Go duration such as "30s", "1m" or "1h30m" (units ns, us, ms, s, m, h), got %s`, shown(v))
-	case d <= 0:
+		return 0, errorf(path, "must be a Go duration such as %s (units ns, us, ms, s, m, h), got %s", f.asDuration, shown(v))
+	case f.positive && d <= 0:
 		return 0, errorf(path, "must be a Go duration > 0, got %s", shown(v))
-	case d < MinRefillPeriod:
-		return 0, errorf(path, "must be at least %s, got %s", MinRefillPeriod, shown(v))
-	case d > MaxRefillPeriod:
-		return 0, errorf(path, "must be at most %s (365 days), got %s", MaxRefillPeriod, shown(v))
+	case d < f.min:
+		return 0, errorf(path, "must be at least %s, got %s", f.min, shown(v))
+	case d > f.max:
+		return 0, errorf(path, "must be at most %s%s, got %s", f.max, f.maxWhy, shown(v))
 	}
 	return d, nil
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -13,7 +12,7 @@ import (
 var quotaMembers = []fieldSpec{
 	{name: "maxCalls", typ: "integer", required: true},
 	{name: "period", typ: "string", required: true},
-	{name: "timeZone", typ: "string", def: strconv.Quote(DefaultTimeZone)},
+	{name: "timeZone", typ: "string"},
 }
 
 // parseQuota reads a quota object.

@@ -19,6 +19,12 @@ const (
 	MaxRedisTimeout = 5 * time.Second
 	// MaxRedisKeyPrefixBytes bounds redis.keyPrefix.
 	MaxRedisKeyPrefixBytes = 64
+	// DefaultRejectLocallyFor and MaxRejectLocallyFor are the default and
+	// the bound of redis.rejectLocallyFor: how long a worker rejects
+	// calls itself from what Redis showed spent, and so how late a key
+	// reset in Redis is honoured.
+	DefaultRejectLocallyFor = time.Second
+	MaxRejectLocallyFor     = time.Minute
 	// MaxRedisNameBytes bounds redis.cluster, redis.authority and the
 	// credentials.
 	MaxRedisNameBytes = 256
@@ -56,16 +62,22 @@ type Redis struct {
 	// Username and Password ("username", "password") are webdis's HTTP
 	// basic credentials; both or neither.
 	Username, Password string
+	// RejectLocallyFor ("rejectLocallyFor", default 1s; 0 turns it off)
+	// is how long a worker believes Redis's answers about spent buckets
+	// and quotas, rejecting the calls they prove rejected without calling
+	// Redis.
+	RejectLocallyFor time.Duration
 }
 
 var redisMembers = []fieldSpec{
 	{name: "cluster", typ: "string", required: true},
 	{name: "authority", typ: "string"},
-	{name: "timeout", typ: "string (Go duration)", def: `"` + DefaultRedisTimeout.String() + `"`},
-	{name: "keyPrefix", typ: "string", def: `"` + DefaultRedisKeyPrefix + `"`},
-	{name: "failureMode", typ: "string", def: `"` + string(RedisFailLocal) + `"`},
+	{name: "timeout", typ: "string (Go duration)"},
+	{name: "keyPrefix", typ: "string"},
+	{name: "failureMode", typ: "string"},
 	{name: "username", typ: "string"},
 	{name: "password", typ: "string"},
+	{name: "rejectLocallyFor", typ: "string (Go duration)"},
 }
 
 // parseRedis reads the redis object.
@@ -73,7 +85,8 @@ func parseRedis(path string, v gjson.Result) (*Redis, *Error) {
 	if !v.IsObject() {
 		return nil, errorf(path, `must be an object such as {"cluster": "webdis"}, got %s`, shown(v))
 	}
-	r := &Redis{Timeout: DefaultRedisTimeout, KeyPrefix: DefaultRedisKeyPrefix, FailureMode: RedisFailLocal}
+	r := &Redis{Timeout: DefaultRedisTimeout, KeyPrefix: DefaultRedisKeyPrefix, FailureMode: RedisFailLocal,
+		RejectLocallyFor: DefaultRejectLocallyFor}
 	hasUser, hasPassword := false, false
 	err := eachMember(v, path, redisMembers, func(name, path string, v gjson.Result) *Error {
 		var err *Error
@@ -83,7 +96,7 @@ func parseRedis(path string, v gjson.Result) (*Redis, *Error) {
 		case "authority":
 			r.Authority, err = printable(path, v, false)
 		case "timeout":
-			r.Timeout, err = parseRedisTimeout(path, v)
+			r.Timeout, err = parseDuration(path, v, &redisTimeoutField)
 		case "keyPrefix":
 			r.KeyPrefix, err = parseKeyPrefix(path, v)
 		case "failureMode":
@@ -104,6 +117,8 @@ func parseRedis(path string, v gjson.Result) (*Redis, *Error) {
 				err = errorf(path, "must be a non-empty string of printable ASCII, at most %d bytes (value not shown)", MaxRedisNameBytes)
 			}
 			r.Password = v.Str
+		case "rejectLocallyFor":
+			r.RejectLocallyFor, err = parseDuration(path, v, &rejectLocallyForField)
 		default:
 			err = errorf(path, "known but not handled (a bug)")
 		}
@@ -142,22 +157,13 @@ func printable(path string, v gjson.Result, allowSpace bool) (string, *Error) {
 	return s, nil
 }
 
-// parseRedisTimeout reads redis.timeout.
-func parseRedisTimeout(path string, v gjson.Result) (time.Duration, *Error) {
-	if v.Type != gjson.String {
-		return 0, errorf(path, `must be a Go duration string such as "50ms", got %s`, shown(v))
-	}
-	d, err := time.ParseDuration(v.Str)
-	switch {
-	case err != nil:
-		return 0, errorf(path, `must be a Go duration such as "50ms" or "1s" (units ns, us, ms, s, m, h), got %s`, shown(v))
-	case d < MinRedisTimeout:
-		return 0, errorf(path, "must be at least %s, got %s", MinRedisTimeout, shown(v))
-	case d > MaxRedisTimeout:
-		return 0, errorf(path, "must be at most %s (every tools/call may wait this long), got %s", MaxRedisTimeout, shown(v))
-	}
-	return d, nil
-}
+// The duration fields of the redis object.
+var (
+	redisTimeoutField = durationField{min: MinRedisTimeout, max: MaxRedisTimeout,
+		asString: `"50ms"`, asDuration: `"50ms" or "1s"`, maxWhy: " (every tools/call may wait this long)"}
+	rejectLocallyForField = durationField{max: MaxRejectLocallyFor,
+		asString: `"1s" or "0s"`, asDuration: `"1s" or "0s"`, maxWhy: " (a key reset in Redis is honoured this late)"}
+)
 
 // parseKeyPrefix reads redis.keyPrefix.
 func parseKeyPrefix(path string, v gjson.Result) (string, *Error) {

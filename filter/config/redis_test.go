@@ -16,7 +16,8 @@ const redisExample = `{
     "keyPrefix": "mcprl",
     "failureMode": "local",
     "username": "mcprl",
-    "password": "s3cret"
+    "password": "s3cret",
+    "rejectLocallyFor": "2s"
   }
 }`
 
@@ -26,14 +27,17 @@ func TestParseRedis(t *testing.T) {
 		want        Redis
 	}{
 		{"defaults", `{"cluster": "webdis"}`,
-			Redis{Cluster: "webdis", Authority: "webdis", Timeout: DefaultRedisTimeout, KeyPrefix: "mcprl", FailureMode: RedisFailLocal}},
+			Redis{Cluster: "webdis", Authority: "webdis", Timeout: DefaultRedisTimeout, KeyPrefix: "mcprl", FailureMode: RedisFailLocal,
+				RejectLocallyFor: time.Second}},
 		{"every member", gjsonRedis(redisExample),
 			Redis{Cluster: "outbound|7379||webdis.mcp.svc.cluster.local", Authority: "webdis.mcp.svc.cluster.local",
-				Timeout: 50 * time.Millisecond, KeyPrefix: "mcprl", FailureMode: RedisFailLocal, Username: "mcprl", Password: "s3cret"}},
-		{"open, 5s", `{"cluster": "c", "failureMode": "open", "timeout": "5s"}`,
+				Timeout: 50 * time.Millisecond, KeyPrefix: "mcprl", FailureMode: RedisFailLocal, Username: "mcprl", Password: "s3cret",
+				RejectLocallyFor: 2 * time.Second}},
+		{"open, 5s, no local rejections", `{"cluster": "c", "failureMode": "open", "timeout": "5s", "rejectLocallyFor": "0s"}`,
 			Redis{Cluster: "c", Authority: "c", Timeout: 5 * time.Second, KeyPrefix: "mcprl", FailureMode: RedisFailOpen}},
-		{"closed, 1ms", `{"cluster": "c", "failureMode": "closed", "timeout": "1ms", "keyPrefix": "a.b:c_d-1"}`,
-			Redis{Cluster: "c", Authority: "c", Timeout: time.Millisecond, KeyPrefix: "a.b:c_d-1", FailureMode: RedisFailClosed}},
+		{"closed, 1ms, local rejections for 1m", `{"cluster": "c", "failureMode": "closed", "timeout": "1ms", "keyPrefix": "a.b:c_d-1", "rejectLocallyFor": "1m"}`,
+			Redis{Cluster: "c", Authority: "c", Timeout: time.Millisecond, KeyPrefix: "a.b:c_d-1", FailureMode: RedisFailClosed,
+				RejectLocallyFor: time.Minute}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,13 +70,17 @@ func TestParseRefusesBadRedis(t *testing.T) {
 		{"no cluster", `{}`, `redis.cluster: required`},
 		{"empty cluster", `{"cluster": ""}`, `redis.cluster: must be a non-empty string of printable ASCII, at most 256 bytes, got ""`},
 		{"cluster not a string", `{"cluster": 7379}`, `redis.cluster: must be a string, got 7379`},
-		{"unknown field", `{"cluster": "c", "host": "x"}`, `redis.host: unknown field; the known fields here are cluster, authority, timeout, keyPrefix, failureMode, username, password`},
+		{"unknown field", `{"cluster": "c", "host": "x"}`, `redis.host: unknown field; the known fields here are cluster, authority, timeout, keyPrefix, failureMode, username, password, rejectLocallyFor`},
 		{"case", `{"cluster": "c", "Timeout": "1s"}`, `redis.Timeout: unknown field; field names are case-sensitive: did you mean "timeout"?`},
 		{"duplicate", `{"cluster": "c", "cluster": "d"}`, `redis.cluster: duplicate field`},
 		{"bad duration", `{"cluster": "c", "timeout": "50"}`, `redis.timeout: must be a Go duration such as "50ms" or "1s" (units ns, us, ms, s, m, h), got "50"`},
 		{"number timeout", `{"cluster": "c", "timeout": 50}`, `redis.timeout: must be a Go duration string such as "50ms", got 50`},
 		{"zero timeout", `{"cluster": "c", "timeout": "0s"}`, `redis.timeout: must be at least 1ms, got "0s"`},
 		{"timeout too long", `{"cluster": "c", "timeout": "6s"}`, `redis.timeout: must be at most 5s (every tools/call may wait this long), got "6s"`},
+		{"rejectLocallyFor a number", `{"cluster": "c", "rejectLocallyFor": 1}`, `redis.rejectLocallyFor: must be a Go duration string such as "1s" or "0s", got 1`},
+		{"rejectLocallyFor not a duration", `{"cluster": "c", "rejectLocallyFor": "1"}`, `redis.rejectLocallyFor: must be a Go duration such as "1s" or "0s" (units ns, us, ms, s, m, h), got "1"`},
+		{"rejectLocallyFor negative", `{"cluster": "c", "rejectLocallyFor": "-1s"}`, `redis.rejectLocallyFor: must be at least 0s, got "-1s"`},
+		{"rejectLocallyFor too long", `{"cluster": "c", "rejectLocallyFor": "2m"}`, `redis.rejectLocallyFor: must be at most 1m0s (a key reset in Redis is honoured this late), got "2m"`},
 		{"bad failure mode", `{"cluster": "c", "failureMode": "deny"}`, `redis.failureMode: must be one of "local", "open", "closed", got "deny"`},
 		{"braces in prefix", `{"cluster": "c", "keyPrefix": "a{b}"}`, `redis.keyPrefix: must be 1 to 64 bytes of letters, digits and .:_- (no braces: they would change the keys' hash slot), got "a{b}"`},
 		{"empty prefix", `{"cluster": "c", "keyPrefix": ""}`, `redis.keyPrefix: must be 1 to 64 bytes of letters, digits and .:_- (no braces: they would change the keys' hash slot), got ""`},
