@@ -202,8 +202,7 @@ func newRedisObserver(prefix string) *redisObserver {
 func (o *redisObserver) Decided()  { o.decisions.Increment(1) }
 func (o *redisObserver) FellBack() { o.fallbacks.Increment(1) }
 
-// RejectedLocally counts a rejection decided from what Redis's answers
-// showed spent, without a call.
+// RejectedLocally counts a rejection of Redis's repeated without a call.
 func (o *redisObserver) RejectedLocally() { o.local.Increment(1) }
 
 func (o *redisObserver) Failed(kind redis.ErrorKind, err error) {

@@ -123,27 +123,25 @@ func methodEntryCostDoc(calls, method string) string {
 		`" methods entry): an integer from 1 to ` + strconv.Itoa(MaxMaxTokens) + ", at most the maxTokens of each of them."
 }
 
-// setDefaults sets the def of each member of specs that defs names; a
-// name that is not a member panics, as in document.
-func setDefaults(specs []fieldSpec, defs map[string]string) {
-	for name, def := range defs {
-		spec := findSpec(specs, name)
-		if spec == nil {
-			panic("config: default of " + strconv.Quote(name) + ", which is no member")
-		}
-		spec.def = def
-	}
+// document sets the doc of each member of specs that docs names, and
+// setDefaults its def. A name that is not a member is a mistake in this
+// file, caught by every test of the package.
+func document(specs []fieldSpec, docs map[string]string) {
+	setMembers(specs, "documentation", docs, func(spec *fieldSpec) *string { return &spec.doc })
 }
 
-// document sets the doc of each member of specs that docs names. A name
-// that is not a member is a mistake in this file, caught by every test of
-// the package.
-func document(specs []fieldSpec, docs map[string]string) {
-	for name, doc := range docs {
+func setDefaults(specs []fieldSpec, defs map[string]string) {
+	setMembers(specs, "default", defs, func(spec *fieldSpec) *string { return &spec.def })
+}
+
+// setMembers sets field of each member of specs that values names to its
+// value; what names the field in the panic of an unknown name.
+func setMembers(specs []fieldSpec, what string, values map[string]string, field func(*fieldSpec) *string) {
+	for name, value := range values {
 		spec := findSpec(specs, name)
 		if spec == nil {
-			panic("config: documentation of " + strconv.Quote(name) + ", which is no member")
+			panic("config: " + what + " of " + strconv.Quote(name) + ", which is no member")
 		}
-		spec.doc = doc
+		*field(spec) = value
 	}
 }

@@ -20,9 +20,9 @@ const (
 	// MaxRedisKeyPrefixBytes bounds redis.keyPrefix.
 	MaxRedisKeyPrefixBytes = 64
 	// DefaultRejectLocallyFor and MaxRejectLocallyFor are the default and
-	// the bound of redis.rejectLocallyFor: how long a worker rejects
-	// calls itself from what Redis showed spent, and so how late a key
-	// reset in Redis is honoured.
+	// the bound of redis.rejectLocallyFor: how long a worker repeats
+	// Redis's rejection of a call without asking again, and so how late a
+	// key reset in Redis is honoured.
 	DefaultRejectLocallyFor = time.Second
 	MaxRejectLocallyFor     = time.Minute
 	// MaxRedisNameBytes bounds redis.cluster, redis.authority and the
@@ -63,9 +63,8 @@ type Redis struct {
 	// basic credentials; both or neither.
 	Username, Password string
 	// RejectLocallyFor ("rejectLocallyFor", default 1s; 0 turns it off)
-	// is how long a worker believes Redis's answers about spent buckets
-	// and quotas, rejecting the calls they prove rejected without calling
-	// Redis.
+	// is how long a worker repeats Redis's rejection of a call to the
+	// same call, without calling Redis, while the rejection holds.
 	RejectLocallyFor time.Duration
 }
 
