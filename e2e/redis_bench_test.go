@@ -214,3 +214,71 @@ func (c *webdisClient) evalsha(b *testing.B) func() {
 }
 
 func (c *webdisClient) close() { c.transport.CloseIdleConnections() }
+
+// BenchmarkRedisRejection measures a rejected tools/call, one request at a
+// time on loopback, three ways, each through the local host running the
+// compiled filter in front of the demo server, with a spent bucket:
+//
+//   - "shared data": the bucket in shared data;
+//   - "Redis, each call": in Redis, every rejection decided by Redis
+//     (redis.rejectLocallyFor "0s");
+//   - "Redis, repeated": in Redis, the worker repeating Redis's rejection
+//     of the same call (the default rejectLocallyFor, 1s), so that Redis
+//     decides about one call a second.
+//
+// Each iteration runs every path once, in an order that rotates. It
+// prints one line per path (median and 99th percentile) and reports the
+// medians as metrics (µs).
+func BenchmarkRedisRejection(b *testing.B) {
+	const spent = `{"shared":{"maxTokens":1,"refillPeriod":"1000h"}}`
+	backend := startRedisBackend(b)
+	shared := startFleet(b, 1, spent, backend)[0]
+	eachCall := startFleet(b, 1, withRedis(spent, `,"timeout":"1s","rejectLocallyFor":"0s"`), backend)[0]
+	repeated := startFleet(b, 1, withRedis(spent, `,"timeout":"1s"`), backend)[0]
+	body := toolsCallBody("1", demo.ToolEcho)
+	paths := []struct {
+		name string
+		s    *stack
+		took []time.Duration
+	}{{name: "shared data", s: shared}, {name: "Redis, each call", s: eachCall}, {name: "Redis, repeated", s: repeated}}
+	sessions := make([]map[string]string, len(paths))
+	for i, p := range paths {
+		sessions[i] = p.s.openSession(b, nil)
+		// The bucket's one token goes to the first call (the two Redis
+		// paths share one bucket); then every call is rejected.
+		for range 20 {
+			p.s.post(b, body, sessions[i])
+		}
+	}
+	decidedBefore := eachCall.counter("redis.decisions")
+	localBefore := repeated.counter("redis.local_rejections")
+	iterations := 0
+	for b.Loop() {
+		for j := range paths {
+			k := (iterations + j) % len(paths)
+			p := &paths[k]
+			start := time.Now()
+			r := p.s.post(b, body, sessions[k])
+			p.took = append(p.took, time.Since(start))
+			if r.status != http.StatusTooManyRequests {
+				b.Fatalf("%s: status %d, want 429: %s", p.name, r.status, r.body)
+			}
+		}
+		iterations++
+	}
+	b.StopTimer()
+	if got := eachCall.counter("redis.decisions") - decidedBefore; got != uint64(iterations) {
+		b.Errorf("Redis, each call: redis.decisions grew by %d over %d calls, want one each", got, iterations)
+	}
+	if got := repeated.counter("redis.local_rejections") - localBefore; got == 0 && iterations > 10 {
+		b.Errorf("Redis, repeated: no rejection repeated over %d calls", iterations)
+	}
+	lines := []string{fmt.Sprintf("%d iterations, each path once per iteration:", iterations)}
+	for _, p := range paths {
+		p50, p99 := quantile(p.took, 0.5), quantile(p.took, 0.99)
+		lines = append(lines, fmt.Sprintf("%-18s median %6.0f µs   p99 %6.0f µs", p.name, micros(p50), micros(p99)))
+		metric := strings.NewReplacer(" ", "-", ",", "").Replace(strings.ToLower(p.name))
+		b.ReportMetric(micros(p50), metric+"-p50-us")
+	}
+	b.Log("\n" + strings.Join(lines, "\n"))
+}
