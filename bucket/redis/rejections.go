@@ -21,7 +21,7 @@ import (
 // debt shrinks only as time passes, a quota's count only grows within its
 // window. The record counts that time from the moment the call was sent,
 // which is earlier, so its rejections are ones Redis would make, with a
-// Retry-After that is Redis's less the time since, or shorter. A take
+// Retry-After that is Redis's less the time since. A take
 // with a concurrency cap is not recorded: a call's end frees a place at
 // any time (and each such take names a lease of its own). A record is
 // believed for RejectLocallyFor at most, so a key that an operator resets
