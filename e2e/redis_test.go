@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -505,6 +506,63 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 		eventually(t, testTimeout, fmt.Sprintf("host %d: Redis deciding again", i), func() bool {
 			s.post(t, toolsCallBody("1", demo.ToolEcho), sessions[i])
 			return s.counter("redis.decisions") > before
+		})
+	}
+}
+
+// TestRedisRepeatsRejections: with rejectLocallyFor the compiled filter
+// repeats Redis's rejection of the same call without asking Redis, with a
+// Retry-After counting down from Redis's, and asks again once that time
+// has passed; with "0s" Redis decides every call.
+func TestRedisRepeatsRejections(t *testing.T) {
+	const spent = `{"shared":{"maxTokens":1,"refillPeriod":"1000h"}}`
+	tests := []struct {
+		name, extra string
+		// repeats is whether rejections are repeated: then the admission
+		// and each burst's first rejection ask Redis (more if a burst
+		// outlasts rejectLocallyFor), and the others are repeated.
+		repeats bool
+	}{
+		{"for 300ms", `,"rejectLocallyFor":"300ms"`, true},
+		{"off", `,"rejectLocallyFor":"0s"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startFleet(t, 1, withRedis(spent, tt.extra), startRedisBackend(t))[0]
+			session := s.openSession(t, nil)
+			call := func(id int) rawResponse {
+				return s.post(t, toolsCallBody(strconv.Itoa(id), demo.ToolEcho), session)
+			}
+			if r := call(1); r.status != http.StatusOK {
+				t.Fatalf("first call: status %d, want 200", r.status)
+			}
+			id := 1
+			for burst := range 2 {
+				if burst > 0 {
+					time.Sleep(300 * time.Millisecond)
+				}
+				first := -1
+				for range 4 {
+					id++
+					r := call(id)
+					after, err := strconv.Atoi(r.header.Get("Retry-After"))
+					if r.status != http.StatusTooManyRequests || err != nil {
+						t.Fatalf("call %d: status %d, Retry-After %q; want 429 with a Retry-After", id, r.status, r.header.Get("Retry-After"))
+					}
+					// 1000 hours, counting down.
+					if first < 0 {
+						first = after
+					}
+					if after > first || after < first-1 || after > 3_600_000 || after < 3_599_000 {
+						t.Errorf("call %d: Retry-After %d after %d; want Redis's, counting down from 3600000", id, after, first)
+					}
+				}
+			}
+			decided, local := s.counter("redis.decisions"), s.counter("redis.local_rejections")
+			if decided+local != 9 || tt.repeats && (decided < 3 || local == 0) || !tt.repeats && local != 0 {
+				t.Errorf("redis.decisions = %d, redis.local_rejections = %d; want 9 in all, repeated rejections %t", decided, local, tt.repeats)
+			}
+			s.expectCounters(t, map[string]uint64{"redis.fallbacks": 0, "tools_call.admitted": 1, "tools_call.rejected": 8})
 		})
 	}
 }
