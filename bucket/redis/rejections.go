@@ -21,11 +21,11 @@ import (
 // debt shrinks only as time passes, a quota's count only grows within its
 // window. The record counts that time from the moment the call was sent,
 // which is earlier, so its rejections are ones Redis would make, with a
-// Retry-After that is Redis's less the time since. A take
-// with a concurrency cap is not recorded: a call's end frees a place at
-// any time (and each such take names a lease of its own). A record is
-// believed for RejectLocallyFor at most, so a key that an operator resets
-// in Redis is honoured within that time.
+// Retry-After that is Redis's less the time since. A take with a
+// concurrency cap is not recorded: a call's end frees a place at any time
+// (and each such take names a lease of its own). A record is believed for
+// RejectLocallyFor at most, so a key that an operator resets in Redis is
+// honoured within that time.
 
 // maxRejections bounds a limiter's record: an entry is its command (about
 // 200 bytes for a take of four buckets) and a Decision.
@@ -63,9 +63,10 @@ func (r *rejections) find(key []byte, at time.Time) (bucket.Decision, bool) {
 }
 
 // add records that Redis rejected the take whose command is key, sent at
-// sent, with d. A full record starts again: sweeping it entry by entry
-// would cost the VM more code than the calls to Redis it saves under a
-// flood of that many distinct rejected takes.
+// sent, with d. A full record starts again with a new map: a sweep of its
+// expired entries, or the runtime's map clearing, would add kilobytes to
+// a module at its size budget, for floods of more distinct rejected takes
+// a second than the record holds.
 func (r *rejections) add(key []byte, sent time.Time, d bucket.Decision) {
 	if len(r.takes) >= maxRejections || r.takes == nil {
 		r.takes = make(map[string]rejection)
