@@ -139,11 +139,9 @@ func BenchmarkRedisDecision(b *testing.B) {
 	lines := []string{fmt.Sprintf("%d iterations, each path once per iteration:", iterations)}
 	p50 := make([]time.Duration, len(paths))
 	for i, p := range paths {
-		p50[i] = quantile(p.took, 0.5)
-		p99 := quantile(p.took, 0.99)
-		lines = append(lines, fmt.Sprintf("%-24s median %7.0f µs   p99 %7.0f µs", p.name, micros(p50[i]), micros(p99)))
-		metric := strings.NewReplacer(" ", "-", ",", "", "/", "").Replace(strings.ToLower(p.name))
-		b.ReportMetric(micros(p50[i]), metric+"-p50-us")
+		var line string
+		p50[i], line = reportPath(b, p.name, p.took)
+		lines = append(lines, line)
 	}
 	added := p50[3] - p50[2]
 	budget := p50[1] + redisBudgetMargin
@@ -164,6 +162,15 @@ func BenchmarkRedisDecision(b *testing.B) {
 	b.Log("\n" + strings.Join(lines, "\n"))
 	b.ReportMetric(micros(added), "added-us")
 	b.ReportMetric(micros(budget), "budget-us")
+}
+
+// reportPath reports the median of a path's times as a metric, and
+// returns it with the path's line: its median and 99th percentile.
+func reportPath(b *testing.B, name string, took []time.Duration) (time.Duration, string) {
+	p50, p99 := quantile(took, 0.5), quantile(took, 0.99)
+	metric := strings.NewReplacer(" ", "-", ",", "", "/", "").Replace(strings.ToLower(name))
+	b.ReportMetric(micros(p50), metric+"-p50-us")
+	return p50, fmt.Sprintf("%-24s median %7.0f µs   p99 %7.0f µs", name, micros(p50), micros(p99))
 }
 
 // quantile is the q-quantile of durations (sorted in place).
@@ -275,10 +282,8 @@ func BenchmarkRedisRejection(b *testing.B) {
 	}
 	lines := []string{fmt.Sprintf("%d iterations, each path once per iteration:", iterations)}
 	for _, p := range paths {
-		p50, p99 := quantile(p.took, 0.5), quantile(p.took, 0.99)
-		lines = append(lines, fmt.Sprintf("%-18s median %6.0f µs   p99 %6.0f µs", p.name, micros(p50), micros(p99)))
-		metric := strings.NewReplacer(" ", "-", ",", "").Replace(strings.ToLower(p.name))
-		b.ReportMetric(micros(p50), metric+"-p50-us")
+		_, line := reportPath(b, p.name, p.took)
+		lines = append(lines, line)
 	}
 	b.Log("\n" + strings.Join(lines, "\n"))
 }
